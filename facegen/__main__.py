@@ -1,0 +1,5 @@
+"""`python -m facegen`."""
+
+from facegen.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The `facegen` command line: parse and validate flags, call one library function, print the result."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from facegen.config import FacegenError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Train a DCGAN on face photos and export labeled synthetic faces.")
+data_app = typer.Typer(no_args_is_help=True, help="Data helpers.")
+app.add_typer(data_app, name="data")
+
+
+def _at_least(value: int, minimum: int, flag: str) -> None:
+    if value < minimum:
+        raise FacegenError(f"{flag} must be at least {minimum}, got {value}")
+
+
+def _tensorflow() -> None:
+    from facegen._env import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="CelebA root (or its img_align_celeba/) or any folder of images."),
+    out: Path = typer.Option(..., "--out", help="Run folder; an existing run is resumed."),
+    preset: str = typer.Option("small", "--preset", help="Model size: paper (the article's), small, tiny."),
+    resolution: int = typer.Option(64, "--resolution", help="Image side: 32, 64 or 128."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps [default: 5000]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train for this many passes instead of --steps."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Minibatch size (the article's 64)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds weights, latents and data order."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
+    sample_every: int = typer.Option(500, "--sample-every", help="Steps between sample grids."),
+    keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
+    partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Decode all images into memory once."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train the DCGAN, or resume the run in --out.
+
+    Example: facegen train --data data/celeba-sample --out runs/quick --preset tiny --steps 300
+    """
+    import dataclasses
+
+    from facegen.config import DataConfig, RunConfig, TrainConfig
+    from facegen.config import preset as make_preset
+
+    if steps is not None and epochs is not None:
+        raise FacegenError("give --steps or --epochs, not both")
+    for value, flag in ((1 if steps is None else steps, "--steps"), (1 if epochs is None else epochs, "--epochs"), (batch_size, "--batch-size"),
+                        (checkpoint_every, "--checkpoint-every"), (sample_every, "--sample-every"), (keep, "--keep")):
+        _at_least(value, 1, flag)
+    model = make_preset(preset, resolution) if resolution in (32, 64, 128) else None
+    if model is None:
+        raise FacegenError(f"--resolution must be 32, 64 or 128, got {resolution}")
+    cfg = RunConfig(
+        model=model,
+        data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
+        train=dataclasses.replace(TrainConfig(), preset=preset, batch_size=batch_size, seed=seed,
+                                  steps=steps or TrainConfig.steps, epochs=epochs or 0,
+                                  checkpoint_every=checkpoint_every, sample_every=sample_every,
+                                  keep_checkpoints=keep))
+    _tensorflow()
+    from facegen.train import train as run_training
+
+    result = run_training(out, cfg, progress=not quiet)
+    if result.step == result.resumed_from:
+        typer.echo(f"{out} is already at step {result.step}; pass a larger --steps to train further")
+        return
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
+    typer.echo(f"trained {out} to step {result.step} ({summary}; {result.images_per_second:.0f} img/s)")
+    typer.echo(f"samples: {out / 'samples'}")
+
+
+@app.command()
+def sample(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A run folder."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    n: int = typer.Option(64, "--n", help="Images in the grid (steps of the walk with --interpolate)."),
+    seed: int = typer.Option(0, "--seed", help="Latent seed."),
+    interpolate: Optional[int] = typer.Option(None, "--interpolate", help="Walk from --seed's latent to this seed's."),
+) -> None:
+    """Write a grid of generated faces, or a latent-space walk between two seeds.
+
+    Example: facegen sample --checkpoint runs/quick --out grid.png --n 64 --seed 7
+    """
+    _at_least(n, 1, "--n")
+    if out.suffix.lower() != ".png":
+        raise FacegenError(f"--out must be a .png file, got {out}")
+    _tensorflow()
+    from facegen.images import grid, save_png
+    from facegen.sampling import Generator
+
+    gen = Generator.from_run(checkpoint)
+    if interpolate is None:
+        images, cols = gen.sample(seed, n), None
+    else:
+        _at_least(n, 2, "--n")
+        images, cols = gen.walk(seed, interpolate, n), n
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_png(out, grid(images, cols))
+    typer.echo(f"wrote {out} ({len(images)} images from step {gen.step})")
+
+
+@data_app.command("sample")
+def data_sample(
+    out: Path = typer.Option(Path("data/celeba-sample"), "--out", help="Folder to write the CelebA-layout sample to."),
+    count: int = typer.Option(2000, "--count", help="Number of images."),
+    seed: int = typer.Option(0, "--seed", help="Drawing seed."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sample."),
+) -> None:
+    """Draw a CelebA-shaped sample of synthetic faces (test and demo data, not CelebA).
+
+    Example: facegen data sample --out data/celeba-sample --count 2000
+    """
+    from facegen.sample_data import write_sample
+
+    write_sample(out, count, seed, overwrite)
+    typer.echo(f"wrote {count} synthetic faces in the CelebA layout to {out} (test/demo data, not CelebA)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr and a non-zero exit, never a traceback."""
+    # Our own messages only: TensorFlow's Python loggers stay at their defaults.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("facegen: %(levelname)s: %(message)s"))
+    log = logging.getLogger("facegen")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=sys.argv[1:] if argv is None else argv, prog_name="facegen", standalone_mode=False)
+    except FacegenError as e:
+        _fail(str(e), e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    except Exception as e:
+        # Bad flags: click's UsageError family (typer vendors its own click, so match by behaviour).
+        if callable(getattr(e, "format_message", None)):
+            _fail(e.format_message().replace("\n", " "), getattr(e, "exit_code", 2))
+        raise
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"facegen: error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,139 @@
+"""Frozen configuration records (model, data, training) and the named model presets, to/from JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESOLUTIONS = (32, 64, 128)
+
+
+class FacegenError(Exception):
+    """A user mistake or an unusable input: the CLI prints it as one line and exits non-zero."""
+
+    exit_code = 1
+
+
+class Interrupted(FacegenError):
+    """Ctrl-C during long work, after the work done so far was saved; re-running resumes."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The DCGAN's shape. Widths halve at every stride-2 layer, as in Radford et al."""
+
+    resolution: int = 64  # output side in pixels; 32, 64 or 128
+    latent_dim: int = 100  # z size (the article's 100)
+    top_width: int = 1024  # channels of G's 4x4 map and of D's last conv (the article's 1024)
+    kernel_size: int = 5  # 5x5 kernels in every (transposed) conv, as in the article
+    leaky_slope: float = 0.2  # D's LeakyReLU slope
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise FacegenError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        if self.top_width < 2 ** (self.n_upsamples - 1):
+            raise FacegenError(f"top_width {self.top_width} is too narrow to halve {self.n_upsamples - 1} times")
+
+    @property
+    def n_upsamples(self) -> int:
+        """Stride-2 layers between the 4x4 map and the image."""
+        return self.resolution.bit_length() - 1 - 2
+
+    @property
+    def generator_widths(self) -> tuple[int, ...]:
+        """Channels of G's feature maps from 4x4 up to the last hidden map (the image has 3)."""
+        return tuple(self.top_width >> i for i in range(self.n_upsamples))
+
+    @property
+    def discriminator_widths(self) -> tuple[int, ...]:
+        """Channels of D's convs, from the image side to the 4x4 map: G's widths reversed."""
+        return tuple(reversed(self.generator_widths))
+
+
+# Same shape as the article, fewer filters: `small` is widths / 8, `tiny` widths / 16 for tests.
+PRESETS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(top_width=1024),
+    "small": ModelConfig(top_width=128),
+    "tiny": ModelConfig(top_width=64),
+}
+
+
+def preset(name: str, resolution: int = 64) -> ModelConfig:
+    """A named preset at the given resolution."""
+    if name not in PRESETS:
+        raise FacegenError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    return dataclasses.replace(PRESETS[name], resolution=resolution)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training images come from and how they are cropped."""
+
+    path: str = ""  # a CelebA root, its img_align_celeba/ folder, or any folder of images
+    resolution: int = 64  # side of the square training images
+    crop: int = 0  # centre crop side before resizing; 0 = 108 for CelebA, the short side otherwise
+    cache: bool = True  # decode every image once into memory (uint8, res*res*3 bytes per image)
+    partition: str = "train"  # CelebA split to train on: train, val, test or all
+    decode_workers: int = 0  # decoding threads; 0 = one per CPU core
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation recipe; the article's values are the defaults."""
+
+    preset: str = "small"  # the model preset recorded for humans; the model config is authoritative
+    batch_size: int = 64  # the article's minibatch size
+    steps: int = 5000  # total generator updates (re-running with more steps resumes and extends)
+    epochs: int = 0  # if > 0, replaces steps: epochs * (training images // batch_size)
+    seed: int = 0  # seeds weights, latents and data order
+    learning_rate: float = 2e-4  # Adam, as in the article
+    beta_1: float = 0.5  # the article lowers Adam's beta_1 from 0.9 for stability
+    ema_decay: float = 0.999  # moving average of G's weights, used for samples and export
+    checkpoint_every: int = 500  # steps between checkpoints
+    keep_checkpoints: int = 3  # CheckpointManager max_to_keep
+    sample_every: int = 500  # steps between sample grids (PNG + TensorBoard)
+    log_every: int = 25  # steps between scalar summaries and the NaN check
+    deterministic: bool = True  # tf op determinism: same seed, same weights (CPU)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run; stored as the run folder's config.json."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mode: str = "plain"  # "plain" DCGAN; other modes are recorded here for sample/export
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return cls(
+            model=ModelConfig(**d["model"]),
+            data=DataConfig(**d["data"]),
+            train=TrainConfig(**d["train"]),
+            mode=d.get("mode", "plain"),
+        )
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON through a temp file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FacegenError(f"{path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise FacegenError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None

@@ -1,0 +1,276 @@
+"""Image discovery (CelebA layout, flat folders, one folder per identity), decoding, and the tf.data stream."""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageFile
+from tqdm import tqdm
+
+from facegen.config import DataConfig, FacegenError
+
+log = logging.getLogger("facegen")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+CELEBA_IMAGES = "img_align_celeba"
+CELEBA_CROP = 108  # the carpedm20/DCGAN-tensorflow crop of the aligned 178x218 images
+PARTITIONS = {"train": 0, "val": 1, "test": 2}
+
+# A truncated file must fail to decode, not come back half grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """The images of one data set: absolute paths in a stable order, plus a frame of labels."""
+
+    root: Path
+    layout: str  # "celeba", "identity-folders" or "flat"
+    frame: pd.DataFrame  # one row per image: image, path, identity (<NA> if unknown), partition, attributes
+
+    @property
+    def paths(self) -> list[str]:
+        return self.frame["path"].tolist()
+
+    @property
+    def default_crop(self) -> int:
+        return CELEBA_CROP if self.layout == "celeba" else 0
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def discover(path: str | os.PathLike, partition: str = "all") -> ImageSource:
+    """Find the images under `path` and their labels. Raises FacegenError for a missing or empty folder."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FacegenError(f"data folder {root} does not exist")
+    if not root.is_dir():
+        raise FacegenError(f"data path {root} is not a folder")
+    if partition not in ("all", *PARTITIONS):
+        raise FacegenError(f"partition must be all, train, val or test, got {partition!r}")
+    celeba_root = root if (root / CELEBA_IMAGES).is_dir() else (root.parent if root.name == CELEBA_IMAGES else None)
+    if celeba_root is not None:
+        source = _discover_celeba(celeba_root, partition)
+    else:
+        source = _discover_folder(root)
+    if len(source) == 0:
+        raise FacegenError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
+    return source
+
+
+def read_celeba_list(path: Path, value_name: str) -> pd.Series:
+    """`000001.jpg 2880` lines (identity or partition files) as an int Series indexed by image name."""
+    df = pd.read_csv(path, sep=r"\s+", header=None, names=["image", value_name], dtype={"image": str},
+                     encoding="utf-8-sig", engine="python")
+    return df.set_index("image")[value_name].astype(int)
+
+
+def read_celeba_attributes(path: Path) -> pd.DataFrame:
+    """`list_attr_celeba.txt`: a count line, a names line, then whitespace-padded -1/1 rows."""
+    with open(path, encoding="utf-8-sig") as f:
+        f.readline()
+        names = f.readline().split()
+        df = pd.read_csv(f, sep=r"\s+", header=None, names=["image", *names], dtype={"image": str},
+                         engine="python")
+    return df.set_index("image").astype(int)
+
+
+def _discover_celeba(root: Path, partition: str) -> ImageSource:
+    images_dir = root / CELEBA_IMAGES
+    names = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    frame = pd.DataFrame({"image": names})
+    frame["path"] = [str(images_dir / n) for n in names]
+    frame = frame.set_index("image", drop=False)
+    if (root / "identity_CelebA.txt").exists():
+        frame["identity"] = read_celeba_list(root / "identity_CelebA.txt", "identity").reindex(frame.index).astype("Int64")
+    else:
+        frame["identity"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    if (root / "list_eval_partition.txt").exists():
+        frame["partition"] = read_celeba_list(root / "list_eval_partition.txt", "partition").reindex(frame.index).astype("Int64")
+    elif partition != "all":
+        raise FacegenError(f"partition {partition!r} needs {root / 'list_eval_partition.txt'}, which is missing")
+    if (root / "list_attr_celeba.txt").exists():
+        frame = frame.join(read_celeba_attributes(root / "list_attr_celeba.txt"))
+    if partition != "all":
+        frame = frame[frame["partition"] == PARTITIONS[partition]]
+    return ImageSource(root, "celeba", frame.reset_index(drop=True))
+
+
+def _discover_folder(root: Path) -> ImageSource:
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    nested = [p for p in files if p.parent != root]
+    if nested and len(nested) == len(files):
+        # One sub-folder per identity: the folder name is the identity, labels follow sorted folder names.
+        folders = sorted({p.relative_to(root).parts[0] for p in files})
+        label = {name: i for i, name in enumerate(folders)}
+        identity = pd.array([label[p.relative_to(root).parts[0]] for p in files], dtype="Int64")
+        layout = "identity-folders"
+        identity_name = [p.relative_to(root).parts[0] for p in files]
+    else:
+        identity = pd.array([pd.NA] * len(files), dtype="Int64")
+        identity_name = [None] * len(files)
+        layout = "flat"
+    frame = pd.DataFrame({"image": [str(p.relative_to(root)) for p in files], "path": [str(p) for p in files],
+                          "identity": identity, "identity_name": identity_name})
+    return ImageSource(root, layout, frame)
+
+
+def load_image(path: str, resolution: int, crop: int = 0) -> np.ndarray | None:
+    """Decode one file into a `resolution`² RGB uint8 array (centre crop, then resize); None if unreadable.
+
+    `crop` 0 takes the largest centred square; a crop larger than the image's short side takes the short side.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgb = _to_rgb(im)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    w, h = rgb.size
+    side = min(w, h) if crop <= 0 else min(crop, w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    rgb = rgb.crop((left, top, left + side, top + side))
+    if side != resolution:
+        rgb = rgb.resize((resolution, resolution), Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: 16-bit scaled (not clipped), alpha composited on white, CMYK converted."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        scale = 65535.0 if im.mode != "F" and a.max() > 255 else 255.0
+        if im.mode == "F":
+            scale = max(1.0, float(a.max()))
+        return Image.fromarray(np.clip(a / scale * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+class SkipCounter:
+    """Counts files that failed to decode and warns once per file with the running total."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def skipped(self, path: str) -> None:
+        self.count += 1
+        log.warning("skipped unreadable image %s (%d skipped so far)", path, self.count)
+
+
+def decode_all(paths: list[str], resolution: int, crop: int, workers: int = 0,
+               skips: SkipCounter | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Decode every file once (threads: PIL releases the GIL while decoding).
+
+    Returns (images uint8 [n_ok, r, r, 3], indices of the decoded files into `paths`).
+    """
+    skips = skips or SkipCounter()
+    workers = workers or os.cpu_count() or 1
+    images = np.empty((len(paths), resolution, resolution, 3), dtype=np.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+    with ThreadPoolExecutor(workers) as pool:
+        results = pool.map(lambda p: load_image(p, resolution, crop), paths, chunksize=64)
+        for i, arr in enumerate(tqdm(results, total=len(paths), desc="decoding images", unit="img",
+                                     disable=not progress, leave=False)):
+            if arr is None:
+                skips.skipped(paths[i])
+            else:
+                images[i] = arr
+                ok[i] = True
+    kept = np.flatnonzero(ok)
+    if len(kept) == 0:
+        raise FacegenError(f"none of the {len(paths)} images could be decoded")
+    return (images if len(kept) == len(paths) else images[kept]), kept
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The shuffled order of epoch `epoch`: a pure function of (seed, epoch), so a resumed run sees the same data."""
+    return np.random.default_rng([seed, epoch, 0xDA7A]).permutation(n)
+
+
+def index_stream(seed: int, n: int, start: int = 0) -> Iterator[int]:
+    """Positions into the data, epoch after epoch, from global stream position `start`."""
+    epoch, offset = divmod(start, n)
+    while True:
+        yield from epoch_order(seed, epoch, n)[offset:].tolist()
+        epoch, offset = epoch + 1, 0
+
+
+def to_float(images):
+    """uint8 [0, 255] -> float32 [-1, 1], the range of G's tanh."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+class TrainingData:
+    """A decoded-or-streamed data set that yields float batches from any step onwards."""
+
+    def __init__(self, source: ImageSource, cfg: DataConfig, progress: bool = True) -> None:
+        self.source = source
+        self.cfg = cfg
+        self.crop = cfg.crop or source.default_crop
+        self.skips = SkipCounter()
+        self.paths = source.paths
+        self.images: np.ndarray | None = None
+        if cfg.cache:
+            self.images, kept = decode_all(self.paths, cfg.resolution, self.crop, cfg.decode_workers,
+                                           self.skips, progress)
+            self.paths = [self.paths[i] for i in kept]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(1, len(self) // batch_size)
+
+    def dataset(self, batch_size: int, seed: int, start_step: int = 0):
+        """Batches [B, r, r, 3] float32 in [-1, 1], starting with the batch that step `start_step` trains on."""
+        import tensorflow as tf
+
+        r = self.cfg.resolution
+        start = start_step * batch_size
+        if self.images is not None:
+            images = self.images
+
+            def batches():
+                stream = index_stream(seed, len(images), start)
+                while True:
+                    idx = np.fromiter(stream, dtype=np.int64, count=batch_size)
+                    yield images[idx]
+
+            ds = tf.data.Dataset.from_generator(
+                batches, output_signature=tf.TensorSpec([batch_size, r, r, 3], tf.uint8))
+        else:
+            paths = np.array(self.paths)
+            skips, crop = self.skips, self.crop
+
+            def decode(path):
+                arr = load_image(path.decode(), r, crop)
+                if arr is None:
+                    skips.skipped(path.decode())
+                    return np.zeros((r, r, 3), np.uint8), False
+                return arr, True
+
+            ds = tf.data.Dataset.from_generator(
+                lambda: (paths[i] for i in index_stream(seed, len(paths), start)),
+                output_signature=tf.TensorSpec([], tf.string))
+            ds = ds.map(lambda p: tf.numpy_function(decode, [p], (tf.uint8, tf.bool)),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            # Streaming positions count broken files too, so after a skipped file a resumed run can be
+            # off by the number of skips; the cached mode (the default) drops them before the stream.
+            ds = ds.filter(lambda img, ok: ok).map(lambda img, ok: tf.ensure_shape(img, [r, r, 3]))
+            ds = ds.batch(batch_size, drop_remainder=True)
+        return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,77 @@
+"""A trained generator loaded from a run folder: seeds/latents -> uint8 images, realism scores, walks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from facegen.config import FacegenError, RunConfig, read_json
+from facegen.models import build_discriminator, build_generator
+
+
+def latents_for_seed(seed: int, n: int, latent_dim: int) -> np.ndarray:
+    """`n` standard-normal latents, a pure function of `seed`."""
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation: stays at the Gaussian's typical radius, unlike a straight line."""
+    a_n, b_n = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    omega = np.arccos(np.clip(np.dot(a_n, b_n), -1.0, 1.0))
+    if omega < 1e-6:
+        return np.outer(1 - t, a) + np.outer(t, b)
+    so = np.sin(omega)
+    return (np.outer(np.sin((1 - t) * omega) / so, a) + np.outer(np.sin(t * omega) / so, b)).astype(np.float32)
+
+
+@dataclass
+class Generator:
+    """The EMA generator (and the discriminator, for realism scores) of a run's latest checkpoint."""
+
+    config: RunConfig
+    generator: tf.keras.Model
+    discriminator: tf.keras.Model
+    checkpoint_path: str
+    step: int
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, checkpoint: str | None = None) -> "Generator":
+        run_dir = Path(run_dir)
+        if not (run_dir / "config.json").exists():
+            raise FacegenError(f"{run_dir} is not a facegen run folder (no config.json)")
+        raw = read_json(run_dir / "config.json")
+        raw.pop("facegen_version", None)
+        cfg = RunConfig.from_dict(raw)
+        path = checkpoint or tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+        if not path:
+            raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
+        g = build_generator(cfg.model, name="ema_generator")
+        d = build_discriminator(cfg.model)
+        step = tf.Variable(0, dtype=tf.int64)
+        tf.train.Checkpoint(ema_generator=g, discriminator=d, step=step).restore(path).expect_partial()
+        return cls(cfg, g, d, path, int(step.numpy()))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.model.latent_dim
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        """Latents [n, latent_dim] -> uint8 images [n, r, r, 3] (BN in inference mode: per-image, batch-free)."""
+        return _to_uint8(self.generator(tf.convert_to_tensor(z, tf.float32), training=False)).numpy()
+
+    def sample(self, seed: int, n: int) -> np.ndarray:
+        return self.generate(latents_for_seed(seed, n, self.latent_dim))
+
+    def walk(self, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
+        """A latent-space walk from seed_a's latent to seed_b's (Radford et al. section 6)."""
+        a = latents_for_seed(seed_a, 1, self.latent_dim)[0]
+        b = latents_for_seed(seed_b, 1, self.latent_dim)[0]
+        return self.generate(slerp(a, b, np.linspace(0.0, 1.0, steps)))
+
+
+def _to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """[-1, 1] -> uint8 on the device, rounding to nearest (the same rule as images.float_to_uint8)."""
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
