@@ -111,6 +111,70 @@ def sample(
     typer.echo(f"wrote {out} ({len(images)} images from step {gen.step})")
 
 
+@app.command("export")
+def export_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A trained run folder."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (an interrupted export here is resumed)."),
+    count: Optional[int] = typer.Option(None, "--count", help="Total images; with neither of the next two, 20 per identity."),
+    identities: Optional[int] = typer.Option(None, "--identities", help="Number of identities (folders)."),
+    per_identity: Optional[int] = typer.Option(None, "--per-identity", help="Images per identity."),
+    variation: float = typer.Option(0.35, "--variation",
+                                    help="How far an image may move from its identity's latent: 0 = the same face, 1 = unrelated."),
+    seed: int = typer.Option(0, "--seed", help="Keys every latent with (identity, index): same seed, same bytes."),
+    fmt: str = typer.Option("png", "--format", help="png or jpg."),
+    quality: int = typer.Option(95, "--quality", help="JPEG quality."),
+    size: int = typer.Option(0, "--size", help="Output side in pixels (e.g. 112); 0 = the model's resolution."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Images per generator dispatch, a multiple of 64."),
+    min_realism: float = typer.Option(0.0, "--min-realism", help="Redraw images whose D score (0..1) is below this."),
+    shard: str = typer.Option("0/1", "--shard", help="i/n: generate slice i of n (join with facegen merge)."),
+    workers: int = typer.Option(0, "--workers", help="Encoding threads; 0 = one per core."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Export a labeled synthetic face dataset: one folder per identity, manifest.csv, train.lst.
+
+    Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
+    """
+    from facegen.identities import parse_shard, resolve_counts
+
+    k, m = resolve_counts(count, identities, per_identity)
+    _at_least(workers, 0, "--workers")
+    shard_ij = parse_shard(shard)
+    from facegen.export import ExportConfig
+
+    cfg = ExportConfig(identities=k, per_identity=m, seed=seed, variation=variation, format=fmt, quality=quality,
+                       size=size, min_realism=min_realism, shard=shard_ij, batch_size=batch_size, workers=workers)
+    from facegen.identities import IdentityPlan
+
+    IdentityPlan(seed, k, m, variation=variation)  # validates --variation before TensorFlow starts
+    _tensorflow()
+    from facegen.export import export
+
+    result = export(checkpoint, out, cfg, overwrite=overwrite, command="facegen " + " ".join(sys.argv[1:]),
+                    progress=not quiet)
+    if result.already_complete:
+        typer.echo(f"{out} already holds this export ({result.images} images); nothing to do")
+        return
+    rate = result.written / result.seconds if result.seconds else 0.0
+    typer.echo(f"exported {result.images} images of {result.identities} identities to {out} "
+               f"({result.written} written now, {rate:.0f} img/s; {result.replaced} redrawn for --min-realism)")
+
+
+@app.command()
+def merge(
+    sources: list[Path] = typer.Argument(..., help="Shard export folders."),
+    out: Path = typer.Option(..., "--out", help="Empty folder for the joined dataset."),
+) -> None:
+    """Verify and join the shards of one export (written with --shard i/n) into one dataset.
+
+    Example: facegen merge synth-0 synth-1 --out synth
+    """
+    from facegen.merge import merge as run_merge
+
+    total = run_merge(sources, out)
+    typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
+
+
 @data_app.command("sample")
 def data_sample(
     out: Path = typer.Option(Path("data/celeba-sample"), "--out", help="Folder to write the CelebA-layout sample to."),

@@ -1,0 +1,292 @@
+"""Batched generation -> parallel writers -> manifest: the resumable, exact `facegen export`."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import os
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm import tqdm
+
+import facegen
+from facegen.config import FacegenError, Interrupted, read_json, write_json_atomic
+from facegen.identities import IdentityPlan, shard_blocks
+from facegen.images import encode, write_atomic
+from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal, write_manifest
+from facegen.sampling import Generator, _to_uint8
+
+FORMATS = {"png": "png", "jpg": "jpg"}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What to export. Fields marked (bytes) decide the files' contents; the others only speed."""
+
+    identities: int  # (bytes) K identity folders
+    per_identity: int  # (bytes) M images per identity
+    seed: int = 0  # (bytes) keys every latent, with identity and index
+    variation: float = 0.35  # (bytes) how far an image moves from its identity latent, 0..1
+    format: str = "png"  # (bytes) png or jpg
+    quality: int = 95  # (bytes) JPEG quality
+    size: int = 0  # (bytes) output side in pixels; 0 = the model's resolution
+    block: int = 64  # (bytes) images per generator call, fixed by global index (see identities.py)
+    min_realism: float = 0.0  # (bytes) drop images whose D score is below this and draw replacements
+    max_attempts: int = 8  # (bytes) replacement draws per image before keeping its best-scoring draw
+    shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
+    batch_size: int = 256  # images per generator dispatch: a multiple of block
+    workers: int = 0  # encoding/writing threads; 0 = one per CPU core
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise FacegenError(f"--format must be png or jpg, got {self.format!r}")
+        if not 1 <= self.quality <= 100:
+            raise FacegenError(f"--quality must be between 1 and 100, got {self.quality}")
+        if self.size < 0 or (0 < self.size < 8):
+            raise FacegenError(f"--size must be 0 (the model's) or at least 8, got {self.size}")
+        if self.batch_size < 1 or self.batch_size % self.block:
+            raise FacegenError(f"--batch-size must be a positive multiple of {self.block} (the export block), "
+                               f"got {self.batch_size}")
+        if not 0.0 <= self.min_realism < 1.0:
+            raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
+        if self.max_attempts < 1:
+            raise FacegenError("--max-attempts must be at least 1")
+
+    def settings(self) -> dict:
+        """The fields that decide the bytes: equal settings mean a folder can be resumed."""
+        d = asdict(self)
+        for speed_only in ("batch_size", "workers"):
+            d.pop(speed_only)
+        d["shard"] = list(self.shard)
+        return d
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    images: int
+    written: int  # images written by this invocation (less than `images` after a resume)
+    identities: int
+    replaced: int
+    below_threshold: int
+    seconds: float
+    already_complete: bool = False
+    files: list[str] = field(default_factory=list)
+
+
+def identity_name(label: int, identities: int) -> str:
+    return f"id_{label + 1:0{max(6, len(str(identities)))}d}"
+
+
+def image_path(label: int, index: int, plan: IdentityPlan, ext: str) -> str:
+    ident = identity_name(label, plan.identities)
+    return f"{ident}/{ident}_{index:0{max(4, len(str(plan.per_identity - 1)))}d}.{ext}"
+
+
+class BlockRenderer:
+    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images and D scores.
+
+    Each block goes through G and D on its own (tf.map_fn), so every image is computed in a call of the same
+    shape at the same position whatever --batch-size groups the blocks: the outputs are exact by construction.
+    """
+
+    def __init__(self, gen: Generator, block: int, size: int) -> None:
+        self.gen, self.block = gen, block
+        res = gen.config.model.resolution
+        self.size = size or res
+        out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8), tf.TensorSpec([block], tf.float32))
+
+        def one_block(z):
+            x = gen.generator(z, training=False)
+            realism = tf.sigmoid(gen.discriminator(x, training=False))[:, 0]
+            if self.size != res:
+                x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
+            return _to_uint8(x), realism
+
+        @tf.function(input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
+        def render(z):
+            return tf.map_fn(one_block, z, fn_output_signature=out_spec)
+
+        self._render = render
+
+    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images, realism = self._render(tf.convert_to_tensor(z))
+        return images.numpy(), realism.numpy()
+
+
+def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite: bool = False,
+           command: str = "", progress: bool = True) -> ExportResult:
+    """Generate the plan's images for cfg.shard into `out`, resuming a matching interrupted export."""
+    started = dt.datetime.now(dt.timezone.utc)
+    out = Path(out)
+    gen = Generator.from_run(checkpoint)
+    if gen.config.mode != "plain":
+        raise FacegenError(f"{checkpoint} was trained in mode {gen.config.mode!r}, which export does not support yet")
+    plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block)
+    settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}
+    blocks = shard_blocks(plan.n_blocks, cfg.shard)
+    shard_count = sum(len(plan.block_images(b)) for b in blocks)
+
+    state = _prepare_out(out, settings, overwrite)
+    if state is None:
+        return ExportResult(out, shard_count, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
+    journal = Journal(state / "journal.csv")
+    done = set(journal.read()["global_index"].astype(int).tolist())
+    todo = [b for b in blocks if not set(plan.block_images(b).tolist()) <= done]
+
+    ext = FORMATS[cfg.format]
+    renderer = BlockRenderer(gen, cfg.block, cfg.size)
+    checkpoint_label = f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}"
+    per_call = cfg.batch_size // cfg.block
+    bar = tqdm(total=shard_count, initial=len(done & set(_shard_images(plan, blocks))), desc="exporting",
+               unit="img", disable=not progress, dynamic_ncols=True)
+    pool = ThreadPoolExecutor(cfg.workers or os.cpu_count() or 1)
+    # Bounded in-flight work keeps memory flat whatever --count is.
+    pending: collections.deque[tuple[list[Future], list[dict]]] = collections.deque()
+    written = replaced = below = 0
+    made_dirs: set[str] = set()
+
+    def finish_oldest() -> None:
+        futures, rows = pending.popleft()
+        for f in futures:
+            f.result()
+        journal.append(rows)
+        bar.update(len(rows))
+
+    try:
+        for start in range(0, len(todo), per_call):
+            chunk = todo[start:start + per_call]
+            indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
+            valid = indices >= 0
+            images, realism, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg)
+            replaced += n_replaced
+            futures, rows = [], []
+            for k, b in enumerate(chunk):
+                for pos in np.flatnonzero(valid[k]):
+                    g = int(indices[k, pos])
+                    if g in done:
+                        continue
+                    label, index = (int(v) for v in plan.split(g))
+                    rel = image_path(label, index, plan, ext)
+                    folder = rel.split("/")[0]
+                    if folder not in made_dirs:
+                        (out / folder).mkdir(exist_ok=True)
+                        made_dirs.add(folder)
+                    score = float(realism[k, pos])
+                    below += int(score < cfg.min_realism)
+                    futures.append(pool.submit(_write, out / rel, images[k, pos], cfg.format, cfg.quality))
+                    rows.append({"path": rel, "identity": folder, "label": label, "index": index, "global_index": g,
+                                 "seed": cfg.seed, "variation": cfg.variation, "attempt": int(attempts[k, pos]),
+                                 "realism": round(score, 6), "checkpoint": checkpoint_label, "step": gen.step})
+            pending.append((futures, rows))
+            written += len(rows)
+            while len(pending) > 2:
+                finish_oldest()
+        while pending:
+            finish_oldest()
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise Interrupted(f"interrupted; {out} holds every image its journal lists. Re-run the same command "
+                          "to continue") from None
+    except OSError as e:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise FacegenError(f"cannot write to {out}: {e.strerror or e}; the images written so far are kept and "
+                           "re-running the same command continues") from None
+    finally:
+        bar.close()
+        pool.shutdown(wait=True)
+
+    frame = journal.read()
+    if len(frame) != shard_count or frame["global_index"].nunique() != shard_count:
+        raise FacegenError(f"{out}: journal holds {len(frame)} rows for {shard_count} images; re-run to repair")
+    write_manifest(out, frame)
+    ended = dt.datetime.now(dt.timezone.utc)
+    write_json_atomic(out / EXPORT_JSON, {
+        "facegen_version": facegen.__version__, "settings": settings, "command": command,
+        "model": gen.config.to_dict(), "counts": {
+            "identities": len({*frame["label"]}), "per_identity": cfg.per_identity, "images": shard_count,
+            "plan_images": plan.count, "replaced_this_run": replaced, "below_min_realism_this_run": below},
+        "started": started.isoformat(), "ended": ended.isoformat()})
+    shutil.rmtree(state)
+    return ExportResult(out, shard_count, written, cfg.identities, replaced, below,
+                        (ended - started).total_seconds())
+
+
+def _shard_images(plan: IdentityPlan, blocks: range) -> list[int]:
+    return [int(g) for b in blocks for g in plan.block_images(b)]
+
+
+def _padded(indices: np.ndarray, block: int) -> np.ndarray:
+    """A short last block is padded with -1 (zero latents, outputs discarded)."""
+    return np.concatenate([indices, np.full(block - len(indices), -1, np.int64)])
+
+
+def _latents(plan: IdentityPlan, indices: np.ndarray, attempt: int) -> np.ndarray:
+    z = np.zeros((*indices.shape, plan.latent_dim), np.float32)
+    valid = indices >= 0
+    z[valid] = plan.latents(indices[valid], attempt)
+    return z
+
+
+def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indices: np.ndarray, valid: np.ndarray,
+                              cfg: ExportConfig):
+    """Render, then redraw images scoring below --min-realism: attempt a of an image is keyed by
+    (seed, identity, index, a) and rendered in its own block at its own position, so the result does not
+    depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
+    best-scoring attempt is kept."""
+    images, realism = renderer(_latents(plan, indices, 0))
+    attempts = np.zeros(indices.shape, np.int64)
+    accepted = realism >= cfg.min_realism
+    n_replaced = 0
+    for a in range(1, cfg.max_attempts):
+        need = valid & ~accepted
+        if not need.any():
+            break
+        rows = np.flatnonzero(need.any(axis=1))
+        imgs_a, real_a = renderer(_latents(plan, indices[rows], a))
+        for j, k in enumerate(rows):
+            take = need[k] & ((real_a[j] >= cfg.min_realism) | (real_a[j] > realism[k]))
+            n_replaced += int((take & (attempts[k] == 0)).sum())
+            images[k][take], realism[k][take], attempts[k][take] = imgs_a[j][take], real_a[j][take], a
+            accepted[k] |= need[k] & (real_a[j] >= cfg.min_realism)
+    return images, realism, attempts, n_replaced
+
+
+def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:
+    write_atomic(path, encode(image, fmt, quality))
+
+
+def _prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
+    """The state folder to journal into; None if `out` already holds this exact export, complete."""
+    state = out / STATE_DIR
+    if out.exists() and not out.is_dir():
+        raise FacegenError(f"--out {out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()):
+        if (out / EXPORT_JSON).exists() and not state.exists() and not overwrite:
+            if read_json(out / EXPORT_JSON).get("settings") == settings:
+                return None
+            raise FacegenError(f"{out} holds a different export; pass --overwrite to replace it or pick a new --out")
+        if state.exists() and not overwrite:
+            saved = read_json(state / "settings.json") if (state / "settings.json").exists() else None
+            if saved != settings:
+                raise FacegenError(f"{out} holds an unfinished export with other settings; re-run it with its own "
+                                   "settings, or pass --overwrite")
+        elif not overwrite:
+            raise FacegenError(f"--out {out} is not empty and is not a facegen export; pass --overwrite to replace "
+                               "its contents or pick a new folder")
+        else:
+            shutil.rmtree(out)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(state / "settings.json", settings)
+    except OSError as e:
+        raise FacegenError(f"cannot write to {out}: {e.strerror or e}") from None
+    for tmp in out.glob("*/.*.tmp"):  # half-written files of an interrupted run
+        tmp.unlink()
+    return state

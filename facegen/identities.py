@@ -1,0 +1,128 @@
+"""The identity plan: which latent every exported image gets, from a counter-based RNG (pure numpy, no TF).
+
+Image `index` of identity `label` has the latent
+
+    z = sqrt(1 - v^2) * z_id(seed, label) + v * eps(seed, label, index, attempt)
+
+where z_id and eps are standard normal draws from Philox, a counter-based generator, keyed by the tuple in
+brackets. So a latent depends on nothing but its key: not on batch size, shard, order or interruptions.
+`v` (--variation) is how far an image may move from its identity: 0 repeats the identity's face, 1 makes
+every image independent; at v the cosine between z and z_id is about sqrt(1 - v^2) (0.94 at 0.35).
+Both terms are unit-variance normals, so z stays a draw from the prior G was trained on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegen.config import FacegenError
+
+IDENTITY_STREAM = 1  # key component that separates identity draws from per-image draws
+IMAGE_STREAM = 2
+DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
+
+
+@dataclass(frozen=True)
+class IdentityPlan:
+    """K identities x M images, their latents, and the fixed computation blocks they are generated in."""
+
+    seed: int
+    identities: int
+    per_identity: int
+    latent_dim: int = 100
+    variation: float = 0.35
+    block: int = 64  # images per generator call, fixed by global index: the unit that makes outputs exact
+
+    def __post_init__(self) -> None:
+        if self.identities < 1:
+            raise FacegenError("--identities must be at least 1")
+        if self.per_identity < 1:
+            raise FacegenError("--per-identity must be at least 1")
+        if not 0.0 <= self.variation <= 1.0:
+            raise FacegenError(f"--variation must be between 0 and 1, got {self.variation}")
+        if self.block < 1:
+            raise FacegenError("block must be at least 1")
+
+    @property
+    def count(self) -> int:
+        return self.identities * self.per_identity
+
+    @property
+    def n_blocks(self) -> int:
+        return math.ceil(self.count / self.block)
+
+    def block_images(self, block: int) -> np.ndarray:
+        """Global image indices (label * M + index) computed in block `block` (the last may be short)."""
+        return np.arange(block * self.block, min((block + 1) * self.block, self.count))
+
+    def split(self, global_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Global indices -> (label, index within identity)."""
+        return np.divmod(np.asarray(global_index), self.per_identity)
+
+    def identity_latent(self, label: int) -> np.ndarray:
+        return _normal((self.seed, IDENTITY_STREAM, label), self.latent_dim)
+
+    def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
+        """Latents [n, latent_dim] float32 for global indices at the given replacement attempt(s)."""
+        labels, indices = self.split(global_index)
+        attempts = np.broadcast_to(attempt, labels.shape)
+        keep = math.sqrt(1.0 - self.variation ** 2)
+        out = np.empty((len(labels), self.latent_dim), np.float32)
+        anchors: dict[int, np.ndarray] = {}
+        for row, (label, index, a) in enumerate(zip(labels.tolist(), indices.tolist(), attempts.tolist())):
+            if label not in anchors:
+                anchors[label] = self.identity_latent(label)
+            eps = _normal((self.seed, IMAGE_STREAM, label, index, a), self.latent_dim)
+            out[row] = keep * anchors[label] + self.variation * eps
+        return out
+
+
+def _normal(key: tuple[int, ...], n: int) -> np.ndarray:
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(key))).standard_normal(n)
+
+
+def resolve_counts(count: int | None, identities: int | None, per_identity: int | None) -> tuple[int, int]:
+    """(identities, per_identity) from any two of --count, --identities, --per-identity (or --count alone).
+
+    Every identity gets the same number of images, so --count must be their product.
+    """
+    for value, flag in ((count, "--count"), (identities, "--identities"), (per_identity, "--per-identity")):
+        if value is not None and value < 1:
+            raise FacegenError(f"{flag} must be at least 1, got {value}")
+    if identities is not None and per_identity is not None:
+        if count is not None and count != identities * per_identity:
+            raise FacegenError(f"--count {count} must equal --identities {identities} x --per-identity "
+                               f"{per_identity} = {identities * per_identity}")
+        return identities, per_identity
+    if count is None:
+        raise FacegenError("give --count, or --identities and --per-identity")
+    if identities is not None:
+        if count % identities:
+            raise FacegenError(f"--count {count} is not divisible by --identities {identities}: every identity "
+                               "gets the same number of images")
+        return identities, count // identities
+    per_identity = per_identity or min(DEFAULT_PER_IDENTITY, count)
+    if count % per_identity:
+        raise FacegenError(f"--count {count} is not divisible by --per-identity {per_identity}: every identity "
+                           "gets the same number of images (give --identities and --per-identity instead)")
+    return count // per_identity, per_identity
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise FacegenError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise FacegenError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+def shard_blocks(n_blocks: int, shard: tuple[int, int]) -> range:
+    """The blocks shard i of n generates: a contiguous slice, so each machine writes whole identities."""
+    i, n = shard
+    return range(n_blocks * i // n, n_blocks * (i + 1) // n)

@@ -1,0 +1,78 @@
+"""`facegen merge`: verify the shards of one export and join them into a single dataset folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+import facegen
+from facegen.config import FacegenError, read_json, write_json_atomic
+from facegen.manifest import EXPORT_JSON, STATE_DIR, read_manifest, write_manifest
+
+
+def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
+    """Join finished shard exports into `out` (moved when on the same file system, else copied).
+
+    Refuses shards of different checkpoints, seeds or plans, missing or repeated shards, overlapping or
+    missing images, files that are absent or do not decode, and manifests pointing outside their folder.
+    """
+    if not sources:
+        raise FacegenError("give the shard folders to merge")
+    if out.exists() and any(out.iterdir()):
+        raise FacegenError(f"--out {out} is not empty")
+    metas, frames = [], []
+    for src in sources:
+        if (src / STATE_DIR).exists():
+            raise FacegenError(f"{src} is an unfinished export; re-run its export command first")
+        metas.append(read_json(src / EXPORT_JSON))
+        frames.append(read_manifest(src))
+
+    def plan_of(meta):
+        s = dict(meta["settings"])
+        s.pop("shard")
+        return s
+
+    first = plan_of(metas[0])
+    for src, meta in zip(sources, metas):
+        if plan_of(meta) != first:
+            diff = sorted(k for k in first if plan_of(meta).get(k) != first[k])
+            raise FacegenError(f"{src} was exported with other settings ({', '.join(diff)}) than {sources[0]}")
+    shards = sorted(tuple(m["settings"]["shard"]) for m in metas)
+    n = shards[0][1]
+    if shards != [(i, n) for i in range(n)]:
+        raise FacegenError(f"need shards 0..{n - 1} of {n} exactly once each, got {', '.join(f'{i}/{k}' for i, k in shards)}")
+    frame = pd.concat(frames, ignore_index=True)
+    total = first["identities"] * first["per_identity"]
+    if frame["global_index"].duplicated().any():
+        raise FacegenError("the shards overlap: some images are listed twice")
+    if len(frame) != total or set(frame["global_index"]) != set(range(total)):
+        raise FacegenError(f"the shards hold {len(frame)} of the plan's {total} images")
+
+    checks = [(src / p, p) for src, f in zip(sources, frames) for p in f["path"]]
+    for path, rel in tqdm(checks, desc="verifying", unit="img", disable=not progress):
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except (OSError, SyntaxError) as e:
+            raise FacegenError(f"{path} is missing or incomplete ({e})") from None
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path, rel in tqdm(checks, desc="merging", unit="img", disable=not progress):
+        dest = out / rel
+        dest.parent.mkdir(exist_ok=True)
+        try:
+            os.replace(path, dest)
+        except OSError:
+            shutil.copy2(path, dest)
+    write_manifest(out, frame)
+    write_json_atomic(out / EXPORT_JSON, {
+        "facegen_version": facegen.__version__, "settings": {**metas[0]["settings"], "shard": [0, 1]},
+        "merged_from": [str(s) for s in sources], "model": metas[0]["model"],
+        "counts": {"identities": first["identities"], "per_identity": first["per_identity"], "images": total},
+        "started": min(m["started"] for m in metas), "ended": max(m["ended"] for m in metas)})
+    return total

@@ -1,0 +1,204 @@
+"""`facegen export` and `merge` on a tiny trained model: layout, manifest vs disk, exactness, resume, shards."""
+
+import errno
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from facegen import export as export_mod
+from facegen.config import FacegenError, Interrupted
+from facegen.export import ExportConfig, export
+from facegen.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
+from facegen.merge import merge
+from facegen.train import train
+
+K, M = 12, 50  # 600 images: 1.8M pixels at 32x32, enough for a rare rounding flip to show
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, celeba_sample):
+    from conftest import tiny_config
+
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    train(run_dir, tiny_config(celeba_sample, steps=30), progress=False)
+    return run_dir
+
+
+def cfg(**kw):
+    base = dict(identities=K, per_identity=M, seed=11, block=16, batch_size=64)
+    return ExportConfig(**{**base, **kw})
+
+
+def digest(folder):
+    """sha256 of every file under the folder by relative path (the whole dataset's bytes)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != EXPORT_JSON}
+
+
+@pytest.fixture(scope="module")
+def straight(run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp") / "straight"
+    export(run, out, cfg(), progress=False)
+    return out
+
+
+def test_layout_manifest_and_disk_agree(straight):
+    frame = read_manifest(straight)
+    assert list(frame.columns) == COLUMNS and len(frame) == K * M
+    folders = sorted(p.name for p in straight.iterdir() if p.is_dir())
+    assert folders == [f"id_{i:06d}" for i in range(1, K + 1)]
+    on_disk = sorted(str(p.relative_to(straight)) for p in straight.glob("*/*"))
+    assert on_disk == sorted(frame["path"])  # no extra, no missing, no temp files
+    assert (frame["label"] == frame["identity"].map({f: i for i, f in enumerate(folders)})).all()
+    assert frame["path"].tolist()[:2] == ["id_000001/id_000001_0000.png", "id_000001/id_000001_0001.png"]
+    assert frame["realism"].between(0, 1).all() and (frame["step"] == 30).all() and (frame["seed"] == 11).all()
+    for p in frame["path"]:
+        with Image.open(straight / p) as im:
+            assert im.size == (32, 32) and im.mode == "RGB"
+    lst = (straight / "train.lst").read_text().splitlines()
+    assert len(lst) == K * M and lst[M] == f"1\tid_000002/id_000002_0000.png\t1"
+    assert not (straight / STATE_DIR).exists()
+
+
+def test_loads_unchanged_in_keras(straight):
+    import tensorflow as tf
+
+    ds = tf.keras.utils.image_dataset_from_directory(straight, image_size=(32, 32), batch_size=100, shuffle=False)
+    assert ds.class_names == sorted(f"id_{i:06d}" for i in range(1, K + 1))
+    labels = np.concatenate([y.numpy() for _, y in ds])
+    assert len(labels) == K * M
+    assert np.array_equal(labels, pd.read_csv(straight / "manifest.csv")["label"].to_numpy())
+
+
+def test_same_bytes_whatever_the_batch_size(run, straight, tmp_path):
+    for batch in (16, 48):
+        export(run, tmp_path / f"b{batch}", cfg(batch_size=batch, workers=1), progress=False)
+        assert digest(tmp_path / f"b{batch}") == digest(straight)
+
+
+def _within_identity_spread(folder):
+    frame = read_manifest(folder)
+    img = np.stack([np.asarray(Image.open(folder / p), np.float32) for p in frame["path"]]).reshape(K, M, -1)
+    return float(np.mean([np.abs(img[k] - img[k].mean(0)).mean() for k in range(K)])), img
+
+
+def test_variation_sets_how_alike_an_identity_s_images_are(run, straight, tmp_path):
+    spread, img = _within_identity_spread(straight)
+    export(run, tmp_path / "free", cfg(variation=1.0), progress=False)
+    free_spread, _ = _within_identity_spread(tmp_path / "free")
+    assert np.unique(img.reshape(K * M, -1), axis=0).shape[0] == K * M  # no two images are copies
+    assert 0 < spread < 0.8 * free_spread  # an identity's images stay closer than unrelated ones
+
+
+def test_interrupted_export_resumes_to_the_same_bytes(run, straight, tmp_path, monkeypatch):
+    real_write, calls = export_mod._write, {"n": 0}
+
+    def dying_write(path, image, fmt, quality):
+        calls["n"] += 1
+        if calls["n"] == 250:
+            raise KeyboardInterrupt
+        real_write(path, image, fmt, quality)
+
+    monkeypatch.setattr(export_mod, "_write", dying_write)
+    out = tmp_path / "resumed"
+    with pytest.raises(Interrupted):
+        export(run, out, cfg(workers=1), progress=False)
+    assert not (out / "manifest.csv").exists() and (out / STATE_DIR / "journal.csv").exists()
+    # Whatever is under a final name is complete; the journal lists only such files.
+    for p in out.glob("*/*.png"):
+        Image.open(p).verify()
+    journal = pd.read_csv(out / STATE_DIR / "journal.csv", header=None, names=COLUMNS)
+    assert 0 < len(journal) < 250 and all((out / p).exists() for p in journal["path"])
+    # A kill that tore the journal's last line is survived too.
+    with open(out / STATE_DIR / "journal.csv", "a") as f:
+        f.write("id_000009/id_000009_0003.png,id_0000")
+    monkeypatch.setattr(export_mod, "_write", real_write)
+    result = export(run, out, cfg(batch_size=32), progress=False)
+    assert 0 < result.written < K * M
+    assert digest(out) == digest(straight)
+
+
+def test_shards_merge_into_the_same_dataset(run, straight, tmp_path):
+    parts = [tmp_path / f"part{i}" for i in range(3)]
+    for i, part in enumerate(parts):
+        export(run, part, cfg(shard=(i, 3)), progress=False)
+    sizes = [len(read_manifest(p)) for p in parts]
+    assert sum(sizes) == K * M and min(sizes) > 0
+    with pytest.raises(FacegenError, match="exactly once"):
+        merge(parts[:2], tmp_path / "bad", progress=False)
+    merge(parts, tmp_path / "merged", progress=False)
+    assert digest(tmp_path / "merged") == digest(straight)
+
+
+def test_merge_refuses_paths_outside_the_folder(run, tmp_path):
+    export(run, tmp_path / "a", cfg(identities=2, per_identity=4), progress=False)
+    text = (tmp_path / "a" / "manifest.csv").read_text().replace("id_000001/id_000001_0000.png", "../../etc/passwd")
+    (tmp_path / "a" / "manifest.csv").write_text(text)
+    with pytest.raises(FacegenError, match="outside"):
+        merge([tmp_path / "a"], tmp_path / "m", progress=False)
+
+
+def test_existing_folders_are_protected(run, straight, tmp_path):
+    assert export(run, straight, cfg(), progress=False).already_complete
+    with pytest.raises(FacegenError, match="different export"):
+        export(run, straight, cfg(seed=12), progress=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(FacegenError, match="not empty"):
+        export(run, other, cfg(identities=2, per_identity=2), progress=False)
+    assert (other / "keep.txt").read_text() == "mine"
+    export(run, other, cfg(identities=2, per_identity=2), overwrite=True, progress=False)
+    assert len(read_manifest(other)) == 4 and not (other / "keep.txt").exists()
+
+
+def test_disk_full_stops_cleanly_and_resumes(run, tmp_path, monkeypatch):
+    real_write, calls = export_mod._write, {"n": 0}
+
+    def full_disk(path, image, fmt, quality):
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, image, fmt, quality)
+
+    monkeypatch.setattr(export_mod, "_write", full_disk)
+    out = tmp_path / "full"
+    with pytest.raises(FacegenError, match="No space left on device"):
+        export(run, out, cfg(identities=4, per_identity=30, batch_size=16, workers=1), progress=False)
+    journal = pd.read_csv(out / STATE_DIR / "journal.csv", header=None, names=COLUMNS)
+    assert 0 < len(journal) <= 40 and all((out / p).exists() for p in journal["path"])
+    monkeypatch.setattr(export_mod, "_write", real_write)
+    export(run, out, cfg(identities=4, per_identity=30), progress=False)
+    assert len(read_manifest(out)) == 120
+
+
+def test_resize_and_jpeg(run, tmp_path):
+    export(run, tmp_path / "j", cfg(identities=2, per_identity=3, format="jpg", quality=90, size=112), progress=False)
+    frame = read_manifest(tmp_path / "j")
+    assert frame["path"].str.endswith(".jpg").all()
+    with Image.open(tmp_path / "j" / frame["path"][0]) as im:
+        assert im.format == "JPEG" and im.size == (112, 112)
+
+
+def test_min_realism_redraws_deterministically(run, straight, tmp_path):
+    threshold = float(read_manifest(straight)["realism"].median())
+    a = tmp_path / "a"
+    export(run, a, cfg(min_realism=threshold), progress=False)
+    frame = read_manifest(a)
+    assert (frame["attempt"] > 0).sum() > 0
+    ok = frame["realism"] >= threshold
+    assert ok.mean() > 0.5 + 0.2  # redraws lift the share well above the median cut
+    export(run, tmp_path / "b", cfg(min_realism=threshold, batch_size=16), progress=False)
+    assert digest(tmp_path / "b") == digest(a)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(batch_size=50), "multiple of 16"), (dict(format="gif"), "--format"), (dict(size=4), "--size"),
+    (dict(min_realism=1.5), "--min-realism"), (dict(quality=0), "--quality"),
+])
+def test_bad_settings(kw, message):
+    with pytest.raises(FacegenError, match=message):
+        cfg(**kw)
