@@ -140,7 +140,7 @@ def export_cmd(
     k, m = resolve_counts(count, identities, per_identity)
     _at_least(workers, 0, "--workers")
     shard_ij = parse_shard(shard)
-    from facegen.export import ExportConfig
+    from facegen.config import ExportConfig
 
     cfg = ExportConfig(identities=k, per_identity=m, seed=seed, variation=variation, format=fmt, quality=quality,
                        size=size, min_realism=min_realism, shard=shard_ij, batch_size=batch_size, workers=workers)

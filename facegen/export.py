@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,55 +16,12 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import facegen
-from facegen.config import FacegenError, Interrupted, read_json, write_json_atomic
+from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json, write_json_atomic
 from facegen.identities import IdentityPlan, shard_blocks
 from facegen.images import encode, write_atomic
 from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal, write_manifest
 from facegen.sampling import Generator, _to_uint8
 
-FORMATS = {"png": "png", "jpg": "jpg"}
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What to export. Fields marked (bytes) decide the files' contents; the others only speed."""
-
-    identities: int  # (bytes) K identity folders
-    per_identity: int  # (bytes) M images per identity
-    seed: int = 0  # (bytes) keys every latent, with identity and index
-    variation: float = 0.35  # (bytes) how far an image moves from its identity latent, 0..1
-    format: str = "png"  # (bytes) png or jpg
-    quality: int = 95  # (bytes) JPEG quality
-    size: int = 0  # (bytes) output side in pixels; 0 = the model's resolution
-    block: int = 64  # (bytes) images per generator call, fixed by global index (see identities.py)
-    min_realism: float = 0.0  # (bytes) drop images whose D score is below this and draw replacements
-    max_attempts: int = 8  # (bytes) replacement draws per image before keeping its best-scoring draw
-    shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
-    batch_size: int = 256  # images per generator dispatch: a multiple of block
-    workers: int = 0  # encoding/writing threads; 0 = one per CPU core
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise FacegenError(f"--format must be png or jpg, got {self.format!r}")
-        if not 1 <= self.quality <= 100:
-            raise FacegenError(f"--quality must be between 1 and 100, got {self.quality}")
-        if self.size < 0 or (0 < self.size < 8):
-            raise FacegenError(f"--size must be 0 (the model's) or at least 8, got {self.size}")
-        if self.batch_size < 1 or self.batch_size % self.block:
-            raise FacegenError(f"--batch-size must be a positive multiple of {self.block} (the export block), "
-                               f"got {self.batch_size}")
-        if not 0.0 <= self.min_realism < 1.0:
-            raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
-        if self.max_attempts < 1:
-            raise FacegenError("--max-attempts must be at least 1")
-
-    def settings(self) -> dict:
-        """The fields that decide the bytes: equal settings mean a folder can be resumed."""
-        d = asdict(self)
-        for speed_only in ("batch_size", "workers"):
-            d.pop(speed_only)
-        d["shard"] = list(self.shard)
-        return d
 
 
 @dataclass

@@ -52,3 +52,32 @@ def test_data_train_sample_end_to_end(tmp_path):
     r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
                 "32", "--steps", "3", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0 and "already at step 3" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--count", "105"], "not divisible by --per-identity 20"),
+    (["--identities", "3", "--per-identity", "4", "--count", "10"], "must equal"),
+    (["--count", "10", "--variation", "2"], "--variation must be between 0 and 1"),
+    (["--count", "10", "--shard", "2/2"], "--shard 2/2"),
+    (["--count", "10", "--batch-size", "100"], "multiple of 64"),
+    (["--count", "10"], "not a facegen run folder"),
+])
+def test_export_flags_are_checked(tmp_path, args, message):
+    r = facegen("export", "--checkpoint", tmp_path / "none", "--out", tmp_path / "synth", *args)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_export_and_merge_commands(tmp_path, celeba_sample):
+    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--preset", "tiny", "--resolution", "32",
+                "--steps", "2", "--batch-size", "8", "--partition", "all", "--quiet")
+    assert r.returncode == 0, r.stderr
+    for i in range(2):
+        r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / f"s{i}", "--identities", "3",
+                    "--per-identity", "40", "--shard", f"{i}/2", "--quiet")
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = facegen("merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "synth")
+    assert r.returncode == 0 and "120 images" in r.stdout, r.stderr
+    r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "synth", "--identities", "3",
+                "--per-identity", "40", "--quiet")
+    assert r.returncode == 0 and "already holds this export" in r.stdout, r.stderr

@@ -10,7 +10,8 @@ from PIL import Image
 
 from facegen import export as export_mod
 from facegen.config import FacegenError, Interrupted
-from facegen.export import ExportConfig, export
+from facegen.config import ExportConfig
+from facegen.export import export
 from facegen.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
 from facegen.merge import merge
 from facegen.train import train
