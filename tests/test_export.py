@@ -60,7 +60,7 @@ def test_layout_manifest_and_disk_agree(straight):
         with Image.open(straight / p) as im:
             assert im.size == (32, 32) and im.mode == "RGB"
     lst = (straight / "train.lst").read_text().splitlines()
-    assert len(lst) == K * M and lst[M] == f"1\tid_000002/id_000002_0000.png\t1"
+    assert len(lst) == K * M and lst[M] == "1\tid_000002/id_000002_0000.png\t1"
     assert not (straight / STATE_DIR).exists()
 
 

@@ -1,0 +1,75 @@
+"""Shared bench helpers: machine description, matmul peak, DCGAN FLOP counts, subprocess runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """float32 GEMM GFLOP/s through numpy's BLAS: the ceiling the conv kernels are compared with."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def forward_flops(widths: tuple[int, ...], resolution: int, kernel: int = 5, latent: int = 100) -> tuple[float, float]:
+    """Multiply-add FLOPs (x2) of one image through G and through D, for G widths from 4x4 upwards."""
+    k2 = kernel * kernel
+    g = 2 * latent * 16 * widths[0]
+    size = 4
+    chans = list(widths) + [3]
+    for cin, cout in zip(chans, chans[1:]):
+        g += 2 * k2 * cin * cout * size * size  # transposed conv: every input pixel scatters k*k*cout
+        size *= 2
+    d = 0
+    size = resolution
+    dch = [3] + list(reversed(widths))
+    for cin, cout in zip(dch, dch[1:]):
+        size //= 2
+        d += 2 * k2 * cin * cout * size * size
+    d += 2 * 16 * widths[0]
+    return float(g), float(d)
+
+
+def train_step_flops(widths, resolution, batch) -> float:
+    """Approximate FLOPs of one D+G step: G runs forward twice and backward once (about 2x forward);
+    D runs forward three times (real, fake, G's step) and backward three times."""
+    g, d = forward_flops(widths, resolution)
+    return batch * (4 * g + 9 * d)
+
+
+def run_json(args: list[str], env: dict | None = None, timeout: int = 1800) -> dict:
+    """Run `python args...` in a fresh process (so TF and torch never share thread pools) and parse the
+    last stdout line as JSON."""
+    full_env = {**os.environ, **(env or {})}
+    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])

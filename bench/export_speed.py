@@ -1,0 +1,140 @@
+"""Export throughput on one checkpoint, in one run: (a) generator only, (b) encode+write only, (c) the naive
+loop a user would write, (d) `facegen export`; then (d)/(c), (d) against the pipeline bound, and peak RSS of
+`tiny` exports of two sizes (memory must not grow with --count).
+
+    python bench/export_speed.py [--preset small] [--count 4000] [--rss-counts 10000,100000]
+
+On a CPU-only machine generation and encoding share the cores, so the bound is 1/(1/a + 1/b); with a GPU
+it is min(a, b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, run_json  # noqa: E402
+
+
+def make_run(preset: str, run_dir: Path) -> Path:
+    """A run folder with an initialised (untrained) model: speed does not depend on training."""
+    import facegen  # noqa: F401
+
+    from facegen.config import DataConfig, RunConfig, TrainConfig, write_json_atomic
+    from facegen.config import preset as make
+    from facegen.gan import DCGAN
+    from facegen.train import checkpoint_manager
+
+    cfg = RunConfig(model=make(preset), data=DataConfig(path="none"), train=TrainConfig(preset=preset))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "config.json", cfg.to_dict())
+    checkpoint_manager(DCGAN(cfg.model, cfg.train), run_dir, 1).save(checkpoint_number=0)
+    return run_dir
+
+
+def one(run_dir: Path, count: int, mode: str) -> dict:
+    import facegen  # noqa: F401
+    import numpy as np
+
+    from facegen.config import ExportConfig
+    from facegen.export import BlockRenderer, export
+    from facegen.identities import IdentityPlan, resolve_counts
+    from facegen.images import encode, write_atomic
+    from facegen.sampling import Generator
+
+    k, m = resolve_counts(count, None, None)
+    out = Path(tempfile.mkdtemp()) / "synth"
+    if mode == "export":
+        t = time.perf_counter()
+        export(run_dir, out, ExportConfig(identities=k, per_identity=m), progress=False)
+        seconds = time.perf_counter() - t
+    else:
+        gen = Generator.from_run(run_dir)
+        plan = IdentityPlan(0, k, m, gen.latent_dim)
+        z = plan.latents(np.arange(count))
+        if mode == "generate":
+            renderer = BlockRenderer(gen, 64, 0)
+            renderer(z[:256].reshape(4, 64, -1))
+            t = time.perf_counter()
+            for i in range(0, count - 255, 256):
+                renderer(z[i:i + 256].reshape(4, 64, -1))
+            seconds = time.perf_counter() - t
+        elif mode == "write":
+            images = gen.generate(z[:256])
+            out.mkdir(parents=True)
+            t = time.perf_counter()
+            with ThreadPoolExecutor(os.cpu_count()) as pool:
+                list(pool.map(lambda i: write_atomic(out / f"{i}.png", encode(images[i % 256])), range(count)))
+            seconds = time.perf_counter() - t
+        elif mode == "naive":
+            from PIL import Image
+
+            gen.generator(z[:64], training=False)
+            out.mkdir(parents=True)
+            t = time.perf_counter()
+            with open(out / "manifest.csv", "w", newline="") as f:
+                rows = csv.writer(f)
+                for i in range(0, count, 64):
+                    batch = gen.generator(z[i:i + 64], training=False).numpy()
+                    for j, img in enumerate(batch):
+                        n = i + j
+                        ident = f"id_{n // m + 1:06d}"
+                        (out / ident).mkdir(exist_ok=True)
+                        path = out / ident / f"{ident}_{n % m:04d}.png"
+                        Image.fromarray(((img + 1) * 127.5).round().clip(0, 255).astype("uint8")).save(path)
+                        rows.writerow([path, n // m])
+            seconds = time.perf_counter() - t
+    return {"images_per_second": count / seconds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="small")
+    p.add_argument("--count", type=int, default=4000)
+    p.add_argument("--rss-counts", default="10000,100000")
+    p.add_argument("--one", nargs=3, metavar=("RUN", "COUNT", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one(Path(args.one[0]), int(args.one[1]), args.one[2])))
+        return
+
+    tmp = Path(tempfile.mkdtemp())
+    run = make_run(args.preset, tmp / args.preset)
+    r = {mode: run_json([__file__, "--one", str(run), str(args.count), mode])["images_per_second"]
+         for mode in ("generate", "write", "naive", "export")}
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    bound = min(r["generate"], r["write"]) if gpu else 1 / (1 / r["generate"] + 1 / r["write"])
+    print(f"# export_speed — {dt.date.today()} — {machine()}{' + GPU' if gpu else ''}")
+    print(f"preset {args.preset}, 64x64 PNG, {args.count} images")
+    print("| stage | images/s |")
+    print("|---|---|")
+    for name, key in (("(a) generator only (tf.function, blocks of 64)", "generate"),
+                      ("(b) encode + write only (PNG level 1, thread pool)", "write"),
+                      ("(c) naive loop (eager G per 64, PIL save, csv row)", "naive"),
+                      ("(d) facegen export", "export")):
+        print(f"| {name} | {r[key]:.0f} |")
+    print(f"(d)/(c) = {r['export'] / r['naive']:.2f}x the naive loop; (d)/bound = {r['export'] / bound:.2f} "
+          f"(bound {'min(a, b)' if gpu else '1/(1/a + 1/b)'} = {bound:.0f} img/s)")
+    if args.rss_counts:
+        tiny = make_run("tiny", tmp / "tiny")
+        rss = {int(c): run_json([__file__, "--one", str(tiny), c, "export"])["peak_rss_mib"]
+               for c in args.rss_counts.split(",")}
+        (a, ra), (b, rb) = sorted(rss.items())
+        print(f"peak RSS, tiny export: {a} images {ra:.0f} MiB, {b} images {rb:.0f} MiB (ratio {rb / ra:.3f})")
+
+
+if __name__ == "__main__":
+    main()
