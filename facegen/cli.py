@@ -43,6 +43,8 @@ def train(
     keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
     partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Decode all images into memory once."),
+    eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
+    eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train the DCGAN, or resume the run in --out.
@@ -57,8 +59,15 @@ def train(
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
     for value, flag in ((1 if steps is None else steps, "--steps"), (1 if epochs is None else epochs, "--epochs"), (batch_size, "--batch-size"),
-                        (checkpoint_every, "--checkpoint-every"), (sample_every, "--sample-every"), (keep, "--keep")):
+                        (checkpoint_every, "--checkpoint-every"), (sample_every, "--sample-every"), (keep, "--keep"),
+                        (eval_n, "--eval-n")):
         _at_least(value, 1, flag)
+    _at_least(eval_every, 0, "--eval-every")
+    if eval_every:
+        from facegen.inception import cache_path, find_weights_file
+
+        if not cache_path().exists():
+            find_weights_file()
     model = make_preset(preset, resolution) if resolution in (32, 64, 128) else None
     if model is None:
         raise FacegenError(f"--resolution must be 32, 64 or 128, got {resolution}")
@@ -68,7 +77,7 @@ def train(
         train=dataclasses.replace(TrainConfig(), preset=preset, batch_size=batch_size, seed=seed,
                                   steps=steps or TrainConfig.steps, epochs=epochs or 0,
                                   checkpoint_every=checkpoint_every, sample_every=sample_every,
-                                  keep_checkpoints=keep))
+                                  keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n))
     _tensorflow()
     from facegen.train import train as run_training
 

@@ -100,6 +100,8 @@ class TrainConfig:
     sample_every: int = 500  # steps between sample grids (PNG + TensorBoard)
     log_every: int = 25  # steps between scalar summaries and the NaN check
     deterministic: bool = True  # tf op determinism: same seed, same weights (CPU)
+    eval_every: int = 0  # steps between FID/KID evaluations (0 = off); the best-FID checkpoint is kept
+    eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
 
 
 @dataclass(frozen=True)

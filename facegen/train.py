@@ -27,7 +27,10 @@ SAMPLE_SEED = 1234  # the fixed latent batch every sample grid of a run shows
 SAMPLE_COUNT = 64
 
 # Fields that may change between invocations on the same run folder; all others define the run.
-MUTABLE_TRAIN_FIELDS = ("steps", "epochs", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every")
+MUTABLE_TRAIN_FIELDS = ("steps", "epochs", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
+                        "eval_every", "eval_n")
+EVAL_REAL_IMAGES = 2000  # real images behind the in-training FID reference statistics
+BEST_DIR = "best"
 MUTABLE_DATA_FIELDS = ("path", "cache", "decode_workers")
 
 
@@ -93,6 +96,7 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     if start >= total_steps:
         return TrainResult(run_dir, start, start, {}, 0.0)
 
+    evaluator = InTrainingEval(run_dir, data, t) if t.eval_every else None
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     sample_z = latents_for_seed(SAMPLE_SEED, SAMPLE_COUNT, cfg.model.latent_dim)
     batches = iter(data.dataset(t.batch_size, t.seed, start_step=start))
@@ -126,6 +130,13 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
                 _write_samples(gan, sample_z, run_dir, step, writer)
             if step % t.checkpoint_every == 0 or step == total_steps:
                 last_good = _save(gan, manager, step, run_dir, last_good)
+            if evaluator and step % t.eval_every == 0:
+                scores = evaluator(gan, step)
+                bar.write(f"step {step}: FID {scores['fid']:.2f}, KID {scores['kid']:.4f}"
+                          + (" (best so far)" if scores["best"] else ""))
+                with writer.as_default(step=step):
+                    tf.summary.scalar("fid", scores["fid"])
+                    tf.summary.scalar("kid", scores["kid"])
     except KeyboardInterrupt:
         bar.close()
         step = int(gan.step.numpy())  # the Python counter may lag the step the graph finished
@@ -154,3 +165,49 @@ def _write_samples(gan: DCGAN, sample_z: np.ndarray, run_dir: Path, step: int, w
     save_png(run_dir / "samples" / f"step_{step:07d}.png", grid(images))
     with writer.as_default(step=step):
         tf.summary.image("samples", images[:16], max_outputs=16)
+
+
+class InTrainingEval:
+    """FID/KID of the EMA generator every eval_every steps against a fixed real subset; keeps the best
+    checkpoint by FID in RUN/best/ (with best.json) beside the latest ones."""
+
+    def __init__(self, run_dir: Path, data: TrainingData, t) -> None:
+        from facegen.fid import FeatureExtractor
+        from facegen.metrics import gaussian_stats
+
+        self.run_dir, self.n, self.seed = run_dir, t.eval_n, t.seed
+        self.extract = FeatureExtractor()
+        cache = run_dir / "eval_real_features.npy"
+        if cache.exists():
+            real = np.load(cache)
+        else:
+            images = data.images if data.images is not None else _decode_subset(data)
+            pick = np.random.default_rng(t.seed).permutation(len(images))[:EVAL_REAL_IMAGES]
+            real = self.extract(images[np.sort(pick)], progress=True, desc="real features for --eval-every")
+            np.save(cache, real)
+        self.real, self.stats = real, gaussian_stats(real)
+        best = run_dir / BEST_DIR / "best.json"
+        self.best_fid = read_json(best)["fid"] if best.exists() else float("inf")
+
+    def __call__(self, gan: DCGAN, step: int) -> dict:
+        from facegen.fid import fid_kid
+
+        z = latents_for_seed(self.seed + 77, self.n, gan.model_cfg.latent_dim)
+        fake = np.concatenate([float_to_uint8(gan.ema_generator(z[i:i + 250], training=False).numpy())
+                               for i in range(0, self.n, 250)])
+        scores = fid_kid(self.extract(fake), self.stats, self.real, kid_subsets=20)
+        scores["best"] = scores["fid"] < self.best_fid
+        if scores["best"]:
+            self.best_fid = scores["fid"]
+            best_dir = self.run_dir / BEST_DIR
+            tf.train.CheckpointManager(gan.checkpoint, str(best_dir), max_to_keep=1).save(checkpoint_number=step)
+            write_json_atomic(best_dir / "best.json", {"step": step, "fid": scores["fid"], "kid": scores["kid"],
+                                                       "n": self.n})
+        return scores
+
+
+def _decode_subset(data: TrainingData) -> np.ndarray:
+    from facegen.data import decode_all
+
+    paths = data.paths[:EVAL_REAL_IMAGES]
+    return decode_all(paths, data.cfg.resolution, data.crop, data.cfg.decode_workers, progress=False)[0]

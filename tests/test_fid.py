@@ -65,3 +65,41 @@ def test_fid_and_kid_on_real_images(celeba_sample):
     fids, kids = [r["fid"] for r in results], [r["kid"] for r in results]
     assert 0 < fids[0] < fids[1] < fids[2], fids
     assert kids[0] < kids[1] < kids[2], kids
+
+
+@needs_weights
+def test_train_eval_every_logs_fid_and_keeps_the_best(tiny_cfg, tmp_path):
+    import json
+
+    from facegen.train import train
+
+    cfg = tiny_cfg(steps=4, eval_every=2, eval_n=20)
+    train(tmp_path / "run", cfg, progress=False)
+    best = json.loads((tmp_path / "run" / "best" / "best.json").read_text())
+    assert best["step"] in (2, 4) and best["fid"] > 0 and best["n"] == 20
+    assert any(p.name.startswith(f"ckpt-{best['step']}") for p in (tmp_path / "run" / "best").iterdir())
+
+
+@needs_weights
+def test_evaluate_writes_metrics_and_report(tmp_path, celeba_sample):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from conftest import tiny_config
+    from facegen.train import train
+
+    train(tmp_path / "run", tiny_config(celeba_sample, steps=2), progress=False)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    r = subprocess.run([sys.executable, "-m", "facegen", "evaluate", "--checkpoint", str(tmp_path / "run"),
+                        "--data", str(celeba_sample), "--n", "24", "--n-real", "40", "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "FID" in r.stdout and "KID x 1000" in r.stdout
+    report = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert report["n_generated"] == 24 and report["n_real"] == 40 and report["metrics"]["fid"] > 0
+    assert "FID Inception" in report["protocol"]
+    assert Image.open(tmp_path / "run" / "eval" / "report.png").size[0] > 300
