@@ -220,6 +220,17 @@ def evaluate(
     typer.echo(f"{'KID x 1000':<12}{1000 * m['kid']:>12.2f}  (+- {1000 * m['kid_std']:.2f})")
     face = "skipped" if m["face_rate"] is None else f"{100 * m['face_rate']:.1f}%"
     typer.echo(f"{'face rate':<12}{face:>12}")
+    ident = m.get("identity") or {}
+    if ident.get("embedding"):
+        e = ident["embedding"]
+        typer.echo(f"{'intra/inter':<12}{e['intra_similarity']:>6.3f}/{e['inter_similarity']:.3f}  (dlib cosine)")
+        typer.echo(f"{'separated':<12}{100 * e['separated_identities']:>11.1f}%  EER {100 * e['eer']:.1f}%")
+    elif "identity" in m:
+        typer.echo(f"{'separation':<12}{'skipped':>12}  (pip install dlib-bin face-recognition-models)")
+    if ident.get("classifier"):
+        c = ident["classifier"]
+        typer.echo(f"{'consistency':<12}{100 * c['consistency']:>11.1f}%  ({c['distinct_majorities']} distinct "
+                   f"true identities over {c['folders']} folders; exact classifier)")
     typer.echo(f"({result.metrics['n_generated']} generated vs {result.metrics['n_real']} real; report in {result.out})")
 
 

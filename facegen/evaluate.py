@@ -38,11 +38,35 @@ def fake_images_from_run(run_dir: Path, n: int, seed: int) -> tuple[np.ndarray, 
                                      "resolution": gen.config.model.resolution}
 
 
-def fake_images_from_export(folder: Path, n: int, seed: int) -> tuple[np.ndarray, dict]:
+def fake_images_from_export(folder: Path, n: int, seed: int) -> tuple[np.ndarray, dict, np.ndarray]:
     frame = read_manifest(folder)
     rows = frame.sample(n=min(n, len(frame)), random_state=seed) if n < len(frame) else frame
     images = np.stack([np.asarray(Image.open(folder / p).convert("RGB")) for p in rows["path"]])
-    return images, {"export": str(folder), "images_in_export": len(frame), "resolution": images.shape[1]}
+    info = {"export": str(folder), "images_in_export": len(frame), "resolution": images.shape[1]}
+    return images, info, rows["label"].to_numpy()
+
+
+def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, seed: int = 0) -> dict:
+    """Embedding separation (dlib, if installed) and, where the real data has identity labels, the exact
+    classifier measure: do an exported folder's images resemble one true identity, and different folders
+    different ones?"""
+    from facegen.identity_metrics import DLIB_HINT, DlibEmbedder, IdentityClassifier, embedding_separation, folder_consistency
+
+    report: dict = {}
+    if DlibEmbedder.available():
+        keep = np.isin(labels, np.unique(labels)[:100])  # up to 100 identities: pairs grow quadratically
+        report["embedding"] = embedding_separation(DlibEmbedder()(images[keep]), labels[keep])
+    else:
+        log.info(DLIB_HINT)
+        report["embedding"] = None
+    ids = real.source.frame.set_index("path").loc[real.paths, "identity"]
+    if ids.notna().all() and ids.nunique() > 1:
+        clf = IdentityClassifier.train(real.images, ids.to_numpy(dtype=np.int64), seed=seed)
+        report["classifier"] = folder_consistency(clf.predict(images), labels)
+        report["classifier"]["true_identities"] = int(ids.nunique())
+    else:
+        report["classifier"] = None
+    return report
 
 
 def face_rate(images: np.ndarray) -> float | None:
@@ -70,12 +94,18 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
         raise FacegenError("give --checkpoint or --export (one of them)")
     if n < 2:
         raise FacegenError("--n must be at least 2")
-    fake, source_info = (fake_images_from_run(run_dir, n, seed) if run_dir is not None
-                         else fake_images_from_export(export_dir, n, seed))
+    labels = None
+    if run_dir is not None:
+        fake, source_info = fake_images_from_run(run_dir, n, seed)
+    else:
+        fake, source_info, labels = fake_images_from_export(export_dir, n, seed)
     resolution = fake.shape[1]
     source = discover(data, "all")
     real = TrainingData(source, DataConfig(path=str(data), resolution=resolution), progress=progress)
     real_images = real.images
+    if labels is not None and n < source_info["images_in_export"]:
+        log.info("identity measures use the %d sampled images; --n %d covers the whole export", n,
+                 source_info["images_in_export"])
     if n_real and n_real < len(real_images):
         real_images = real_images[np.random.default_rng(seed).choice(len(real_images), n_real, replace=False)]
     extractor = extractor or FeatureExtractor()
@@ -84,6 +114,8 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     fake_feats = extractor(fake, progress=progress, desc="generated features")
     metrics = fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
     metrics["face_rate"] = face_rate(fake[: min(len(fake), 500)])
+    if labels is not None:
+        metrics["identity"] = identity_report(fake, labels, real, seed)
     report = {"facegen_version": facegen.__version__, "when": dt.datetime.now(dt.timezone.utc).isoformat(),
               "protocol": PROTOCOL, "n_generated": len(fake), "n_real": len(real_images), "data": str(data),
               **source_info, "metrics": metrics}

@@ -103,3 +103,26 @@ def test_evaluate_writes_metrics_and_report(tmp_path, celeba_sample):
     assert report["n_generated"] == 24 and report["n_real"] == 40 and report["metrics"]["fid"] > 0
     assert "FID Inception" in report["protocol"]
     assert Image.open(tmp_path / "run" / "eval" / "report.png").size[0] > 300
+
+
+@needs_weights
+def test_evaluate_an_export_reports_identity_measures(tmp_path, celeba_sample):
+    from conftest import tiny_config
+    from facegen.config import ExportConfig
+    from facegen.evaluate import evaluate
+    from facegen.export import export
+    from facegen.identity_metrics import DlibEmbedder
+    from facegen.train import train
+
+    train(tmp_path / "run", tiny_config(celeba_sample, steps=2), progress=False)
+    export(tmp_path / "run", tmp_path / "synth", ExportConfig(identities=4, per_identity=6, block=8, batch_size=8),
+           progress=False)
+    result = evaluate(celeba_sample, tmp_path / "ev", export_dir=tmp_path / "synth", n=24, n_real=30, progress=False)
+    ident = result.metrics["metrics"]["identity"]
+    c = ident["classifier"]
+    assert c["folders"] == 4 and 0 < c["consistency"] <= 1 and 1 <= c["distinct_majorities"] <= 4
+    assert c["true_identities"] == 15
+    if DlibEmbedder.available():
+        assert -1 <= ident["embedding"]["inter_similarity"] <= 1 and 0 <= ident["embedding"]["eer"] <= 1
+    else:
+        assert ident["embedding"] is None

@@ -1,0 +1,69 @@
+"""Identity measures on inputs with a known answer."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from facegen.identity_metrics import DlibEmbedder, embedding_separation, equal_error_rate, folder_consistency
+
+
+def test_separation_of_clean_and_mixed_clusters():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 32)) * 3
+    labels = np.repeat(np.arange(5), 8)
+    tight = centres[labels] + rng.normal(size=(40, 32)) * 0.3
+    loose = centres[labels] + rng.normal(size=(40, 32)) * 6
+    a, b = embedding_separation(tight, labels), embedding_separation(loose, labels)
+    assert a["separated_identities"] == 1.0 and a["eer"] < 0.01
+    assert a["intra_similarity"] > b["intra_similarity"] and b["eer"] > a["eer"] + 0.1
+
+
+def test_equal_error_rate_limits():
+    assert equal_error_rate(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 0.0
+    assert equal_error_rate(np.array([0.1, 0.2]), np.array([0.9, 0.8])) == pytest.approx(1.0, abs=0.5)
+
+
+def test_folder_consistency():
+    folders = np.repeat(["a", "b", "c"], 4)
+    predicted = np.array([1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 1, 3])
+    r = folder_consistency(predicted, folders)
+    assert r == {"consistency": pytest.approx((0.75 + 1 + 0.75) / 3), "distinct_majorities": 3, "folders": 3}
+
+
+@pytest.mark.skipif(not DlibEmbedder.available(), reason="pip install dlib-bin face-recognition-models")
+def test_dlib_embedder_on_sample_faces(celeba_sample):
+    from facegen.config import DataConfig
+    from facegen.data import TrainingData, discover
+
+    source = discover(celeba_sample)
+    data = TrainingData(source, DataConfig(resolution=64), progress=False)
+    ids = source.frame["identity"].to_numpy()
+    pick = np.flatnonzero(np.isin(ids, ids[:3]))[:24]
+    emb = DlibEmbedder()(data.images[pick])
+    assert emb.shape == (len(pick), 128) and np.isfinite(emb).all()
+    r = embedding_separation(emb, ids[pick])
+    assert r["intra_similarity"] > r["inter_similarity"]  # the drawing's identities are visible to dlib
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mtcnn") is None, reason="pip install mtcnn")
+def test_face_rate_finds_drawn_faces_and_not_noise(celeba_sample):
+    from facegen.config import DataConfig
+    from facegen.data import TrainingData, discover
+    from facegen.evaluate import face_rate
+
+    faces = TrainingData(discover(celeba_sample), DataConfig(resolution=64), progress=False).images[:12]
+    noise = np.random.default_rng(0).integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
+    assert face_rate(faces) > 0.3 and face_rate(noise) == 0.0
+
+
+def test_missing_extras_are_skipped_with_a_hint(monkeypatch, caplog):
+    import logging
+
+    from facegen import evaluate
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mtcnn" else real_find_spec(name, *a))
+    with caplog.at_level(logging.INFO, logger="facegen"):
+        assert evaluate.face_rate(np.zeros((2, 64, 64, 3), np.uint8)) is None
+    assert "pip install mtcnn" in caplog.text
