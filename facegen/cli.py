@@ -43,6 +43,13 @@ def train(
     keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
     partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Decode all images into memory once."),
+    strategy: str = typer.Option("auto", "--strategy",
+                                 help="tf.distribute: auto (multiworker if TF_CONFIG lists workers, mirrored if several "
+                                      "GPUs, else default), default, mirrored, multiworker."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="Synchronise BN statistics across replicas."),
+    mixed_precision: str = typer.Option("off", "--mixed-precision",
+                                        help="off, float16 or bfloat16. For GPUs: slower or unsupported on CPU."),
+    xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on our CPUs."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
     eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -63,6 +70,12 @@ def train(
                         (eval_n, "--eval-n")):
         _at_least(value, 1, flag)
     _at_least(eval_every, 0, "--eval-every")
+    from facegen.config import PRECISIONS, STRATEGIES
+
+    if mixed_precision not in PRECISIONS:
+        raise FacegenError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
+    if strategy not in STRATEGIES:
+        raise FacegenError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if eval_every:
         from facegen.inception import cache_path, find_weights_file
 
@@ -77,7 +90,8 @@ def train(
         train=dataclasses.replace(TrainConfig(), preset=preset, batch_size=batch_size, seed=seed,
                                   steps=steps or TrainConfig.steps, epochs=epochs or 0,
                                   checkpoint_every=checkpoint_every, sample_every=sample_every,
-                                  keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n))
+                                  keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n, strategy=strategy,
+                                  sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla))
     _tensorflow()
     from facegen.train import train as run_training
 

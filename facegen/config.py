@@ -10,6 +10,8 @@ from typing import Any
 
 RESOLUTIONS = (32, 64, 128)
 FORMATS = {"png": "png", "jpg": "jpg"}  # --format -> file extension
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names (facegen.distribute)
+PRECISIONS = ("off", "float16", "bfloat16")  # --mixed-precision names
 
 
 class FacegenError(Exception):
@@ -100,6 +102,10 @@ class TrainConfig:
     sample_every: int = 500  # steps between sample grids (PNG + TensorBoard)
     log_every: int = 25  # steps between scalar summaries and the NaN check
     deterministic: bool = True  # tf op determinism: same seed, same weights (CPU)
+    strategy: str = "auto"  # tf.distribute: auto, default, mirrored, multiworker (may change on resume)
+    sync_bn: bool = False  # synchronise BN batch statistics across replicas (distributed = one device)
+    mixed_precision: str = "off"  # off, float16 (with loss scaling) or bfloat16: for GPUs; slower on CPU
+    xla: bool = False  # jit_compile the step: for GPUs; slower on our CPUs
     eval_every: int = 0  # steps between FID/KID evaluations (0 = off); the best-FID checkpoint is kept
     eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
 

@@ -8,70 +8,104 @@ import tensorflow as tf
 from facegen.config import ModelConfig, TrainConfig
 from facegen.models import build_discriminator, build_generator
 
+POLICIES = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
-def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
-    """Sigmoid cross-entropy: real -> 1, fake -> 0."""
+
+def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
+    """Sigmoid cross-entropy: real -> 1, fake -> 0; mean over the global batch (summed over replicas)."""
     real = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
     fake = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
-    return tf.reduce_mean(real) + tf.reduce_mean(fake)
+    return tf.nn.compute_average_loss(real[:, 0] + fake[:, 0], global_batch_size=global_batch)
 
 
-def generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+def generator_loss(fake_logits: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
     """The non-saturating loss of Goodfellow et al., as the article trains G: fake -> 1."""
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits))
+    per_example = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)[:, 0]
+    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
 
 class DCGAN:
-    """Everything a checkpoint holds: G, D, the EMA generator, both Adams, the latent RNG and the step."""
+    """Everything a checkpoint holds: G, D, the EMA generator, both Adams, the latent RNG and the step.
 
-    def __init__(self, model: ModelConfig, train: TrainConfig) -> None:
+    Variables live in `strategy`'s scope; the latent RNG stays on the host so every replica and worker
+    slices the same global latent batch, and a distributed step computes what one device would.
+    """
+
+    def __init__(self, model: ModelConfig, train: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> None:
         self.model_cfg, self.train_cfg = model, train
-        self.generator = build_generator(model, seed=train.seed)
-        self.discriminator = build_discriminator(model, seed=train.seed + 1)
-        self.ema_generator = build_generator(model, name="ema_generator")
-        self.ema_generator.set_weights(self.generator.get_weights())
-        self.g_optimizer = keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1)
-        self.d_optimizer = keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1)
-        # Build the slots now so a checkpoint restores into existing variables.
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        policy = POLICIES[train.mixed_precision]
+        with self.strategy.scope():
+            self.generator = build_generator(model, seed=train.seed, dtype=policy, sync_bn=train.sync_bn)
+            self.discriminator = build_discriminator(model, seed=train.seed + 1, dtype=policy, sync_bn=train.sync_bn)
+            self.ema_generator = build_generator(model, name="ema_generator")
+            self.ema_generator.set_weights(self.generator.get_weights())
+            self.g_optimizer = self._optimizer(train)
+            self.d_optimizer = self._optimizer(train)
+            # Build the slots now so a checkpoint restores into existing variables.
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.rng = tf.random.Generator.from_seed(train.seed)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, ema_generator=self.ema_generator,
             g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, rng=self.rng, step=self.step)
         self._pairs = list(zip(self.ema_generator.weights, self.generator.weights))
         self._trainable = {id(v) for v in self.generator.trainable_weights}
+        self._replica_step = tf.function(self._replica_step_fn, jit_compile=train.xla)
+        self._step = tf.function(self._train_step_fn, reduce_retracing=True)
 
-    @tf.function(reduce_retracing=True)
-    def train_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
+    @staticmethod
+    def _optimizer(train: TrainConfig):
+        adam = keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1)
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+        return keras.optimizers.LossScaleOptimizer(adam) if train.mixed_precision == "float16" else adam
+
+    def train_step(self, real) -> dict[str, tf.Tensor]:
         """One D update on a real and a fake minibatch (kept separate, as in the article), then one G update."""
-        batch = tf.shape(real)[0]
+        return self._step(real)
+
+    def _train_step_fn(self, real) -> dict[str, tf.Tensor]:
+        # `real` is per-replica (distribute_global_batches) or a plain batch on one device.
+        per_replica = self.strategy.experimental_local_results(real)[0].shape[0]
+        global_batch = per_replica * self.strategy.num_replicas_in_sync
         latent = self.model_cfg.latent_dim
+        z_d = self.rng.normal([global_batch, latent])
+        z_g = self.rng.normal([global_batch, latent])
+        out = self.strategy.run(self._replica_step, args=(real, z_d, z_g, global_batch))
+        out = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+        self.step.assign_add(1)
+        self._update_ema()
+        return out
+
+    def _replica_step_fn(self, real, z_d, z_g, global_batch):
+        ctx = tf.distribute.get_replica_context()
+        b = tf.shape(real)[0]
+        start = ctx.replica_id_in_sync_group * b
+        z_d, z_g = z_d[start:start + b], z_g[start:start + b]
 
         # Train the discriminator.
-        z = self.rng.normal([batch, latent])
         with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            d_loss = discriminator_loss(real_logits, fake_logits)
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+            fake = self.generator(z_d, training=True)
+            real_logits = tf.cast(self.discriminator(real, training=True), tf.float32)
+            fake_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
+            d_loss = discriminator_loss(real_logits, fake_logits, global_batch)
+            scaled = self.d_optimizer.scale_loss(d_loss) if hasattr(self.d_optimizer, "scale_loss") else d_loss
+        grads = tape.gradient(scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
 
         # Train the generator on fresh latents.
-        z = self.rng.normal([batch, latent])
         with tf.GradientTape() as tape:
-            g_logits = self.discriminator(self.generator(z, training=True), training=True)
-            g_loss = generator_loss(g_logits)
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+            g_logits = tf.cast(self.discriminator(self.generator(z_g, training=True), training=True), tf.float32)
+            g_loss = generator_loss(g_logits, global_batch)
+            scaled = self.g_optimizer.scale_loss(g_loss) if hasattr(self.g_optimizer, "scale_loss") else g_loss
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
-        self.step.assign_add(1)
-        self._update_ema()
+        scale = tf.cast(global_batch, tf.float32)
         return {"d_loss": d_loss, "g_loss": g_loss,
-                "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+                "d_real": tf.reduce_sum(tf.sigmoid(real_logits)) / scale,
+                "d_fake": tf.reduce_sum(tf.sigmoid(fake_logits)) / scale}
 
     def _update_ema(self) -> None:
         # Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): short runs are not dominated
@@ -79,11 +113,12 @@ class DCGAN:
         step = tf.cast(self.step, tf.float32)
         decay = tf.minimum(self.train_cfg.ema_decay, (1.0 + step) / (10.0 + step))
         for ema, var in self._pairs:
+            value = tf.cast(var, tf.float32)
             if id(var) in self._trainable:
-                ema.assign(decay * ema + (1.0 - decay) * var)
+                ema.assign(decay * ema + (1.0 - decay) * value)
             else:
-                ema.assign(var)
+                ema.assign(value)
 
     def weights_finite(self) -> bool:
-        return bool(all(tf.reduce_all(tf.math.is_finite(v)) for v in
+        return bool(all(tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))) for v in
                         self.generator.weights + self.discriminator.weights + self.ema_generator.weights))

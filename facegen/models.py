@@ -16,9 +16,11 @@ def _weights(seed: int | None):
     return keras.initializers.RandomNormal(0.0, WEIGHT_STD, seed=seed)
 
 
-def _batch_norm(name: str, seed: int | None) -> layers.BatchNormalization:
+def _batch_norm(name: str, seed: int | None, dtype: str | None, sync: bool) -> layers.BatchNormalization:
+    # synchronized=True averages batch statistics over all replicas of a tf.distribute strategy, so a
+    # distributed step normalises like one device at the global batch.
     return layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, name=name,
+        momentum=0.9, epsilon=1e-5, name=name, dtype=dtype, synchronized=sync,
         gamma_initializer=keras.initializers.RandomNormal(1.0, WEIGHT_STD, seed=seed))
 
 
@@ -26,40 +28,45 @@ def _seed(seed: int | None, k: int) -> int | None:
     return None if seed is None else seed * 1000 + k
 
 
-def build_generator(cfg: ModelConfig, seed: int | None = None, name: str = "generator") -> keras.Model:
-    """z [B, latent_dim] -> image [B, res, res, 3] in [-1, 1]."""
+def build_generator(cfg: ModelConfig, seed: int | None = None, name: str = "generator", dtype: str | None = None,
+                    sync_bn: bool = False) -> keras.Model:
+    """z [B, latent_dim] -> image [B, res, res, 3] in [-1, 1].
+
+    `dtype` is a Keras dtype policy ("mixed_float16", "mixed_bfloat16"); the output stays float32.
+    """
     widths = cfg.generator_widths
     z = keras.Input((cfg.latent_dim,), name="z")
     x = layers.Dense(4 * 4 * widths[0], use_bias=False, kernel_initializer=_weights(_seed(seed, 0)),
-                     name="project")(z)
-    x = layers.Reshape((4, 4, widths[0]), name="to_4x4")(x)
-    x = _batch_norm("project_bn", _seed(seed, 1))(x)
-    x = layers.ReLU(name="project_relu")(x)
+                     name="project", dtype=dtype)(z)
+    x = layers.Reshape((4, 4, widths[0]), name="to_4x4", dtype=dtype)(x)
+    x = _batch_norm("project_bn", _seed(seed, 1), dtype, sync_bn)(x)
+    x = layers.ReLU(name="project_relu", dtype=dtype)(x)
     for i, width in enumerate(widths[1:], start=1):
         size = 4 << i
         x = layers.Conv2DTranspose(width, cfg.kernel_size, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=_weights(_seed(seed, 2 * i)), name=f"up{size}")(x)
-        x = _batch_norm(f"up{size}_bn", _seed(seed, 2 * i + 1))(x)
-        x = layers.ReLU(name=f"up{size}_relu")(x)
-    x = layers.Conv2DTranspose(3, cfg.kernel_size, strides=2, padding="same",
+                                   kernel_initializer=_weights(_seed(seed, 2 * i)), name=f"up{size}", dtype=dtype)(x)
+        x = _batch_norm(f"up{size}_bn", _seed(seed, 2 * i + 1), dtype, sync_bn)(x)
+        x = layers.ReLU(name=f"up{size}_relu", dtype=dtype)(x)
+    x = layers.Conv2DTranspose(3, cfg.kernel_size, strides=2, padding="same", dtype=dtype,
                                kernel_initializer=_weights(_seed(seed, 99)), name=f"up{cfg.resolution}")(x)
     # tanh in float32 even under mixed precision, so images are exact in [-1, 1].
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model(z, image, name=name)
 
 
-def build_discriminator(cfg: ModelConfig, seed: int | None = None, name: str = "discriminator") -> keras.Model:
+def build_discriminator(cfg: ModelConfig, seed: int | None = None, name: str = "discriminator",
+                        dtype: str | None = None, sync_bn: bool = False) -> keras.Model:
     """image [B, res, res, 3] -> one real/fake logit [B, 1]. No BN on the first layer, as in the article."""
     image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
     x = image
     size = cfg.resolution
     for i, width in enumerate(cfg.discriminator_widths):
         size //= 2
-        x = layers.Conv2D(width, cfg.kernel_size, strides=2, padding="same", use_bias=(i == 0),
+        x = layers.Conv2D(width, cfg.kernel_size, strides=2, padding="same", use_bias=(i == 0), dtype=dtype,
                           kernel_initializer=_weights(_seed(seed, 500 + 2 * i)), name=f"down{size}")(x)
         if i > 0:
-            x = _batch_norm(f"down{size}_bn", _seed(seed, 501 + 2 * i))(x)
-        x = layers.LeakyReLU(cfg.leaky_slope, name=f"down{size}_lrelu")(x)
-    x = layers.Flatten(name="flatten")(x)
+            x = _batch_norm(f"down{size}_bn", _seed(seed, 501 + 2 * i), dtype, sync_bn)(x)
+        x = layers.LeakyReLU(cfg.leaky_slope, name=f"down{size}_lrelu", dtype=dtype)(x)
+    x = layers.Flatten(name="flatten", dtype=dtype)(x)
     logit = layers.Dense(1, kernel_initializer=_weights(_seed(seed, 599)), dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name=name)

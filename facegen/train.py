@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from tqdm import tqdm
 import facegen
 from facegen.config import FacegenError, Interrupted, RunConfig, read_json, write_json_atomic
 from facegen.data import TrainingData, discover
+from facegen.distribute import distribute_global_batches, is_chief, make_strategy
 from facegen.gan import DCGAN
 from facegen.images import float_to_uint8, grid, save_png
 from facegen.sampling import latents_for_seed
@@ -28,7 +30,7 @@ SAMPLE_COUNT = 64
 
 # Fields that may change between invocations on the same run folder; all others define the run.
 MUTABLE_TRAIN_FIELDS = ("steps", "epochs", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
-                        "eval_every", "eval_n")
+                        "eval_every", "eval_n", "strategy", "xla")
 EVAL_REAL_IMAGES = 2000  # real images behind the in-training FID reference statistics
 BEST_DIR = "best"
 MUTABLE_DATA_FIELDS = ("path", "cache", "decode_workers")
@@ -76,6 +78,9 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     t = cfg.train
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
+    # Before any other TensorFlow work: multi-worker collectives are configured at start-up.
+    strategy = make_strategy(t.strategy)
+    chief = is_chief(strategy)
 
     # Data first: a bad --data fails before the run folder is created.
     source = discover(cfg.data.path, cfg.data.partition)
@@ -86,11 +91,17 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "samples").mkdir(exist_ok=True)
-    write_json_atomic(run_dir / CONFIG_FILE, {"facegen_version": facegen.__version__, **cfg.to_dict()})
+    if chief:
+        write_json_atomic(run_dir / CONFIG_FILE, {"facegen_version": facegen.__version__, **cfg.to_dict()})
 
-    gan = DCGAN(cfg.model, t)
-    manager = checkpoint_manager(gan, run_dir, t.keep_checkpoints)
-    if manager.latest_checkpoint:
+    gan = DCGAN(cfg.model, t, strategy)
+    # Every worker takes part in saving (variables may need collectives); only the chief's copy is kept.
+    manager = checkpoint_manager(gan, run_dir if chief else Path(tempfile.mkdtemp()), t.keep_checkpoints)
+    if not chief and (run_dir / CHECKPOINT_DIR).exists():
+        gan_restore = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
+        if gan_restore:
+            gan.checkpoint.restore(gan_restore).assert_existing_objects_matched()
+    if chief and manager.latest_checkpoint:
         gan.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = int(gan.step.numpy())
     if start >= total_steps:
@@ -99,8 +110,9 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     evaluator = InTrainingEval(run_dir, data, t) if t.eval_every else None
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     sample_z = latents_for_seed(SAMPLE_SEED, SAMPLE_COUNT, cfg.model.latent_dim)
-    batches = iter(data.dataset(t.batch_size, t.seed, start_step=start))
-    bar = tqdm(total=total_steps, initial=start, desc="training", unit="step", disable=not progress,
+    batches = iter(distribute_global_batches(strategy, data.dataset(t.batch_size, t.seed, start_step=start),
+                                             t.batch_size))
+    bar = tqdm(total=total_steps, initial=start, desc="training", unit="step", disable=not (progress and chief),
                dynamic_ncols=True)
     step, metrics, rate = start, {}, 0.0
     last_good = start if manager.latest_checkpoint else None
@@ -126,11 +138,11 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
                     for k, v in metrics.items():
                         tf.summary.scalar(k, v)
                     tf.summary.scalar("images_per_second", rate)
-            if step % t.sample_every == 0 or step == total_steps:
+            if chief and (step % t.sample_every == 0 or step == total_steps):
                 _write_samples(gan, sample_z, run_dir, step, writer)
             if step % t.checkpoint_every == 0 or step == total_steps:
                 last_good = _save(gan, manager, step, run_dir, last_good)
-            if evaluator and step % t.eval_every == 0:
+            if evaluator and chief and step % t.eval_every == 0:
                 scores = evaluator(gan, step)
                 bar.write(f"step {step}: FID {scores['fid']:.2f}, KID {scores['kid']:.4f}"
                           + (" (best so far)" if scores["best"] else ""))

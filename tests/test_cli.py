@@ -23,6 +23,8 @@ def facegen(*args, cwd=None):
     (["train", "--data", "x", "--out", "r", "--resolution", "48"], "--resolution must be 32, 64 or 128"),
     (["train", "--data", "x", "--out", "r", "--batch-size", "many"], "'--batch-size'"),
     (["train", "--bogus"], "No such option: --bogus"),
+    (["train", "--data", "x", "--out", "r", "--strategy", "ring"], "--strategy must be one of"),
+    (["train", "--data", "x", "--out", "r", "--mixed-precision", "fp8"], "--mixed-precision must be one of"),
     (["sample", "--checkpoint", "nowhere", "--out", "g.png"], "not a facegen run folder"),
     (["sample", "--checkpoint", "nowhere", "--out", "g.jpg"], "--out must be a .png"),
     (["data", "sample", "--count", "0"], "--count must be at least 1"),

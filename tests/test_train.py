@@ -116,3 +116,21 @@ def _init_run(cfg, run_dir):
     write_json_atomic(run_dir / "config.json", cfg.to_dict())
     checkpoint_manager(DCGAN(cfg.model, cfg.train), run_dir, 1).save(checkpoint_number=0)
     return run_dir
+
+
+@pytest.mark.parametrize("options", [dict(mixed_precision="float16"), dict(mixed_precision="bfloat16"),
+                                     dict(xla=True)])
+def test_gpu_options_still_train_on_cpu(tiny_cfg, options):
+    """Mixed precision and XLA are for GPUs, but must not break a CPU run."""
+    cfg = tiny_cfg(**options)
+    gan = DCGAN(cfg.model, cfg.train)
+    data = TrainingData(discover(cfg.data.path), cfg.data, progress=False)
+    before = [w.copy() for w in gan.generator.get_weights()]
+    batches = iter(data.dataset(16, seed=0))
+    for _ in range(2):
+        out = gan.train_step(next(batches))
+    assert np.isfinite(float(out["d_loss"])) and np.isfinite(float(out["g_loss"]))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, gan.generator.get_weights()))
+    if "mixed_precision" in options:
+        assert gan.generator.get_layer("up8").compute_dtype != "float32"
+        assert gan.generator.output.dtype == "float32"
