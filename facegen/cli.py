@@ -151,6 +151,7 @@ def export_cmd(
     min_realism: float = typer.Option(0.0, "--min-realism", help="Redraw images whose D score (0..1) is below this."),
     shard: str = typer.Option("0/1", "--shard", help="i/n: generate slice i of n (join with facegen merge)."),
     workers: int = typer.Option(0, "--workers", help="Encoding threads; 0 = one per core."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto (every local GPU generates), default or mirrored."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -166,7 +167,8 @@ def export_cmd(
     from facegen.config import ExportConfig
 
     cfg = ExportConfig(identities=k, per_identity=m, seed=seed, variation=variation, format=fmt, quality=quality,
-                       size=size, min_realism=min_realism, shard=shard_ij, batch_size=batch_size, workers=workers)
+                       size=size, min_realism=min_realism, shard=shard_ij, batch_size=batch_size, workers=workers,
+                       strategy=strategy)
     from facegen.identities import IdentityPlan
 
     IdentityPlan(seed, k, m, variation=variation)  # validates --variation before TensorFlow starts

@@ -149,6 +149,7 @@ class ExportConfig:
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
     batch_size: int = 256  # images per generator dispatch: a multiple of block
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core
+    strategy: str = "auto"  # auto (mirrored over several local GPUs, else default), default or mirrored
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -168,7 +169,10 @@ class ExportConfig:
     def settings(self) -> dict:
         """The fields that decide the bytes: equal settings mean a folder can be resumed."""
         d = dataclasses.asdict(self)
-        for speed_only in ("batch_size", "workers"):
+        if self.strategy not in ("auto", "default", "mirrored"):
+            raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
+                               f"machines), got {self.strategy!r}")
+        for speed_only in ("batch_size", "workers", "strategy"):
             d.pop(speed_only)
         d["shard"] = list(self.shard)
         return d

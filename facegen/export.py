@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 import facegen
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json, write_json_atomic
+from facegen.distribute import make_strategy
 from facegen.identities import IdentityPlan, shard_blocks
 from facegen.images import encode, write_atomic
 from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal, write_manifest
@@ -50,10 +51,13 @@ class BlockRenderer:
 
     Each block goes through G and D on its own (tf.map_fn), so every image is computed in a call of the same
     shape at the same position whatever --batch-size groups the blocks: the outputs are exact by construction.
+    Under a strategy with several replicas, each replica renders whole blocks of the dispatch.
     """
 
-    def __init__(self, gen: Generator, block: int, size: int) -> None:
+    def __init__(self, gen: Generator, block: int, size: int, strategy: tf.distribute.Strategy | None = None) -> None:
         self.gen, self.block = gen, block
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
         res = gen.config.model.resolution
         self.size = size or res
         out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8), tf.TensorSpec([block], tf.float32))
@@ -65,15 +69,26 @@ class BlockRenderer:
                 x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
             return _to_uint8(x), realism
 
-        @tf.function(input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
 
-        self._render = render
+        self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
+        self._render_replicas = tf.function(lambda parts: self.strategy.run(render, args=(parts,)))
 
     def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        images, realism = self._render(tf.convert_to_tensor(z))
-        return images.numpy(), realism.numpy()
+        if self.replicas == 1:
+            images, realism = self._render(tf.convert_to_tensor(z))
+            return images.numpy(), realism.numpy()
+        # Pad to whole blocks per replica with extra zero blocks (their outputs are dropped).
+        k = len(z)
+        per = -(-k // self.replicas)
+        z = np.concatenate([z, np.zeros((per * self.replicas - k, *z.shape[1:]), np.float32)])
+        parts = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(z[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]))
+        images, realism = self._render_replicas(parts)
+        images = np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(images)])[:k]
+        realism = np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(realism)])[:k]
+        return images, realism
 
 
 def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite: bool = False,
@@ -81,7 +96,11 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     """Generate the plan's images for cfg.shard into `out`, resuming a matching interrupted export."""
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(out)
-    gen = Generator.from_run(checkpoint)
+    # Every local GPU generates; across machines, --shard splits the work instead.
+    several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
+    strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
+                             else "default")
+    gen = Generator.from_run(checkpoint, strategy=strategy)
     if gen.config.mode != "plain":
         raise FacegenError(f"{checkpoint} was trained in mode {gen.config.mode!r}, which export does not support yet")
     plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block)
@@ -97,7 +116,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     todo = [b for b in blocks if not set(plan.block_images(b).tolist()) <= done]
 
     ext = FORMATS[cfg.format]
-    renderer = BlockRenderer(gen, cfg.block, cfg.size)
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, strategy)
     checkpoint_label = f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}"
     per_call = cfg.batch_size // cfg.block
     bar = tqdm(total=shard_count, initial=len(done & set(_shard_images(plan, blocks))), desc="exporting",

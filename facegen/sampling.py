@@ -38,7 +38,9 @@ class Generator:
     step: int
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: str | None = None) -> "Generator":
+    def from_run(cls, run_dir: str | Path, checkpoint: str | None = None,
+                 strategy: tf.distribute.Strategy | None = None) -> "Generator":
+        """Load the latest (or the given) checkpoint; with a strategy, the models are mirrored on its devices."""
         run_dir = Path(run_dir)
         if not (run_dir / "config.json").exists():
             raise FacegenError(f"{run_dir} is not a facegen run folder (no config.json)")
@@ -48,9 +50,10 @@ class Generator:
         path = checkpoint or tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
         if not path:
             raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
-        g = build_generator(cfg.model, name="ema_generator")
-        d = build_discriminator(cfg.model)
-        step = tf.Variable(0, dtype=tf.int64)
+        with (strategy or tf.distribute.get_strategy()).scope():
+            g = build_generator(cfg.model, name="ema_generator")
+            d = build_discriminator(cfg.model)
+            step = tf.Variable(0, dtype=tf.int64)
         tf.train.Checkpoint(ema_generator=g, discriminator=d, step=step).restore(path).expect_partial()
         return cls(cfg, g, d, path, int(step.numpy()))
 

@@ -1,0 +1,20 @@
+"""Export under a strategy in a fresh process (tests/test_distribute.py).
+
+    python tests/distributed_export.py RUN OUT STRATEGY LOGICAL_CPUS
+"""
+
+import sys
+
+import facegen  # noqa: F401
+import tensorflow as tf
+
+run, out, strategy, cpus = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+if cpus > 1:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
+
+from facegen.config import ExportConfig  # noqa: E402
+from facegen.export import export  # noqa: E402
+
+export(run, out, ExportConfig(identities=6, per_identity=30, seed=4, block=16, batch_size=48, strategy=strategy),
+       progress=False)
