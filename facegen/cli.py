@@ -43,6 +43,9 @@ def train(
     keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
     partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Decode all images into memory once."),
+    mode: str = typer.Option("plain", "--mode", help="plain DCGAN, or identity (SD-GAN: pairs share z_id; "
+                                                    "needs identity labels)."),
+    identity_dim: int = typer.Option(50, "--identity-dim", help="identity mode: latent entries that are z_id."),
     strategy: str = typer.Option("auto", "--strategy",
                                  help="tf.distribute: auto (multiworker if TF_CONFIG lists workers, mirrored if several "
                                       "GPUs, else default), default, mirrored, multiworker."),
@@ -84,7 +87,14 @@ def train(
     model = make_preset(preset, resolution) if resolution in (32, 64, 128) else None
     if model is None:
         raise FacegenError(f"--resolution must be 32, 64 or 128, got {resolution}")
+    if mode not in ("plain", "identity"):
+        raise FacegenError(f"--mode must be plain or identity, got {mode!r}")
+    if mode == "identity":
+        if not 1 <= identity_dim < model.latent_dim:
+            raise FacegenError(f"--identity-dim must be between 1 and {model.latent_dim - 1}, got {identity_dim}")
+        model = dataclasses.replace(model, identity_dim=identity_dim)
     cfg = RunConfig(
+        mode=mode,
         model=model,
         data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
         train=dataclasses.replace(TrainConfig(), preset=preset, batch_size=batch_size, seed=seed,

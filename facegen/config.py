@@ -35,10 +35,13 @@ class ModelConfig:
     top_width: int = 1024  # channels of G's 4x4 map and of D's last conv (the article's 1024)
     kernel_size: int = 5  # 5x5 kernels in every (transposed) conv, as in the article
     leaky_slope: float = 0.2  # D's LeakyReLU slope
+    identity_dim: int = 0  # identity mode (SD-GAN): the first identity_dim latent entries are z_id; 0 = plain
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
             raise FacegenError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        if not 0 <= self.identity_dim < self.latent_dim:
+            raise FacegenError(f"identity_dim must be in [0, latent_dim), got {self.identity_dim}")
         if self.top_width < 2 ** (self.n_upsamples - 1):
             raise FacegenError(f"top_width {self.top_width} is too narrow to halve {self.n_upsamples - 1} times")
 
@@ -165,13 +168,13 @@ class ExportConfig:
             raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
         if self.max_attempts < 1:
             raise FacegenError("--max-attempts must be at least 1")
+        if self.strategy not in ("auto", "default", "mirrored"):
+            raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
+                               f"machines), got {self.strategy!r}")
 
     def settings(self) -> dict:
         """The fields that decide the bytes: equal settings mean a folder can be resumed."""
         d = dataclasses.asdict(self)
-        if self.strategy not in ("auto", "default", "mirrored"):
-            raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
-                               f"machines), got {self.strategy!r}")
         for speed_only in ("batch_size", "workers", "strategy"):
             d.pop(speed_only)
         d["shard"] = list(self.shard)

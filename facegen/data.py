@@ -233,6 +233,12 @@ class TrainingData:
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def identities(self) -> np.ndarray:
+        """Identity label of each usable image (-1 where unknown), aligned with `paths`."""
+        frame = self.source.frame.set_index("path")
+        return frame.loc[self.paths, "identity"].fillna(-1).to_numpy(dtype=np.int64)
+
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, len(self) // batch_size)
 
@@ -274,3 +280,54 @@ class TrainingData:
             ds = ds.filter(lambda img, ok: ok).map(lambda img, ok: tf.ensure_shape(img, [r, r, 3]))
             ds = ds.batch(batch_size, drop_remainder=True)
         return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def identity_pairs(identities: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """One epoch of same-identity pairs [n, 2] (indices into `identities`): every image of an identity with
+    at least two images appears once as the first of a pair, its partner another image of the same identity.
+    A pure function of (seed, epoch); identities with one image (or none, < 0) are left out."""
+    identities = np.asarray(identities)
+    rng = np.random.default_rng([seed, epoch, 0xFA1C])
+    order = np.argsort(identities, kind="stable")
+    ids_sorted = identities[order]
+    starts = np.flatnonzero(np.r_[True, ids_sorted[1:] != ids_sorted[:-1]])
+    sizes = np.diff(np.r_[starts, len(ids_sorted)])
+    first, second = [], []
+    for start, size in zip(starts, sizes):
+        if size < 2 or ids_sorted[start] < 0:
+            continue
+        members = order[start:start + size]
+        offsets = rng.integers(1, size, size=size)  # a partner that is never the image itself
+        first.append(members)
+        second.append(members[(np.arange(size) + offsets) % size])
+    if not first:
+        raise FacegenError("identity mode needs identities with at least 2 images each; none found")
+    pairs = np.stack([np.concatenate(first), np.concatenate(second)], axis=1)
+    return pairs[rng.permutation(len(pairs))]
+
+
+def pair_stream(identities: np.ndarray, seed: int, start: int = 0) -> Iterator[np.ndarray]:
+    """Pairs epoch after epoch from global pair position `start`."""
+    n = len(identity_pairs(identities, seed, 0))
+    epoch, offset = divmod(start, n)
+    while True:
+        yield from identity_pairs(identities, seed, epoch)[offset:]
+        epoch, offset = epoch + 1, 0
+
+
+def pair_dataset(data: "TrainingData", batch_size: int, seed: int, start_step: int = 0):
+    """Batches [B, 2, r, r, 3] float32 of same-identity image pairs, from the pair step `start_step` trains on."""
+    import tensorflow as tf
+
+    if data.images is None:
+        raise FacegenError("identity mode needs the in-memory cache (drop --no-cache)")
+    images, ids, r = data.images, data.identities, data.cfg.resolution
+
+    def batches():
+        stream = pair_stream(ids, seed, start_step * batch_size)
+        while True:
+            idx = np.stack([next(stream) for _ in range(batch_size)])
+            yield images[idx]
+
+    ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec([batch_size, 2, r, r, 3], tf.uint8))
+    return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -64,7 +64,7 @@ class BlockRenderer:
 
         def one_block(z):
             x = gen.generator(z, training=False)
-            realism = tf.sigmoid(gen.discriminator(x, training=False))[:, 0]
+            realism = gen.realism(x)
             if self.size != res:
                 x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
             return _to_uint8(x), realism
@@ -101,9 +101,8 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
     gen = Generator.from_run(checkpoint, strategy=strategy)
-    if gen.config.mode != "plain":
-        raise FacegenError(f"{checkpoint} was trained in mode {gen.config.mode!r}, which export does not support yet")
-    plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block)
+    plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
+                        identity_dim=gen.config.model.identity_dim)
     settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}
     blocks = shard_blocks(plan.n_blocks, cfg.shard)
     shard_count = sum(len(plan.block_images(b)) for b in blocks)

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from facegen.config import ModelConfig, TrainConfig
-from facegen.models import build_discriminator, build_generator
+from facegen.models import build_discriminator, build_generator, build_pair_discriminator
 
 POLICIES = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
@@ -37,7 +37,10 @@ class DCGAN:
         policy = POLICIES[train.mixed_precision]
         with self.strategy.scope():
             self.generator = build_generator(model, seed=train.seed, dtype=policy, sync_bn=train.sync_bn)
-            self.discriminator = build_discriminator(model, seed=train.seed + 1, dtype=policy, sync_bn=train.sync_bn)
+            # Identity mode (SD-GAN): D judges pairs of images and must tell real same-person pairs from
+            # generated pairs that share z_id.
+            build_d = build_pair_discriminator if model.identity_dim else build_discriminator
+            self.discriminator = build_d(model, seed=train.seed + 1, dtype=policy, sync_bn=train.sync_bn)
             self.ema_generator = build_generator(model, name="ema_generator")
             self.ema_generator.set_weights(self.generator.get_weights())
             self.g_optimizer = self._optimizer(train)
@@ -69,14 +72,30 @@ class DCGAN:
         # `real` is per-replica (distribute_global_batches) or a plain batch on one device.
         per_replica = self.strategy.experimental_local_results(real)[0].shape[0]
         global_batch = per_replica * self.strategy.num_replicas_in_sync
-        latent = self.model_cfg.latent_dim
-        z_d = self.rng.normal([global_batch, latent])
-        z_g = self.rng.normal([global_batch, latent])
+        z_d, z_g = self.latents(global_batch), self.latents(global_batch)
         out = self.strategy.run(self._replica_step, args=(real, z_d, z_g, global_batch))
         out = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
         self.step.assign_add(1)
         self._update_ema()
         return out
+
+    def latents(self, n: int) -> tf.Tensor:
+        """[n, k, latent]: k = 1 image per example (plain) or a pair sharing z_id (identity mode)."""
+        cfg = self.model_cfg
+        if not cfg.identity_dim:
+            return self.rng.normal([n, 1, cfg.latent_dim])
+        z_id = self.rng.normal([n, 1, cfg.identity_dim])
+        z_obs = self.rng.normal([n, 2, cfg.latent_dim - cfg.identity_dim])
+        return tf.concat([tf.repeat(z_id, 2, axis=1), z_obs], axis=-1)
+
+    def _generate(self, z: tf.Tensor) -> tf.Tensor:
+        """[b, k, latent] -> [b, r, r, 3] (k = 1) or pairs [b, 2, r, r, 3], in one G call so BN sees all."""
+        b, k = tf.shape(z)[0], z.shape[1]
+        images = self.generator(tf.reshape(z, [-1, self.model_cfg.latent_dim]), training=True)
+        if k == 1:
+            return images
+        r = self.model_cfg.resolution
+        return tf.reshape(images, [b, k, r, r, 3])
 
     def _replica_step_fn(self, real, z_d, z_g, global_batch):
         ctx = tf.distribute.get_replica_context()
@@ -86,7 +105,7 @@ class DCGAN:
 
         # Train the discriminator.
         with tf.GradientTape() as tape:
-            fake = self.generator(z_d, training=True)
+            fake = self._generate(z_d)
             real_logits = tf.cast(self.discriminator(real, training=True), tf.float32)
             fake_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
             d_loss = discriminator_loss(real_logits, fake_logits, global_batch)
@@ -96,7 +115,7 @@ class DCGAN:
 
         # Train the generator on fresh latents.
         with tf.GradientTape() as tape:
-            g_logits = tf.cast(self.discriminator(self.generator(z_g, training=True), training=True), tf.float32)
+            g_logits = tf.cast(self.discriminator(self._generate(z_g), training=True), tf.float32)
             g_loss = generator_loss(g_logits, global_batch)
             scaled = self.g_optimizer.scale_loss(g_loss) if hasattr(self.g_optimizer, "scale_loss") else g_loss
         grads = tape.gradient(scaled, self.generator.trainable_variables)

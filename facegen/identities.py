@@ -9,6 +9,12 @@ brackets. So a latent depends on nothing but its key: not on batch size, shard, 
 `v` (--variation) is how far an image may move from its identity: 0 repeats the identity's face, 1 makes
 every image independent; at v the cosine between z and z_id is about sqrt(1 - v^2) (0.94 at 0.35).
 Both terms are unit-variance normals, so z stays a draw from the prior G was trained on.
+
+Identity-mode checkpoints (SD-GAN) split the latent: z = [z_id(seed, label) ; z_obs(seed, label, index,
+attempt)], the first `identity_dim` entries fixed per identity, the rest fresh per image (--variation does
+not apply). Their anchors are drawn with rejection: a candidate z_id whose cosine similarity to an earlier
+identity's exceeds ANCHOR_MAX_COSINE is redrawn (keyed by attempt), so no two identities are near-duplicates.
+That costs O(K^2 * identity_dim) once per export (about a second for 5,000 identities).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from facegen.config import FacegenError
 
 IDENTITY_STREAM = 1  # key component that separates identity draws from per-image draws
 IMAGE_STREAM = 2
+ANCHOR_MAX_COSINE = 0.5  # identity mode: two identities' z_id may not be closer than this (random pairs: ~0 +- 0.14)
 DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 
 
@@ -35,6 +42,7 @@ class IdentityPlan:
     latent_dim: int = 100
     variation: float = 0.35
     block: int = 64  # images per generator call, fixed by global index: the unit that makes outputs exact
+    identity_dim: int = 0  # identity-mode checkpoints: z_id size (see module doc); 0 = plain
 
     def __post_init__(self) -> None:
         if self.identities < 1:
@@ -63,14 +71,39 @@ class IdentityPlan:
         return np.divmod(np.asarray(global_index), self.per_identity)
 
     def identity_latent(self, label: int) -> np.ndarray:
+        if self.identity_dim:
+            return self.anchors(label + 1)[label]
         return _normal((self.seed, IDENTITY_STREAM, label), self.latent_dim)
+
+    def anchors(self, n: int) -> np.ndarray:
+        """Identity mode: the first n z_id anchors, redrawn where too similar to an earlier one."""
+        cache = self.__dict__.setdefault("_anchors", [])
+        unit = self.__dict__.setdefault("_unit", [])
+        while len(cache) < n:
+            label, attempt = len(cache), 0
+            while True:
+                z = _normal((self.seed, IDENTITY_STREAM, label, attempt), self.identity_dim)
+                u = z / np.linalg.norm(z)
+                if not unit or float(np.max(np.asarray(unit) @ u)) <= ANCHOR_MAX_COSINE:
+                    break
+                attempt += 1
+            cache.append(z)
+            unit.append(u)
+        return np.asarray(cache[:n])
 
     def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
         """Latents [n, latent_dim] float32 for global indices at the given replacement attempt(s)."""
         labels, indices = self.split(global_index)
         attempts = np.broadcast_to(attempt, labels.shape)
-        keep = math.sqrt(1.0 - self.variation ** 2)
         out = np.empty((len(labels), self.latent_dim), np.float32)
+        if self.identity_dim:
+            anchors = self.anchors(int(labels.max()) + 1) if len(labels) else None
+            for row, (label, index, a) in enumerate(zip(labels.tolist(), indices.tolist(), attempts.tolist())):
+                out[row, :self.identity_dim] = anchors[label]
+                out[row, self.identity_dim:] = _normal((self.seed, IMAGE_STREAM, label, index, a),
+                                                       self.latent_dim - self.identity_dim)
+            return out
+        keep = math.sqrt(1.0 - self.variation ** 2)
         anchors: dict[int, np.ndarray] = {}
         for row, (label, index, a) in enumerate(zip(labels.tolist(), indices.tolist(), attempts.tolist())):
             if label not in anchors:

@@ -54,10 +54,8 @@ def build_generator(cfg: ModelConfig, seed: int | None = None, name: str = "gene
     return keras.Model(z, image, name=name)
 
 
-def build_discriminator(cfg: ModelConfig, seed: int | None = None, name: str = "discriminator",
-                        dtype: str | None = None, sync_bn: bool = False) -> keras.Model:
-    """image [B, res, res, 3] -> one real/fake logit [B, 1]. No BN on the first layer, as in the article."""
-    image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
+def _discriminator_features(image, cfg: ModelConfig, seed: int | None, dtype: str | None, sync_bn: bool):
+    """D's conv stack: 5x5 stride-2 convs, LeakyReLU, BN on all but the first layer; flattened 4x4 map."""
     x = image
     size = cfg.resolution
     for i, width in enumerate(cfg.discriminator_widths):
@@ -67,6 +65,31 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None, name: str = "
         if i > 0:
             x = _batch_norm(f"down{size}_bn", _seed(seed, 501 + 2 * i), dtype, sync_bn)(x)
         x = layers.LeakyReLU(cfg.leaky_slope, name=f"down{size}_lrelu", dtype=dtype)(x)
-    x = layers.Flatten(name="flatten", dtype=dtype)(x)
+    return layers.Flatten(name="flatten", dtype=dtype)(x)
+
+
+def build_discriminator(cfg: ModelConfig, seed: int | None = None, name: str = "discriminator",
+                        dtype: str | None = None, sync_bn: bool = False) -> keras.Model:
+    """image [B, res, res, 3] -> one real/fake logit [B, 1]. No BN on the first layer, as in the article."""
+    image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
+    x = _discriminator_features(image, cfg, seed, dtype, sync_bn)
     logit = layers.Dense(1, kernel_initializer=_weights(_seed(seed, 599)), dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name=name)
+
+
+def build_pair_discriminator(cfg: ModelConfig, seed: int | None = None, name: str = "discriminator",
+                             dtype: str | None = None, sync_bn: bool = False) -> keras.Model:
+    """SD-GAN's Siamese D: pair [B, 2, res, res, 3] -> logit [B, 1] for "a real pair of one person".
+
+    Both images go through the same trunk (shared weights, the DCGAN D's conv stack); their features are
+    concatenated and one dense layer decides.
+    """
+    r = cfg.resolution
+    image = keras.Input((r, r, 3), name="image")
+    trunk = keras.Model(image, _discriminator_features(image, cfg, seed, dtype, sync_bn), name="trunk")
+    pair = keras.Input((2, r, r, 3), name="pair")
+    first = layers.Lambda(lambda p: p[:, 0], name="first", dtype=dtype)(pair)
+    second = layers.Lambda(lambda p: p[:, 1], name="second", dtype=dtype)(pair)
+    joined = layers.Concatenate(name="joined", dtype=dtype)([trunk(first), trunk(second)])
+    logit = layers.Dense(1, kernel_initializer=_weights(_seed(seed, 599)), dtype="float32", name="logit")(joined)
+    return keras.Model(pair, logit, name=name)

@@ -8,13 +8,23 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from facegen.config import FacegenError, RunConfig, read_json
-from facegen.models import build_discriminator, build_generator
+from facegen.config import FacegenError, ModelConfig, RunConfig, read_json
+from facegen.models import build_discriminator, build_generator, build_pair_discriminator
 
 
 def latents_for_seed(seed: int, n: int, latent_dim: int) -> np.ndarray:
     """`n` standard-normal latents, a pure function of `seed`."""
     return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+
+
+def identity_sheet_latents(seed: int, identities: int, observations: int, cfg: ModelConfig) -> np.ndarray:
+    """[identities * observations, latent]: row i shares z_id i, column j shares z_obs j (identity mode)."""
+    rng = np.random.default_rng(seed)
+    z_id = rng.standard_normal((identities, 1, cfg.identity_dim))
+    z_obs = rng.standard_normal((1, observations, cfg.latent_dim - cfg.identity_dim))
+    z = np.concatenate([np.broadcast_to(z_id, (identities, observations, cfg.identity_dim)),
+                        np.broadcast_to(z_obs, (identities, observations, z_obs.shape[-1]))], axis=-1)
+    return z.reshape(-1, cfg.latent_dim).astype(np.float32)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -52,7 +62,7 @@ class Generator:
             raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
         with (strategy or tf.distribute.get_strategy()).scope():
             g = build_generator(cfg.model, name="ema_generator")
-            d = build_discriminator(cfg.model)
+            d = (build_pair_discriminator if cfg.model.identity_dim else build_discriminator)(cfg.model)
             step = tf.Variable(0, dtype=tf.int64)
         tf.train.Checkpoint(ema_generator=g, discriminator=d, step=step).restore(path).expect_partial()
         return cls(cfg, g, d, path, int(step.numpy()))
@@ -64,6 +74,12 @@ class Generator:
     def generate(self, z: np.ndarray) -> np.ndarray:
         """Latents [n, latent_dim] -> uint8 images [n, r, r, 3] (BN in inference mode: per-image, batch-free)."""
         return _to_uint8(self.generator(tf.convert_to_tensor(z, tf.float32), training=False)).numpy()
+
+    def realism(self, images: tf.Tensor) -> tf.Tensor:
+        """D's sigmoid score per float image; identity mode scores each image paired with itself."""
+        if self.config.model.identity_dim:
+            images = tf.stack([images, images], axis=1)
+        return tf.sigmoid(self.discriminator(images, training=False))[:, 0]
 
     def sample(self, seed: int, n: int) -> np.ndarray:
         return self.generate(latents_for_seed(seed, n, self.latent_dim))

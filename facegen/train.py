@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 import facegen
 from facegen.config import FacegenError, Interrupted, RunConfig, read_json, write_json_atomic
-from facegen.data import TrainingData, discover
+from facegen.data import TrainingData, discover, pair_dataset
 from facegen.distribute import distribute_global_batches, is_chief, make_strategy
 from facegen.gan import DCGAN
 from facegen.images import float_to_uint8, grid, save_png
-from facegen.sampling import latents_for_seed
+from facegen.sampling import identity_sheet_latents, latents_for_seed
 
 log = logging.getLogger("facegen")
 
@@ -85,6 +85,16 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     # Data first: a bad --data fails before the run folder is created.
     source = discover(cfg.data.path, cfg.data.partition)
     data = TrainingData(source, cfg.data, progress=progress)
+    if cfg.model.identity_dim:
+        ids = data.identities
+        known, counts = np.unique(ids[ids >= 0], return_counts=True)
+        single = int((counts < 2).sum())
+        if single or (ids < 0).any():
+            log.warning("identity mode: skipped %d identities with fewer than 2 images and %d unlabeled images",
+                        single, int((ids < 0).sum()))
+        if len(known) - single < 2:
+            raise FacegenError(f"identity mode needs identity labels (CelebA identity_CelebA.txt or one folder per "
+                               f"identity) with at least 2 images each; {cfg.data.path} has {len(known) - single}")
     if len(data) < t.batch_size:
         raise FacegenError(f"--batch-size {t.batch_size} is larger than the {len(data)} usable images in {cfg.data.path}")
     total_steps = t.epochs * data.steps_per_epoch(t.batch_size) if t.epochs else t.steps
@@ -109,9 +119,11 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
 
     evaluator = InTrainingEval(run_dir, data, t) if t.eval_every else None
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    sample_z = latents_for_seed(SAMPLE_SEED, SAMPLE_COUNT, cfg.model.latent_dim)
-    batches = iter(distribute_global_batches(strategy, data.dataset(t.batch_size, t.seed, start_step=start),
-                                             t.batch_size))
+    sample_z = (identity_sheet_latents(SAMPLE_SEED, 8, 8, cfg.model) if cfg.model.identity_dim
+                else latents_for_seed(SAMPLE_SEED, SAMPLE_COUNT, cfg.model.latent_dim))
+    stream = (pair_dataset(data, t.batch_size, t.seed, start_step=start) if cfg.model.identity_dim
+              else data.dataset(t.batch_size, t.seed, start_step=start))
+    batches = iter(distribute_global_batches(strategy, stream, t.batch_size))
     bar = tqdm(total=total_steps, initial=start, desc="training", unit="step", disable=not (progress and chief),
                dynamic_ncols=True)
     step, metrics, rate = start, {}, 0.0
@@ -174,7 +186,8 @@ def _save(gan: DCGAN, manager: tf.train.CheckpointManager, step: int, run_dir: P
 
 def _write_samples(gan: DCGAN, sample_z: np.ndarray, run_dir: Path, step: int, writer) -> None:
     images = float_to_uint8(gan.ema_generator(sample_z, training=False).numpy())
-    save_png(run_dir / "samples" / f"step_{step:07d}.png", grid(images))
+    # Identity mode: rows are identities, columns observations of the same person.
+    save_png(run_dir / "samples" / f"step_{step:07d}.png", grid(images, 8))
     with writer.as_default(step=step):
         tf.summary.image("samples", images[:16], max_outputs=16)
 

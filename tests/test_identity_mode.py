@@ -1,0 +1,92 @@
+"""Identity mode (SD-GAN): the pair loader, the Siamese D, a training step, the sample sheet and export."""
+
+import numpy as np
+import pytest
+
+from facegen.config import ExportConfig, FacegenError, preset
+from facegen.data import TrainingData, discover, identity_pairs, pair_dataset
+from facegen.gan import DCGAN
+from facegen.identities import ANCHOR_MAX_COSINE, IdentityPlan
+from facegen.manifest import read_manifest
+from facegen.models import build_pair_discriminator
+
+
+def identity_cfg(tiny_cfg, **train):
+    import dataclasses
+
+    cfg = tiny_cfg(**train)
+    return dataclasses.replace(cfg, mode="identity", model=dataclasses.replace(cfg.model, identity_dim=50))
+
+
+def test_pairs_share_an_identity_and_cover_every_eligible_image():
+    ids = np.array([5, 5, 5, 7, 7, 9, -1, 3, 3, 3, 3])  # 9 has one image, -1 is unlabeled
+    pairs = identity_pairs(ids, seed=1, epoch=0)
+    assert (ids[pairs[:, 0]] == ids[pairs[:, 1]]).all()  # no pair crosses identities
+    assert (pairs[:, 0] != pairs[:, 1]).all()
+    assert sorted(pairs[:, 0].tolist()) == [0, 1, 2, 3, 4, 7, 8, 9, 10]
+    assert not np.array_equal(pairs, identity_pairs(ids, seed=1, epoch=1))
+    assert np.array_equal(pairs, identity_pairs(ids, seed=1, epoch=0))
+    with pytest.raises(FacegenError, match="at least 2 images"):
+        identity_pairs(np.array([1, 2, 3]), 0, 0)
+
+
+def test_pair_batches_come_from_one_person(celeba_sample, tiny_cfg):
+    cfg = identity_cfg(tiny_cfg)
+    data = TrainingData(discover(celeba_sample), cfg.data, progress=False)
+    batch = next(iter(pair_dataset(data, 8, seed=0))).numpy()
+    assert batch.shape == (8, 2, 32, 32, 3) and -1 <= batch.min() and batch.max() <= 1
+    # Each pair's two images are images of one identity in the data.
+    ids = data.identities
+    as_uint8 = np.rint((batch + 1) * 127.5).astype(np.uint8)
+    lookup = {img.tobytes(): i for i, img in enumerate(data.images)}
+    for first, second in as_uint8:
+        assert ids[lookup[first.tobytes()]] == ids[lookup[second.tobytes()]]
+
+
+def test_siamese_discriminator_shares_its_trunk():
+    d = build_pair_discriminator(preset("tiny", 32), seed=0)
+    assert d.input_shape == (None, 2, 32, 32, 3) and d.output_shape == (None, 1)
+    trunk = d.get_layer("trunk")
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 2, 32, 32, 3)).astype("float32")
+    swapped = x[:, ::-1]
+    f = trunk(x[:, 0]).numpy()
+    assert np.allclose(f, trunk(swapped[:, 1]).numpy())  # one set of weights for both images
+
+
+def test_identity_step_changes_weights_and_sheet_shares_identity(tiny_cfg, tmp_path):
+    from facegen.sampling import Generator, identity_sheet_latents
+    from facegen.train import train
+
+    cfg = identity_cfg(tiny_cfg, steps=3)
+    gan = DCGAN(cfg.model, cfg.train)
+    data = TrainingData(discover(cfg.data.path), cfg.data, progress=False)
+    before = [w.copy() for w in gan.discriminator.get_weights()]
+    out = gan.train_step(next(iter(pair_dataset(data, 16, seed=0))))
+    assert np.isfinite(float(out["d_loss"]))
+    assert all(not np.array_equal(a, b) for a, b in zip(before, gan.discriminator.get_weights()))
+    z = identity_sheet_latents(0, 3, 4, cfg.model).reshape(3, 4, -1)
+    assert np.allclose(z[0, 0, :50], z[0, 3, :50]) and not np.allclose(z[0, 0, :50], z[1, 0, :50])
+    assert np.allclose(z[0, 1, 50:], z[2, 1, 50:])
+    result = train(tmp_path / "run", cfg, progress=False)
+    assert Generator.from_run(result.run_dir).config.mode == "identity"
+    assert (tmp_path / "run" / "samples" / "step_0000003.png").exists()
+
+
+def test_identity_export_layout_and_anchors(tiny_cfg, tmp_path):
+    from facegen.export import export
+    from facegen.train import train
+
+    train(tmp_path / "run", identity_cfg(tiny_cfg, steps=2), progress=False)
+    export(tmp_path / "run", tmp_path / "synth", ExportConfig(identities=5, per_identity=6, block=8, batch_size=16),
+           progress=False)
+    frame = read_manifest(tmp_path / "synth")
+    assert len(frame) == 30 and sorted(frame["identity"].unique()) == [f"id_{i:06d}" for i in range(1, 6)]
+    assert sorted(str(p.relative_to(tmp_path / "synth")) for p in (tmp_path / "synth").glob("*/*")) == sorted(frame["path"])
+    plan = IdentityPlan(0, 50, 2, identity_dim=50)
+    z = plan.latents(np.arange(100))
+    assert np.allclose(z[0, :50], z[1, :50])  # one z_id per identity
+    anchors = plan.anchors(50)
+    unit = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    np.fill_diagonal(cos, -1)
+    assert cos.max() <= ANCHOR_MAX_COSINE
