@@ -15,6 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
 
 import facegen  # noqa: E402,F401
+from facegen._env import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
 from facegen.config import RunConfig, read_json, write_json_atomic  # noqa: E402
 from facegen.evaluate import evaluate  # noqa: E402
 from facegen.fid import PROTOCOL, FeatureExtractor  # noqa: E402

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 import facegen  # noqa: F401
+from facegen._env import import_tensorflow_quietly
+
+import_tensorflow_quietly()
 from facegen.fid import reference_inputs, to_inception_input
 from facegen.inception import build_inception, find_weights_file
 

@@ -68,12 +68,12 @@ def train(
 
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
-    for value, flag in ((1 if steps is None else steps, "--steps"), (1 if epochs is None else epochs, "--epochs"), (batch_size, "--batch-size"),
-                        (checkpoint_every, "--checkpoint-every"), (sample_every, "--sample-every"), (keep, "--keep"),
+    for value, flag in ((1 if steps is None else steps, "--steps"), (1 if epochs is None else epochs, "--epochs"),
+                        (batch_size, "--batch-size"), (checkpoint_every, "--checkpoint-every"), (sample_every, "--sample-every"), (keep, "--keep"),
                         (eval_n, "--eval-n")):
         _at_least(value, 1, flag)
     _at_least(eval_every, 0, "--eval-every")
-    from facegen.config import PRECISIONS, STRATEGIES
+    from facegen.config import PRECISIONS, RESOLUTIONS, STRATEGIES
 
     if mixed_precision not in PRECISIONS:
         raise FacegenError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
@@ -84,9 +84,9 @@ def train(
 
         if not cache_path().exists():
             find_weights_file()
-    model = make_preset(preset, resolution) if resolution in (32, 64, 128) else None
-    if model is None:
+    if resolution not in RESOLUTIONS:
         raise FacegenError(f"--resolution must be 32, 64 or 128, got {resolution}")
+    model = make_preset(preset, resolution)
     if mode not in ("plain", "identity"):
         raise FacegenError(f"--mode must be plain or identity, got {mode!r}")
     if mode == "identity":

@@ -277,7 +277,13 @@ class TrainingData:
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             # Streaming positions count broken files too, so after a skipped file a resumed run can be
             # off by the number of skips; the cached mode (the default) drops them before the stream.
-            ds = ds.filter(lambda img, ok: ok).map(lambda img, ok: tf.ensure_shape(img, [r, r, 3]))
+            def decoded(img, ok):
+                return ok
+
+            def image_only(img, ok):
+                return tf.ensure_shape(img, [r, r, 3])
+
+            ds = ds.filter(decoded).map(image_only)
             ds = ds.batch(batch_size, drop_remainder=True)
         return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

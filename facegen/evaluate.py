@@ -16,6 +16,7 @@ from facegen.config import DataConfig, FacegenError, write_json_atomic
 from facegen.data import TrainingData, discover
 from facegen.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
 from facegen.images import grid, save_png
+from facegen.inception import cache_path
 from facegen.manifest import read_manifest
 from facegen.metrics import gaussian_stats
 
@@ -110,7 +111,8 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
         real_images = real_images[np.random.default_rng(seed).choice(len(real_images), n_real, replace=False)]
     extractor = extractor or FeatureExtractor()
     key = stats_cache_key(real.paths, resolution, real.crop)
-    real_feats = real_features(real_images, key, Path(source.root) / ".facegen-cache", extractor, progress)
+    # Beside the converted Inception, not in the data folder (which may be read-only or shared).
+    real_feats = real_features(real_images, key, cache_path().parent / "real-features", extractor, progress)
     fake_feats = extractor(fake, progress=progress, desc="generated features")
     metrics = fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
     metrics["face_rate"] = face_rate(fake[: min(len(fake), 500)])

@@ -19,7 +19,7 @@ from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, rea
 from facegen.distribute import make_strategy
 from facegen.identities import IdentityPlan, shard_blocks
 from facegen.images import encode, write_atomic
-from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal, write_manifest
+from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal
 from facegen.sampling import Generator, _to_uint8
 
 
@@ -106,19 +106,22 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}
     blocks = shard_blocks(plan.n_blocks, cfg.shard)
     shard_count = sum(len(plan.block_images(b)) for b in blocks)
+    first_image = blocks.start * cfg.block
+    shard_identities = (int(plan.split(first_image + shard_count - 1)[0]) - int(plan.split(first_image)[0]) + 1
+                        if shard_count else 0)
 
     state = _prepare_out(out, settings, overwrite)
     if state is None:
         return ExportResult(out, shard_count, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
     journal = Journal(state / "journal.csv")
-    done = set(journal.read()["global_index"].astype(int).tolist())
-    todo = [b for b in blocks if not set(plan.block_images(b).tolist()) <= done]
+    done = set(journal.global_indices().tolist())  # empty for a fresh export
+    todo = [b for b in blocks if not done.issuperset(plan.block_images(b).tolist())]
 
     ext = FORMATS[cfg.format]
     renderer = BlockRenderer(gen, cfg.block, cfg.size, strategy)
     checkpoint_label = f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}"
     per_call = cfg.batch_size // cfg.block
-    bar = tqdm(total=shard_count, initial=len(done & set(_shard_images(plan, blocks))), desc="exporting",
+    bar = tqdm(total=shard_count, initial=len(done), desc="exporting",
                unit="img", disable=not progress, dynamic_ncols=True)
     pool = ThreadPoolExecutor(cfg.workers or os.cpu_count() or 1)
     # Bounded in-flight work keeps memory flat whatever --count is.
@@ -157,7 +160,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
                     futures.append(pool.submit(_write, out / rel, images[k, pos], cfg.format, cfg.quality))
                     rows.append({"path": rel, "identity": folder, "label": label, "index": index, "global_index": g,
                                  "seed": cfg.seed, "variation": cfg.variation, "attempt": int(attempts[k, pos]),
-                                 "realism": round(score, 6), "checkpoint": checkpoint_label, "step": gen.step})
+                                 "realism": f"{score:.6f}", "checkpoint": checkpoint_label, "step": gen.step})
             pending.append((futures, rows))
             written += len(rows)
             while len(pending) > 2:
@@ -176,24 +179,20 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
         bar.close()
         pool.shutdown(wait=True)
 
-    frame = journal.read()
-    if len(frame) != shard_count or frame["global_index"].nunique() != shard_count:
-        raise FacegenError(f"{out}: journal holds {len(frame)} rows for {shard_count} images; re-run to repair")
-    write_manifest(out, frame)
+    journaled = journal.global_indices()
+    if len(journaled) != shard_count or len(np.unique(journaled)) != shard_count:
+        raise FacegenError(f"{out}: journal holds {len(journaled)} rows for {shard_count} images; re-run to repair")
+    journal.write_manifest(out)
     ended = dt.datetime.now(dt.timezone.utc)
     write_json_atomic(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": settings, "command": command,
         "model": gen.config.to_dict(), "counts": {
-            "identities": len({*frame["label"]}), "per_identity": cfg.per_identity, "images": shard_count,
+            "identities": shard_identities, "per_identity": cfg.per_identity, "images": shard_count,
             "plan_images": plan.count, "replaced_this_run": replaced, "below_min_realism_this_run": below},
         "started": started.isoformat(), "ended": ended.isoformat()})
     shutil.rmtree(state)
     return ExportResult(out, shard_count, written, cfg.identities, replaced, below,
                         (ended - started).total_seconds())
-
-
-def _shard_images(plan: IdentityPlan, blocks: range) -> list[int]:
-    return [int(g) for b in blocks for g in plan.block_images(b)]
 
 
 def _padded(indices: np.ndarray, block: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,10 @@ def fid_kid(fake: np.ndarray, real_stats: tuple[np.ndarray, np.ndarray], real_fe
 
 
 def stats_cache_key(paths: list[str], resolution: int, crop: int) -> str:
+    """A data set's identity for the feature cache: its absolute file list, crop and size."""
     h = hashlib.sha256(f"{resolution}:{crop}:{len(paths)}".encode())
     for p in paths:
-        h.update(p.encode())
+        h.update(os.path.abspath(p).encode())
     return h.hexdigest()[:16]
 
 

@@ -7,6 +7,7 @@ import io
 import os
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 
 from facegen.config import FacegenError
@@ -33,13 +34,6 @@ def to_csv_text(rows: list[dict]) -> str:
     w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
     w.writerows(rows)
     return buf.getvalue()
-
-
-def write_manifest(root: Path, frame: pd.DataFrame, name: str = MANIFEST) -> None:
-    """manifest.csv sorted by label then index, and insightface's train.lst (`1<TAB>path<TAB>label`)."""
-    frame = frame.sort_values(["label", "index"], kind="stable")[COLUMNS]
-    write_text_atomic(root / name, frame.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
-    write_text_atomic(root / LST, "".join(f"1\t{p}\t{l}\n" for p, l in zip(frame["path"], frame["label"])))
 
 
 def read_manifest(root: Path, name: str = MANIFEST) -> pd.DataFrame:
@@ -77,14 +71,44 @@ class Journal:
             with open(self.path, "r+b") as f:
                 f.truncate(data.rfind(b"\n") + 1)
 
-    def read(self) -> pd.DataFrame:
+    def global_indices(self) -> np.ndarray:
+        """The global image index of every journaled row, read as one column (8 bytes a row)."""
         if not self.path.exists():
-            return pd.DataFrame(columns=COLUMNS)
-        text = self.path.read_text()
-        if not text:
-            return pd.DataFrame(columns=COLUMNS)
-        return pd.read_csv(io.StringIO(text), header=None, names=COLUMNS,
-                           dtype={"path": str, "identity": str, "checkpoint": str})
+            return np.empty(0, np.int64)
+        col = COLUMNS.index("global_index")
+        with open(self.path, newline="") as f:
+            return np.fromiter((int(row[col]) for row in csv.reader(f)), dtype=np.int64)
+
+    def write_manifest(self, root: Path) -> int:
+        """manifest.csv and train.lst from the journal, sorted by global index (= label, then index),
+        streaming: memory holds two 8-byte numbers a row, not the rows."""
+        col, label_col, path_col = (COLUMNS.index(c) for c in ("global_index", "label", "path"))
+        keys, offsets = [], []
+        with open(self.path, "rb") as f:
+            while True:
+                offset = f.tell()
+                line = f.readline()
+                if not line:
+                    break
+                offsets.append(offset)
+                keys.append(int(next(csv.reader([line.decode()]))[col]))
+        order = np.argsort(np.asarray(keys, np.int64), kind="stable")
+        offsets_arr = np.asarray(offsets, np.int64)
+        manifest_tmp, lst_tmp = root / f".{MANIFEST}.tmp", root / f".{LST}.tmp"
+        with open(self.path, "rb") as src, open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
+            man.write(",".join(COLUMNS) + "\n")
+            for i in order:
+                src.seek(int(offsets_arr[i]))
+                line = src.readline().decode()
+                row = next(csv.reader([line]))
+                man.write(line)
+                lst.write(f"1\t{row[path_col]}\t{row[label_col]}\n")
+            for f in (man, lst):
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(manifest_tmp, root / MANIFEST)
+        os.replace(lst_tmp, root / LST)
+        return len(order)
 
     def append(self, rows: list[dict]) -> None:
         with open(self.path, "a", newline="") as f:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 import facegen
 from facegen.config import FacegenError, read_json, write_json_atomic
-from facegen.manifest import EXPORT_JSON, STATE_DIR, read_manifest, write_manifest
+from facegen.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest, write_text_atomic
 
 
 def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
@@ -69,7 +69,16 @@ def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
             os.replace(path, dest)
         except OSError:
             shutil.copy2(path, dest)
-    write_manifest(out, frame)
+    # Shards are contiguous slices of the plan, so their sorted manifests concatenate in shard order into
+    # exactly the text a single export writes.
+    order = sorted(range(len(sources)), key=lambda k: metas[k]["settings"]["shard"][0])
+    manifest = [(sources[order[0]] / MANIFEST).read_text().splitlines(keepends=True)[0]]
+    lst = []
+    for k in order:
+        manifest += (sources[k] / MANIFEST).read_text().splitlines(keepends=True)[1:]
+        lst += (sources[k] / LST).read_text().splitlines(keepends=True)
+    write_text_atomic(out / MANIFEST, "".join(manifest))
+    write_text_atomic(out / LST, "".join(lst))
     write_json_atomic(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": {**metas[0]["settings"], "shard": [0, 1]},
         "merged_from": [str(s) for s in sources], "model": metas[0]["model"],
