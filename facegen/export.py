@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,7 @@ from facegen.distribute import make_strategy
 from facegen.identities import IdentityPlan, shard_blocks
 from facegen.images import encode, write_atomic
 from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal
-from facegen.sampling import Generator, _to_uint8
-
+from facegen.sampling import Generator, to_uint8
 
 
 @dataclass
@@ -34,7 +33,6 @@ class ExportResult:
     below_threshold: int
     seconds: float
     already_complete: bool = False
-    files: list[str] = field(default_factory=list)
 
 
 def identity_name(label: int, identities: int) -> str:
@@ -67,7 +65,7 @@ class BlockRenderer:
             realism = gen.realism(x)
             if self.size != res:
                 x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
-            return _to_uint8(x), realism
+            return to_uint8(x), realism
 
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)

@@ -129,6 +129,12 @@ def find_weights_file() -> Path:
     return path
 
 
+def require_weights() -> None:
+    """Fail early with the install line when neither the converted cache nor the package is there."""
+    if not cache_path().exists():
+        find_weights_file()
+
+
 def cache_path() -> Path:
     """Where the converted model is kept ($FACEGEN_CACHE, default ~/.cache/facegen)."""
     root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))

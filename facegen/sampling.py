@@ -73,7 +73,7 @@ class Generator:
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         """Latents [n, latent_dim] -> uint8 images [n, r, r, 3] (BN in inference mode: per-image, batch-free)."""
-        return _to_uint8(self.generator(tf.convert_to_tensor(z, tf.float32), training=False)).numpy()
+        return to_uint8(self.generator(tf.convert_to_tensor(z, tf.float32), training=False)).numpy()
 
     def realism(self, images: tf.Tensor) -> tf.Tensor:
         """D's sigmoid score per float image; identity mode scores each image paired with itself."""
@@ -91,6 +91,6 @@ class Generator:
         return self.generate(slerp(a, b, np.linspace(0.0, 1.0, steps)))
 
 
-def _to_uint8(images: tf.Tensor) -> tf.Tensor:
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
     """[-1, 1] -> uint8 on the device, rounding to nearest (the same rule as images.float_to_uint8)."""
     return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)

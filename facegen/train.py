@@ -107,17 +107,15 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     gan = DCGAN(cfg.model, t, strategy)
     # Every worker takes part in saving (variables may need collectives); only the chief's copy is kept.
     manager = checkpoint_manager(gan, run_dir if chief else Path(tempfile.mkdtemp()), t.keep_checkpoints)
-    if not chief and (run_dir / CHECKPOINT_DIR).exists():
-        gan_restore = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
-        if gan_restore:
-            gan.checkpoint.restore(gan_restore).assert_existing_objects_matched()
-    if chief and manager.latest_checkpoint:
-        gan.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    # Every worker resumes from the chief's latest checkpoint.
+    latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
+    if latest:
+        gan.checkpoint.restore(latest).assert_existing_objects_matched()
     start = int(gan.step.numpy())
     if start >= total_steps:
         return TrainResult(run_dir, start, start, {}, 0.0)
 
-    evaluator = InTrainingEval(run_dir, data, t) if t.eval_every else None
+    evaluator = InTrainingEval(run_dir, data, t) if t.eval_every and chief else None
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     sample_z = (identity_sheet_latents(SAMPLE_SEED, 8, 8, cfg.model) if cfg.model.identity_dim
                 else latents_for_seed(SAMPLE_SEED, SAMPLE_COUNT, cfg.model.latent_dim))
@@ -127,7 +125,7 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     bar = tqdm(total=total_steps, initial=start, desc="training", unit="step", disable=not (progress and chief),
                dynamic_ncols=True)
     step, metrics, rate = start, {}, 0.0
-    last_good = start if manager.latest_checkpoint else None
+    last_good = start if latest else None
     window_start, window_steps = time.perf_counter(), 0
     try:
         while step < total_steps:
@@ -154,7 +152,7 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
                 _write_samples(gan, sample_z, run_dir, step, writer)
             if step % t.checkpoint_every == 0 or step == total_steps:
                 last_good = _save(gan, manager, step, run_dir, last_good)
-            if evaluator and chief and step % t.eval_every == 0:
+            if evaluator and step % t.eval_every == 0:
                 scores = evaluator(gan, step)
                 bar.write(f"step {step}: FID {scores['fid']:.2f}, KID {scores['kid']:.4f}"
                           + (" (best so far)" if scores["best"] else ""))
@@ -197,19 +195,15 @@ class InTrainingEval:
     checkpoint by FID in RUN/best/ (with best.json) beside the latest ones."""
 
     def __init__(self, run_dir: Path, data: TrainingData, t) -> None:
-        from facegen.fid import FeatureExtractor
+        from facegen.fid import FeatureExtractor, real_features
         from facegen.metrics import gaussian_stats
 
         self.run_dir, self.n, self.seed = run_dir, t.eval_n, t.seed
         self.extract = FeatureExtractor()
-        cache = run_dir / "eval_real_features.npy"
-        if cache.exists():
-            real = np.load(cache)
-        else:
-            images = data.images if data.images is not None else _decode_subset(data)
-            pick = np.random.default_rng(t.seed).permutation(len(images))[:EVAL_REAL_IMAGES]
-            real = self.extract(images[np.sort(pick)], progress=True, desc="real features for --eval-every")
-            np.save(cache, real)
+        images = data.images if data.images is not None else _decode_subset(data)
+        pick = np.sort(np.random.default_rng(t.seed).permutation(len(images))[:EVAL_REAL_IMAGES])
+        # Cached in the run folder (written atomically), so a resumed run compares against the same set.
+        real = real_features(images[pick], "eval", run_dir, self.extract)
         self.real, self.stats = real, gaussian_stats(real)
         best = run_dir / BEST_DIR / "best.json"
         self.best_fid = read_json(best)["fid"] if best.exists() else float("inf")
