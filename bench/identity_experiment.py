@@ -5,7 +5,11 @@ three ways: real training identities, plain export, identity export.
     python bench/identity_experiment.py [--data data/celeba-sample] [--steps 1500] [--identities 40]
 
 Judge: a classifier trained on the sample's true identities (the drawing's ground truth). Consistency = the
-share of a folder's images given its majority true identity; separation = distinct majority identities.
+share of a folder's images given its majority true identity; separation = distinct majority identities;
+variety = RMS pixel difference between two images of one folder (the real data's own value is printed).
+Consistency alone rewards a folder of one repeated face, so both modes are exported over a --variation sweep
+and compared at matched variety: the trade-off curve is saved as a picture (--plot). Runs and exports in
+--work are reused when they are already complete (train and export are both idempotent).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 
+MODES = ("plain", "identity")
+
 
 def sh(*args: str) -> str:
     r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
@@ -30,65 +36,140 @@ def sh(*args: str) -> str:
     return r.stdout
 
 
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data/celeba-sample")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--identities", type=int, default=40)
     p.add_argument("--per-identity", type=int, default=25)
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--plain-variations", type=floats, default=[0.2, 0.35, 0.5, 0.7])
+    p.add_argument("--identity-variations", type=floats, default=[0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--epochs", type=int, default=15, help="recognizer epochs (downstream proof)")
+    p.add_argument("--no-downstream", action="store_true", help="skip the three recognizer runs")
     p.add_argument("--work", type=Path, default=None)
+    p.add_argument("--plot", type=Path, default=ROOT / "bench" / "identity_tradeoff.png")
     args = p.parse_args()
+
+    from facegen.identities import DEFAULT_VARIATION
+
     work = args.work or Path(tempfile.mkdtemp())
+    sweep = {"plain": args.plain_variations, "identity": args.identity_variations}
     commands, exports = [], {}
-    for mode in ("plain", "identity"):
-        run, out = work / f"run-{mode}", work / f"synth-{mode}"
+    for mode in MODES:
+        run = work / f"run-{mode}"
         train = ["facegen", "train", "--data", args.data, "--out", str(run), "--preset", "small", "--steps",
                  str(args.steps), "--mode", mode, "--quiet"]
-        export = ["facegen", "export", "--checkpoint", str(run), "--identities", str(args.identities),
-                  "--per-identity", str(args.per_identity), "--out", str(out), "--quiet"]
-        for c in (train, export):
-            sh(*c)
-            commands.append(" ".join(c))
-        exports[mode] = out
+        sh(*train)
+        commands.append(" ".join(train))
+        for v in sorted(set(sweep[mode]) | {DEFAULT_VARIATION[mode]}):
+            out = work / f"synth-{mode}-{v:g}"
+            export = ["facegen", "export", "--checkpoint", str(run), "--identities", str(args.identities),
+                      "--per-identity", str(args.per_identity), "--variation", f"{v:g}", "--out", str(out), "--quiet"]
+            sh(*export)
+            commands.append(" ".join(export))
+            exports[mode, v] = out
 
     import facegen  # noqa: F401
     import numpy as np
 
     from facegen.config import DataConfig
     from facegen.data import TrainingData, discover
-    from facegen.identity_metrics import IdentityClassifier, folder_consistency
+    from facegen.identity_metrics import IdentityClassifier, folder_consistency, within_identity_variety
     from facegen.manifest import read_manifest
     from PIL import Image
 
     real = TrainingData(discover(args.data, "train"), DataConfig(path=args.data), progress=False)
+    real_variety = within_identity_variety(real.images, real.identities)
     judge = IdentityClassifier.train(real.images, real.identities, epochs=20)
     rows = {}
-    for mode, out in exports.items():
+    for (mode, v), out in exports.items():
         frame = read_manifest(out)
         images = np.stack([np.asarray(Image.open(out / q).convert("RGB")) for q in frame["path"]])
-        rows[mode] = folder_consistency(judge.predict(images), frame["label"].to_numpy())
-    downstream = {}
-    for name, folder in (("real training identities (ceiling)", "real"), ("plain DCGAN export", exports["plain"]),
-                         ("identity-mode export", exports["identity"])):
-        c = [sys.executable, "examples/train_recognizer.py", "--train", str(folder), "--real", args.data,
-             "--epochs", str(args.epochs)]
-        downstream[name] = json.loads(sh(*c).strip().splitlines()[-1])
-        commands.append(" ".join(c))
+        labels = frame["label"].to_numpy()
+        rows[mode, v] = {**folder_consistency(judge.predict(images), labels),
+                         "variety": within_identity_variety(images, labels)}
 
+    # Plain's consistency at identity mode's variety, read off plain's curve (linear between sweep points).
+    def plain_at(variety: float) -> tuple[float, float]:
+        pts = sorted((r["variety"], r["consistency"], r["distinct_majorities"])
+                     for (m, _), r in rows.items() if m == "plain")
+        xs, cs, ds = zip(*pts)
+        return float(np.interp(variety, xs, cs)), float(np.interp(variety, xs, ds))
+
+    downstream = {}
+    if not args.no_downstream:
+        for name, folder in (("real training identities (ceiling)", "real"),
+                             (f"plain DCGAN export (--variation {DEFAULT_VARIATION['plain']:g})",
+                              exports["plain", DEFAULT_VARIATION["plain"]]),
+                             (f"identity-mode export (--variation {DEFAULT_VARIATION['identity']:g})",
+                              exports["identity", DEFAULT_VARIATION["identity"]])):
+            c = [sys.executable, "examples/train_recognizer.py", "--train", str(folder), "--real", args.data,
+                 "--epochs", str(args.epochs)]
+            downstream[name] = json.loads(sh(*c).strip().splitlines()[-1])
+            commands.append(" ".join(c))
+
+    save_plot(args.plot, rows, real_variety)
     print(f"# identity_experiment — {dt.date.today()} — {machine()}")
-    print(f"small preset, {args.steps} steps each, export {args.identities} x {args.per_identity}")
-    print("| export | consistency | distinct true identities / folders |")
-    print("|---|---|---|")
-    for mode, r in rows.items():
-        print(f"| {mode} | {100 * r['consistency']:.1f}% | {r['distinct_majorities']} / {r['folders']} |")
-    print("\n| recognizer trained on | verification accuracy | ROC AUC |")
-    print("|---|---|---|")
-    for name, r in downstream.items():
-        print(f"| {name} | {100 * r['verification_accuracy']:.1f}% | {r['roc_auc']:.3f} |")
-    print("\ncommands:")
+    print(f"small preset, {args.steps} steps each, export {args.identities} x {args.per_identity}; "
+          f"real within-identity variety {real_variety:.3f}")
+    print("| export | --variation | variety | consistency | distinct true identities / folders | "
+          "plain at this variety: consistency, distinct |")
+    print("|---|---|---|---|---|---|")
+    for (mode, v), r in sorted(rows.items()):
+        matched = ""
+        if mode == "identity":
+            c, d = plain_at(r["variety"])
+            matched = f"{100 * c:.1f}%, {d:.0f}"
+        print(f"| {mode} | {v:g} | {r['variety']:.3f} | {100 * r['consistency']:.1f}% | "
+              f"{r['distinct_majorities']} / {r['folders']} | {matched} |")
+    if downstream:
+        print("\n| recognizer trained on | verification accuracy | ROC AUC |")
+        print("|---|---|---|")
+        for name, r in downstream.items():
+            print(f"| {name} | {100 * r['verification_accuracy']:.1f}% | {r['roc_auc']:.3f} |")
+    print(f"\ntrade-off plot: {args.plot}")
+    print("commands:")
     for c in commands:
         print("   ", c)
+
+
+def save_plot(path: Path, rows: dict, real_variety: float) -> None:
+    """Consistency against variety for both modes (one point per --variation), real variety marked."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    w, h, pad = 640, 420, 60
+    xs = [r["variety"] for r in rows.values()] + [real_variety]
+    x0, x1 = 0.0, max(xs) * 1.1
+    img = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(img)
+
+    def at(variety: float, consistency: float) -> tuple[float, float]:
+        return (pad + (variety - x0) / (x1 - x0) * (w - 2 * pad), h - pad - consistency * (h - 2 * pad))
+
+    draw.rectangle([pad, pad, w - pad, h - pad], outline="black")
+    for c in np.linspace(0, 1, 6):
+        draw.text((8, at(0, c)[1] - 6), f"{100 * c:.0f}%", fill="black")
+    for v in np.linspace(x0, x1, 5):
+        draw.text((at(v, 0)[0] - 12, h - pad + 8), f"{v:.2f}", fill="black")
+    rx = at(real_variety, 0)[0]
+    draw.line([rx, pad, rx, h - pad], fill=(150, 150, 150), width=1)
+    draw.text((rx + 4, pad + 4), "real photos", fill=(110, 110, 110))
+    for mode, colour in zip(MODES, ((200, 60, 40), (40, 90, 200))):
+        pts = sorted((r["variety"], r["consistency"], v) for (m, v), r in rows.items() if m == mode)
+        draw.line([at(x, c) for x, c, _ in pts], fill=colour, width=2)
+        for x, c, v in pts:
+            px, py = at(x, c)
+            draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
+            draw.text((px + 6, py - 14), f"v={v:g}", fill=colour)
+    draw.text((pad, 20), "consistency (exact judge) vs within-identity variety (RMS pixel difference)", fill="black")
+    draw.text((w - pad - 170, 20 + 14), "red: plain   blue: identity mode", fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
 
 
 if __name__ == "__main__":

@@ -150,8 +150,9 @@ def export_cmd(
     count: Optional[int] = typer.Option(None, "--count", help="Total images; with neither of the next two, 20 per identity."),
     identities: Optional[int] = typer.Option(None, "--identities", help="Number of identities (folders)."),
     per_identity: Optional[int] = typer.Option(None, "--per-identity", help="Images per identity."),
-    variation: float = typer.Option(0.35, "--variation",
-                                    help="How far an image may move from its identity's latent: 0 = the same face, 1 = unrelated."),
+    variation: Optional[float] = typer.Option(
+        None, "--variation", help="How far an image may move from its identity, 0 = the same face. Plain runs: 1 = "
+        "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default 0.5)."),
     seed: int = typer.Option(0, "--seed", help="Keys every latent with (identity, index): same seed, same bytes."),
     fmt: str = typer.Option("png", "--format", help="png or jpg."),
     quality: int = typer.Option(95, "--quality", help="JPEG quality."),
@@ -180,7 +181,8 @@ def export_cmd(
                        strategy=strategy)
     from facegen.identities import IdentityPlan
 
-    IdentityPlan(seed, k, m, variation=variation)  # validates --variation before TensorFlow starts
+    if variation is not None:
+        IdentityPlan(seed, k, m, variation=variation)  # validates --variation before TensorFlow starts
     _tensorflow()
     from facegen.export import export
 
@@ -255,6 +257,10 @@ def evaluate(
         c = ident["classifier"]
         typer.echo(f"{'consistency':<12}{100 * c['consistency']:>11.1f}%  ({c['distinct_majorities']} distinct "
                    f"true identities over {c['folders']} folders; exact classifier)")
+    v = ident.get("variety") or {}
+    if v.get("export") is not None:
+        real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""
+        typer.echo(f"{'variety':<12}{v['export']:>12.3f}  ({real}RMS pixel difference within an identity)")
     typer.echo(f"({result.metrics['n_generated']} generated vs {result.metrics['n_real']} real; report in {result.out})")
 
 

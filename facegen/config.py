@@ -142,7 +142,7 @@ class ExportConfig:
     identities: int  # (bytes) K identity folders
     per_identity: int  # (bytes) M images per identity
     seed: int = 0  # (bytes) keys every latent, with identity and index
-    variation: float = 0.35  # (bytes) how far an image moves from its identity latent, 0..1
+    variation: float | None = None  # (bytes) how far an image moves from its identity, 0..1; None = the mode's default
     format: str = "png"  # (bytes) png or jpg
     quality: int = 95  # (bytes) JPEG quality
     size: int = 0  # (bytes) output side in pixels; 0 = the model's resolution

@@ -51,17 +51,20 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
     """Embedding separation (dlib, if installed) and, where the real data has identity labels, the exact
     classifier measure: do an exported folder's images resemble one true identity, and different folders
     different ones?"""
-    from facegen.identity_metrics import DLIB_HINT, DlibEmbedder, IdentityClassifier, embedding_separation, folder_consistency
+    from facegen.identity_metrics import (DLIB_HINT, DlibEmbedder, IdentityClassifier, embedding_separation,
+                                          folder_consistency, within_identity_variety)
 
-    report: dict = {}
+    ids = real.identities
+    labeled = (ids >= 0).all() and len(np.unique(ids)) > 1
+    report: dict = {"variety": {"export": within_identity_variety(images, labels),
+                                "real": within_identity_variety(real.images, ids) if labeled else None}}
     if DlibEmbedder.available():
         keep = np.isin(labels, np.unique(labels)[:100])  # up to 100 identities: pairs grow quadratically
         report["embedding"] = embedding_separation(DlibEmbedder()(images[keep]), labels[keep])
     else:
         log.info(DLIB_HINT)
         report["embedding"] = None
-    ids = real.identities
-    if (ids >= 0).all() and len(np.unique(ids)) > 1:
+    if labeled:
         clf = IdentityClassifier.train(real.images, ids, seed=seed)
         report["classifier"] = folder_consistency(clf.predict(images), labels)
         report["classifier"]["true_identities"] = int(len(np.unique(ids)))

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tqdm import tqdm
 import facegen
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json, write_json_atomic
 from facegen.distribute import make_strategy
-from facegen.identities import IdentityPlan, shard_blocks
+from facegen.identities import IdentityPlan, default_variation, shard_blocks
 from facegen.images import encode, write_atomic
 from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal
 from facegen.sampling import Generator, to_uint8
@@ -99,6 +100,8 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
     gen = Generator.from_run(checkpoint, strategy=strategy)
+    if cfg.variation is None:
+        cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
     plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
                         identity_dim=gen.config.model.identity_dim)
     settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}

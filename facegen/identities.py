@@ -10,9 +10,12 @@ brackets. So a latent depends on nothing but its key: not on batch size, shard, 
 every image independent; at v the cosine between z and z_id is about sqrt(1 - v^2) (0.94 at 0.35).
 Both terms are unit-variance normals, so z stays a draw from the prior G was trained on.
 
-Identity-mode checkpoints (SD-GAN) split the latent: z = [z_id(seed, label) ; z_obs(seed, label, index,
-attempt)], the first `identity_dim` entries fixed per identity, the rest fresh per image (--variation does
-not apply). Their anchors are drawn with rejection: a candidate z_id whose cosine similarity to an earlier
+Identity-mode checkpoints (SD-GAN) split the latent: z = [z_id(seed, label) ; v * z_obs(seed, label, index,
+attempt)], the first `identity_dim` entries fixed per identity, the rest fresh per image. Here `v` scales
+the observation part (a truncation of z_obs towards its mean, as in BigGAN's truncation trick): 1 is the
+full range G was trained on, smaller values keep pose, light and expression nearer the average, where the
+split between identity and observation learned on a small budget is cleanest. Every identity shares the
+same observation distribution, so no pose or lighting is tied to an identity. Their anchors are drawn with rejection: a candidate z_id whose cosine similarity to an earlier
 identity's exceeds ANCHOR_MAX_COSINE is redrawn (keyed by attempt), so no two identities are near-duplicates.
 That costs O(K^2 * identity_dim) once per export (about a second for 5,000 identities).
 """
@@ -30,6 +33,13 @@ IDENTITY_STREAM = 1  # key component that separates identity draws from per-imag
 IMAGE_STREAM = 2
 ANCHOR_MAX_COSINE = 0.5  # identity mode: two identities' z_id may not be closer than this (random pairs: ~0 +- 0.14)
 DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
+# --variation when not given: plain mode mixes the whole latent (0.35: cosine 0.94 to the identity latent);
+# identity mode scales z_obs (see the module doc and bench/identity_experiment.py for how it was chosen).
+DEFAULT_VARIATION = {"plain": 0.35, "identity": 0.5}
+
+
+def default_variation(identity_dim: int) -> float:
+    return DEFAULT_VARIATION["identity" if identity_dim else "plain"]
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,8 @@ class IdentityPlan:
             anchors = self.anchors(int(labels.max()) + 1) if len(labels) else None
             for row, (label, index, a) in enumerate(zip(labels.tolist(), indices.tolist(), attempts.tolist())):
                 out[row, :self.identity_dim] = anchors[label]
-                out[row, self.identity_dim:] = _normal((self.seed, IMAGE_STREAM, label, index, a),
-                                                       self.latent_dim - self.identity_dim)
+                out[row, self.identity_dim:] = self.variation * _normal((self.seed, IMAGE_STREAM, label, index, a),
+                                                                        self.latent_dim - self.identity_dim)
             return out
         keep = math.sqrt(1.0 - self.variation ** 2)
         anchors: dict[int, np.ndarray] = {}

@@ -113,3 +113,20 @@ def folder_consistency(predicted: np.ndarray, folders: np.ndarray) -> dict:
         majorities.append(values[np.argmax(counts)])
     return {"consistency": float(np.mean(shares)), "distinct_majorities": int(len(set(majorities))),
             "folders": int(len(shares))}
+
+
+def within_identity_variety(images: np.ndarray, folders: np.ndarray) -> float | None:
+    """How much an identity's images differ from each other: the root-mean-square pixel difference (0..1
+    scale) between two images of one folder, averaged over folders with at least 2 images.
+
+    The other side of consistency: a folder of one image repeated is perfectly consistent and useless for
+    training a recognizer. Compare an export's value with the real data's (same function, true identities).
+    Uses E|a - b|^2 = 2 * n / (n - 1) * variance over the folder's images, so it is linear in the images.
+    """
+    images, folders = np.asarray(images), np.asarray(folders)
+    values = []
+    for f in np.unique(folders):
+        x = images[folders == f].astype(np.float64) / 255.0
+        if len(x) > 1:
+            values.append(np.sqrt(2.0 * len(x) / (len(x) - 1) * x.var(axis=0).mean()))
+    return float(np.mean(values)) if values else None  # None: no folder has 2 images

@@ -10,6 +10,7 @@ from facegen.config import ModelConfig
 # The article's init: every conv and dense weight N(0, 0.02); BN gamma around 1 (the article's code drew
 # it from N(0, 0.02) too, which starts every BN layer near zero output - a bug we do not copy).
 WEIGHT_STD = 0.02
+PAIR_EMBEDDING = 128  # identity mode: size of the Siamese D's comparison embedding
 
 
 def _weights(seed: int | None):
@@ -81,8 +82,10 @@ def build_pair_discriminator(cfg: ModelConfig, seed: int | None = None, name: st
                              dtype: str | None = None, sync_bn: bool = False) -> keras.Model:
     """SD-GAN's Siamese D: pair [B, 2, res, res, 3] -> logit [B, 1] for "a real pair of one person".
 
-    Both images go through the same trunk (shared weights, the DCGAN D's conv stack); their features are
-    concatenated and one dense layer decides.
+    Both images go through the same trunk (shared weights, the DCGAN D's conv stack). One dense layer on
+    the concatenated features alone would score each image on its own (w1.f1 + w2.f2) and could never see
+    whether the two are one person - the very thing the pair is for. So the head also gets |e1 - e2|, the
+    distance between the two images in a shared learned embedding, and can reject mismatched pairs.
     """
     r = cfg.resolution
     image = keras.Input((r, r, 3), name="image")
@@ -90,6 +93,11 @@ def build_pair_discriminator(cfg: ModelConfig, seed: int | None = None, name: st
     pair = keras.Input((2, r, r, 3), name="pair")
     first = layers.Lambda(lambda p: p[:, 0], name="first", dtype=dtype)(pair)
     second = layers.Lambda(lambda p: p[:, 1], name="second", dtype=dtype)(pair)
-    joined = layers.Concatenate(name="joined", dtype=dtype)([trunk(first), trunk(second)])
+    f1, f2 = trunk(first), trunk(second)
+    # No bias: it cancels in e1 - e2.
+    embed = layers.Dense(PAIR_EMBEDDING, use_bias=False, kernel_initializer=_weights(_seed(seed, 598)), dtype=dtype,
+                         name="embed")
+    distance = layers.Lambda(lambda e: keras.ops.abs(e[0] - e[1]), name="distance", dtype=dtype)([embed(f1), embed(f2)])
+    joined = layers.Concatenate(name="joined", dtype=dtype)([f1, f2, distance])
     logit = layers.Dense(1, kernel_initializer=_weights(_seed(seed, 599)), dtype="float32", name="logit")(joined)
     return keras.Model(pair, logit, name=name)

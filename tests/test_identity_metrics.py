@@ -5,7 +5,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from facegen.identity_metrics import DlibEmbedder, embedding_separation, equal_error_rate, folder_consistency
+from facegen.identity_metrics import (DlibEmbedder, embedding_separation, equal_error_rate, folder_consistency,
+                                      within_identity_variety)
 
 
 def test_separation_of_clean_and_mixed_clusters():
@@ -29,6 +30,21 @@ def test_folder_consistency():
     predicted = np.array([1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 1, 3])
     r = folder_consistency(predicted, folders)
     assert r == {"consistency": pytest.approx((0.75 + 1 + 0.75) / 3), "distinct_majorities": 3, "folders": 3}
+
+
+def test_within_identity_variety_is_the_mean_pairwise_rms_difference():
+    import itertools
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (9, 6, 6, 3)).astype(np.uint8)
+    folders = np.array([0, 0, 0, 1, 1, 1, 1, 2, 3])  # 2 and 3 have one image each: no pairs, ignored
+    x = images / 255.0
+    rms = [np.sqrt(np.mean([np.mean((a - b) ** 2) for a, b in itertools.combinations(x[folders == f], 2)]))
+           for f in (0, 1)]
+    assert within_identity_variety(images, folders) == pytest.approx(np.mean(rms))
+    same = np.repeat(images[:1], 4, axis=0)
+    assert within_identity_variety(same, np.zeros(4)) == 0.0  # one image repeated: no variety
+    assert within_identity_variety(images[:2], np.array([0, 1])) is None
 
 
 @pytest.mark.skipif(not DlibEmbedder.available(), reason="pip install dlib-bin face-recognition-models")

@@ -6,7 +6,7 @@ import pytest
 from facegen.config import ExportConfig, FacegenError, preset
 from facegen.data import TrainingData, discover, identity_pairs, pair_dataset
 from facegen.gan import DCGAN
-from facegen.identities import ANCHOR_MAX_COSINE, IdentityPlan
+from facegen.identities import ANCHOR_MAX_COSINE, DEFAULT_VARIATION, IdentityPlan
 from facegen.manifest import read_manifest
 from facegen.models import build_pair_discriminator
 
@@ -53,6 +53,19 @@ def test_siamese_discriminator_shares_its_trunk():
     assert np.allclose(f, trunk(swapped[:, 1]).numpy())  # one set of weights for both images
 
 
+def test_siamese_discriminator_compares_the_two_images():
+    # A head that only scored each image on its own would give D(a, b) + D(c, d) == D(a, d) + D(c, b): it
+    # could not tell a matched pair from a mixed one.
+    d = build_pair_discriminator(preset("tiny", 32), seed=0)
+    a, b, c, e = np.random.default_rng(1).uniform(-1, 1, (4, 4, 32, 32, 3)).astype("float32")
+
+    def score(x, y):
+        return d(np.stack([x, y], axis=1), training=False).numpy()
+
+    gap = score(a, b) + score(c, e) - score(a, e) - score(c, b)
+    assert np.abs(gap).max() > 1e-3
+
+
 def test_identity_step_changes_weights_and_sheet_shares_identity(tiny_cfg, tmp_path):
     from facegen.sampling import Generator, identity_sheet_latents
     from facegen.train import train
@@ -80,11 +93,16 @@ def test_identity_export_layout_and_anchors(tiny_cfg, tmp_path):
     export(tmp_path / "run", tmp_path / "synth", ExportConfig(identities=5, per_identity=6, block=8, batch_size=16),
            progress=False)
     frame = read_manifest(tmp_path / "synth")
+    assert (frame["variation"] == DEFAULT_VARIATION["identity"]).all()  # the mode's default, recorded
     assert len(frame) == 30 and sorted(frame["identity"].unique()) == [f"id_{i:06d}" for i in range(1, 6)]
     assert sorted(str(p.relative_to(tmp_path / "synth")) for p in (tmp_path / "synth").glob("*/*")) == sorted(frame["path"])
     plan = IdentityPlan(0, 50, 2, identity_dim=50)
     z = plan.latents(np.arange(100))
     assert np.allclose(z[0, :50], z[1, :50])  # one z_id per identity
+    # --variation scales only z_obs: the same draw, shrunk towards the average observation.
+    half = IdentityPlan(0, 50, 2, variation=0.5, identity_dim=50).latents(np.arange(100))
+    full = IdentityPlan(0, 50, 2, variation=1.0, identity_dim=50).latents(np.arange(100))
+    assert np.allclose(half[:, :50], full[:, :50]) and np.allclose(half[:, 50:], 0.5 * full[:, 50:])
     anchors = plan.anchors(50)
     unit = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
     cos = unit @ unit.T
