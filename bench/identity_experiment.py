@@ -158,16 +158,18 @@ def save_plot(path: Path, rows: dict, real_variety: float) -> None:
         draw.text((at(v, 0)[0] - 12, h - pad + 8), f"{v:.2f}", fill="black")
     rx = at(real_variety, 0)[0]
     draw.line([rx, pad, rx, h - pad], fill=(150, 150, 150), width=1)
-    draw.text((rx + 4, pad + 4), "real photos", fill=(110, 110, 110))
+    draw.text((rx - 70, pad + 4), "real photos", fill=(110, 110, 110))
     for mode, colour in zip(MODES, ((200, 60, 40), (40, 90, 200))):
-        pts = sorted((r["variety"], r["consistency"], v) for (m, v), r in rows.items() if m == mode)
-        draw.line([at(x, c) for x, c, _ in pts], fill=colour, width=2)
-        for x, c, v in pts:
+        pts = sorted((r["variety"], r["consistency"], v, r["distinct_majorities"])
+                     for (m, v), r in rows.items() if m == mode)
+        draw.line([at(x, c) for x, c, _, _ in pts], fill=colour, width=2)
+        for x, c, v, distinct in pts:
             px, py = at(x, c)
             draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
-            draw.text((px + 6, py - 14), f"v={v:g}", fill=colour)
+            draw.text((px + 6, py - 14), f"v={v:g}, {distinct} ids", fill=colour)
     draw.text((pad, 20), "consistency (exact judge) vs within-identity variety (RMS pixel difference)", fill="black")
-    draw.text((w - pad - 170, 20 + 14), "red: plain   blue: identity mode", fill="black")
+    draw.text((pad, 20 + 14), "red: plain   blue: identity mode   (ids: distinct true identities over the folders)",
+              fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 

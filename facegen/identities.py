@@ -35,7 +35,7 @@ ANCHOR_MAX_COSINE = 0.5  # identity mode: two identities' z_id may not be closer
 DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 # --variation when not given: plain mode mixes the whole latent (0.35: cosine 0.94 to the identity latent);
 # identity mode scales z_obs (see the module doc and bench/identity_experiment.py for how it was chosen).
-DEFAULT_VARIATION = {"plain": 0.35, "identity": 0.5}
+DEFAULT_VARIATION = {"plain": 0.35, "identity": 1.0}
 
 
 def default_variation(identity_dim: int) -> float:

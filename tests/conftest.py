@@ -29,3 +29,33 @@ def tiny_config(data: Path, **train) -> RunConfig:
 @pytest.fixture
 def tiny_cfg(celeba_sample):
     return lambda **train: tiny_config(celeba_sample, **train)
+
+
+def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int) -> None:
+    """What a user checks on any export: layout, manifest == disk, files decode, train.lst, Keras labels."""
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+    from PIL import Image
+
+    from facegen.manifest import COLUMNS, STATE_DIR, read_manifest
+
+    frame = read_manifest(folder)
+    assert list(frame.columns) == COLUMNS and len(frame) == k * m
+    folders = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert folders == [f"id_{i:06d}" for i in range(1, k + 1)]
+    on_disk = sorted(str(p.relative_to(folder)) for p in folder.glob("*/*"))
+    assert on_disk == sorted(frame["path"])  # no extra, no missing, no temp files
+    assert (frame["label"] == frame["identity"].map({f: i for i, f in enumerate(folders)})).all()
+    assert frame["path"].tolist()[:2] == ["id_000001/id_000001_0000.png", "id_000001/id_000001_0001.png"]
+    assert frame["realism"].between(0, 1).all() and (frame["step"] == step).all() and (frame["seed"] == seed).all()
+    for p in frame["path"]:
+        with Image.open(folder / p) as im:
+            assert im.size == (size, size) and im.mode == "RGB"
+    lst = (folder / "train.lst").read_text().splitlines()
+    assert len(lst) == k * m and lst[m] == "1\tid_000002/id_000002_0000.png\t1"
+    assert not (folder / STATE_DIR).exists()
+    ds = tf.keras.utils.image_dataset_from_directory(folder, image_size=(size, size), batch_size=100, shuffle=False)
+    assert ds.class_names == folders
+    labels = np.concatenate([y.numpy() for _, y in ds])
+    assert np.array_equal(labels, pd.read_csv(folder / "manifest.csv")["label"].to_numpy())

@@ -12,6 +12,7 @@ from facegen import export as export_mod
 from facegen.config import FacegenError, Interrupted
 from facegen.config import ExportConfig
 from facegen.export import export
+from facegen.identity_metrics import within_identity_variety
 from facegen.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
 from facegen.merge import merge
 from facegen.train import train
@@ -46,32 +47,10 @@ def straight(run, tmp_path_factory):
     return out
 
 
-def test_layout_manifest_and_disk_agree(straight):
-    frame = read_manifest(straight)
-    assert list(frame.columns) == COLUMNS and len(frame) == K * M
-    folders = sorted(p.name for p in straight.iterdir() if p.is_dir())
-    assert folders == [f"id_{i:06d}" for i in range(1, K + 1)]
-    on_disk = sorted(str(p.relative_to(straight)) for p in straight.glob("*/*"))
-    assert on_disk == sorted(frame["path"])  # no extra, no missing, no temp files
-    assert (frame["label"] == frame["identity"].map({f: i for i, f in enumerate(folders)})).all()
-    assert frame["path"].tolist()[:2] == ["id_000001/id_000001_0000.png", "id_000001/id_000001_0001.png"]
-    assert frame["realism"].between(0, 1).all() and (frame["step"] == 30).all() and (frame["seed"] == 11).all()
-    for p in frame["path"]:
-        with Image.open(straight / p) as im:
-            assert im.size == (32, 32) and im.mode == "RGB"
-    lst = (straight / "train.lst").read_text().splitlines()
-    assert len(lst) == K * M and lst[M] == "1\tid_000002/id_000002_0000.png\t1"
-    assert not (straight / STATE_DIR).exists()
+def test_layout_manifest_and_disk_agree_and_keras_loads_it(straight):
+    from conftest import check_export
 
-
-def test_loads_unchanged_in_keras(straight):
-    import tensorflow as tf
-
-    ds = tf.keras.utils.image_dataset_from_directory(straight, image_size=(32, 32), batch_size=100, shuffle=False)
-    assert ds.class_names == sorted(f"id_{i:06d}" for i in range(1, K + 1))
-    labels = np.concatenate([y.numpy() for _, y in ds])
-    assert len(labels) == K * M
-    assert np.array_equal(labels, pd.read_csv(straight / "manifest.csv")["label"].to_numpy())
+    check_export(straight, K, M, step=30, seed=11, size=32)
 
 
 def test_same_bytes_whatever_the_batch_size(run, straight, tmp_path):
@@ -80,18 +59,17 @@ def test_same_bytes_whatever_the_batch_size(run, straight, tmp_path):
         assert digest(tmp_path / f"b{batch}") == digest(straight)
 
 
-def _within_identity_spread(folder):
+def _images(folder):
     frame = read_manifest(folder)
-    img = np.stack([np.asarray(Image.open(folder / p), np.float32) for p in frame["path"]]).reshape(K, M, -1)
-    return float(np.mean([np.abs(img[k] - img[k].mean(0)).mean() for k in range(K)])), img
+    return np.stack([np.asarray(Image.open(folder / p)) for p in frame["path"]]), frame["label"].to_numpy()
 
 
 def test_variation_sets_how_alike_an_identity_s_images_are(run, straight, tmp_path):
-    spread, img = _within_identity_spread(straight)
     export(run, tmp_path / "free", cfg(variation=1.0), progress=False)
-    free_spread, _ = _within_identity_spread(tmp_path / "free")
+    img, labels = _images(straight)
     assert np.unique(img.reshape(K * M, -1), axis=0).shape[0] == K * M  # no two images are copies
-    assert 0 < spread < 0.8 * free_spread  # an identity's images stay closer than unrelated ones
+    # An identity's images stay closer than unrelated ones.
+    assert 0 < within_identity_variety(img, labels) < 0.8 * within_identity_variety(*_images(tmp_path / "free"))
 
 
 def test_interrupted_export_resumes_to_the_same_bytes(run, straight, tmp_path, monkeypatch):
