@@ -59,3 +59,13 @@ def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int) 
     assert ds.class_names == folders
     labels = np.concatenate([y.numpy() for _, y in ds])
     assert np.array_equal(labels, pd.read_csv(folder / "manifest.csv")["label"].to_numpy())
+
+
+def checkpoint_values(run_dir):
+    """Every variable of the latest checkpoint by name (weights, EMA, both Adams, RNG, step); not the
+    save_counter, which counts how many times the run was saved rather than training state."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if "OBJECT_GRAPH" not in k and not k.startswith("save_counter")}

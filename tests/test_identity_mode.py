@@ -85,6 +85,18 @@ def test_identity_step_changes_weights_and_sheet_shares_identity(tiny_cfg, tmp_p
     assert (tmp_path / "run" / "samples" / "step_0000003.png").exists()
 
 
+def test_identity_resume_equals_uninterrupted_run_across_an_epoch(tiny_cfg, tmp_path):
+    # 300 sample images make 300 pairs an epoch: 19 steps of 16, so step 20 is in the second epoch.
+    from conftest import checkpoint_values
+    from facegen.train import train
+
+    train(tmp_path / "straight", identity_cfg(tiny_cfg, steps=22), progress=False)
+    train(tmp_path / "resumed", identity_cfg(tiny_cfg, steps=20), progress=False)
+    assert train(tmp_path / "resumed", identity_cfg(tiny_cfg, steps=22), progress=False).resumed_from == 20
+    a, b = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "resumed")
+    assert a.keys() == b.keys() and [k for k in a if not np.array_equal(a[k], b[k])] == []
+
+
 def test_identity_export_layout_and_anchors(tiny_cfg, tmp_path):
     from facegen.export import export
     from facegen.train import train

@@ -14,13 +14,7 @@ from facegen.metrics import channel_stats, sliced_wasserstein
 from facegen.sampling import Generator
 from facegen.train import train
 
-
-def checkpoint_values(run_dir):
-    """Every variable of the latest checkpoint by name (weights, EMA, both Adams, RNG, step); not the
-    save_counter, which counts how many times the run was saved rather than training state."""
-    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-            if "OBJECT_GRAPH" not in k and not k.startswith("save_counter")}
+from conftest import checkpoint_values
 
 
 def test_one_step_changes_weights(tiny_cfg):
