@@ -15,13 +15,15 @@ attempt)], the first `identity_dim` entries fixed per identity, the rest fresh p
 the observation part (a truncation of z_obs towards its mean, as in BigGAN's truncation trick): 1 is the
 full range G was trained on, smaller values keep pose, light and expression nearer the average, where the
 split between identity and observation learned on a small budget is cleanest. Every identity shares the
-same observation distribution, so no pose or lighting is tied to an identity. Their anchors are drawn with rejection: a candidate z_id whose cosine similarity to an earlier
-identity's exceeds ANCHOR_MAX_COSINE is redrawn (keyed by attempt), so no two identities are near-duplicates.
-That costs O(K^2 * identity_dim) once per export (about a second for 5,000 identities).
+same observation distribution, so no pose or lighting is tied to an identity. The z_id anchors are drawn
+with rejection (AnchorSet): a candidate whose cosine similarity to an earlier identity's exceeds
+ANCHOR_MAX_COSINE is redrawn (keyed by attempt), so no two identities are near-duplicates in latent space.
+That costs O(K^2 * identity_dim) flops once per export, in matrix products.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -29,9 +31,17 @@ import numpy as np
 
 from facegen.config import FacegenError
 
+log = logging.getLogger("facegen")
+
 IDENTITY_STREAM = 1  # key component that separates identity draws from per-image draws
 IMAGE_STREAM = 2
-ANCHOR_MAX_COSINE = 0.5  # identity mode: two identities' z_id may not be closer than this (random pairs: ~0 +- 0.14)
+# Identity mode: two identities' z_id may not have a cosine above this. Random 50-d pairs sit at 0 +- 0.14 and
+# exceed 0.7 with probability 5e-9, so even a million identities need almost no redraws (0.5 would make the
+# 100,000th identity need ~10,000 draws). bench/anchor_threshold.py on a trained small model: anchor pairs at
+# cosine 0.3-0.7 land on the same true identity 11-18% of the time (unrelated: 3.5%), at 0.8 / 0.9 20% / 29%.
+ANCHOR_MAX_COSINE = 0.7
+ANCHOR_MAX_ATTEMPTS = 64
+ANCHOR_CHUNK = 1024  # candidates checked against the accepted anchors per matrix product
 DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 # --variation when not given: plain mode mixes the whole latent (0.35: cosine 0.94 to the identity latent);
 # identity mode scales z_obs (see the module doc and bench/identity_experiment.py for how it was chosen).
@@ -87,19 +97,7 @@ class IdentityPlan:
 
     def anchors(self, n: int) -> np.ndarray:
         """Identity mode: the first n z_id anchors, redrawn where too similar to an earlier one."""
-        cache = self.__dict__.setdefault("_anchors", [])
-        unit = self.__dict__.setdefault("_unit", [])
-        while len(cache) < n:
-            label, attempt = len(cache), 0
-            while True:
-                z = _normal((self.seed, IDENTITY_STREAM, label, attempt), self.identity_dim)
-                u = z / np.linalg.norm(z)
-                if not unit or float(np.max(np.asarray(unit) @ u)) <= ANCHOR_MAX_COSINE:
-                    break
-                attempt += 1
-            cache.append(z)
-            unit.append(u)
-        return np.asarray(cache[:n])
+        return self.__dict__.setdefault("_anchors", AnchorSet(self.seed, self.identity_dim)).first(n)
 
     def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
         """Latents [n, latent_dim] float32 for global indices at the given replacement attempt(s)."""
@@ -121,6 +119,61 @@ class IdentityPlan:
             eps = _normal((self.seed, IMAGE_STREAM, label, index, a), self.latent_dim)
             out[row] = keep * anchors[label] + self.variation * eps
         return out
+
+
+class AnchorSet:
+    """Identity-mode z_id anchors, grown on demand: label i takes its first draw (keyed by attempt) whose
+    cosine to every earlier anchor is at most ANCHOR_MAX_COSINE. Each anchor depends only on the earlier
+    ones, so the first n are the same whoever asks and however the work is chunked. Candidates are checked
+    a chunk at a time against the accepted anchors with one matrix product (100,000 anchors take seconds,
+    not hours); a label that finds no free draw in ANCHOR_MAX_ATTEMPTS keeps its least crowded one and is
+    counted in `crowded` (only when identity_dim is too small for the number of identities)."""
+
+    def __init__(self, seed: int, dim: int) -> None:
+        self.seed, self.dim = seed, dim
+        self.z = np.empty((0, dim))
+        self.unit = np.empty((0, dim))
+        self.n = 0
+        self.crowded = 0
+
+    def first(self, n: int) -> np.ndarray:
+        crowded = self.crowded
+        while self.n < n:
+            self._grow(min(n, self.n + ANCHOR_CHUNK))
+        if self.crowded > crowded:
+            log.warning("%d identities found no z_id within cosine %.2f of the earlier ones in %d draws and kept "
+                        "their least crowded draw: identity_dim %d is small for %d identities",
+                        self.crowded - crowded, ANCHOR_MAX_COSINE, ANCHOR_MAX_ATTEMPTS, self.dim, n)
+        return self.z[:n]
+
+    def _draw(self, label: int, attempt: int) -> tuple[np.ndarray, np.ndarray]:
+        z = _normal((self.seed, IDENTITY_STREAM, label, attempt), self.dim)
+        return z, z / np.linalg.norm(z)
+
+    def _grow(self, stop: int) -> None:
+        start = self.n
+        if len(self.z) < stop:  # amortised doubling: appending stays linear overall
+            size = max(stop, 2 * len(self.z))
+            self.z = np.concatenate([self.z[:start], np.empty((size - start, self.dim))])
+            self.unit = np.concatenate([self.unit[:start], np.empty((size - start, self.dim))])
+        first = [self._draw(label, 0) for label in range(start, stop)]
+        cand = np.stack([u for _, u in first])
+        # Closest earlier anchor of every first draw in one product; the chunk's own are checked one by one.
+        before = (cand @ self.unit[:start].T).max(axis=1) if start else np.full(len(cand), -1.0)
+        for j, label in enumerate(range(start, stop)):
+            z, u = first[j]
+            worst = max(before[j], float((self.unit[start:self.n] @ u).max(initial=-1.0)))
+            attempt, best = 0, (worst, z, u)
+            while worst > ANCHOR_MAX_COSINE and attempt + 1 < ANCHOR_MAX_ATTEMPTS:
+                attempt += 1
+                z, u = self._draw(label, attempt)
+                worst = float((self.unit[:self.n] @ u).max())
+                best = min(best, (worst, z, u), key=lambda t: t[0])
+            if worst > ANCHOR_MAX_COSINE:
+                self.crowded += 1
+                _, z, u = best
+            self.z[self.n], self.unit[self.n] = z, u
+            self.n += 1
 
 
 def _normal(key: tuple[int, ...], n: int) -> np.ndarray:

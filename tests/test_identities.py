@@ -68,3 +68,39 @@ def test_parse_shard():
 def test_bad_variation():
     with pytest.raises(FacegenError, match="--variation"):
         IdentityPlan(0, 1, 1, variation=1.5)
+
+
+def _naive_anchors(seed, dim, n):
+    """The rule written out plainly: label i keeps its first draw within the cosine limit of all earlier."""
+    from facegen.identities import ANCHOR_MAX_ATTEMPTS, ANCHOR_MAX_COSINE, IDENTITY_STREAM, _normal
+
+    kept = []
+    for label in range(n):
+        draws = []
+        for attempt in range(ANCHOR_MAX_ATTEMPTS):
+            z = _normal((seed, IDENTITY_STREAM, label, attempt), dim)
+            worst = max((float(z @ k / np.linalg.norm(z) / np.linalg.norm(k)) for k in kept), default=-1.0)
+            draws.append((worst, attempt, z))
+            if worst <= ANCHOR_MAX_COSINE:
+                break
+        kept.append(min(draws, key=lambda t: (t[0], t[1]))[2] if draws[-1][0] > ANCHOR_MAX_COSINE else draws[-1][2])
+    return np.array(kept)
+
+
+def test_anchor_set_follows_the_rule_whatever_the_chunking(monkeypatch):
+    from facegen import identities
+    from facegen.identities import ANCHOR_MAX_COSINE, AnchorSet
+
+    # 6-d anchors crowd quickly: redraws and, past ~40 identities, labels with no free draw left.
+    expected = _naive_anchors(5, 6, 90)
+    monkeypatch.setattr(identities, "ANCHOR_CHUNK", 7)
+    grown = AnchorSet(5, 6)
+    grown.first(20)
+    assert np.allclose(grown.first(90), expected)
+    assert grown.crowded > 0
+    unit = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+    cos = unit[:20] @ unit[:20].T
+    np.fill_diagonal(cos, -1)
+    assert cos.max() <= ANCHOR_MAX_COSINE  # while there is room, the limit holds
+    monkeypatch.setattr(identities, "ANCHOR_CHUNK", 1024)
+    assert np.allclose(AnchorSet(5, 6).first(90), expected)
