@@ -20,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine  # noqa: E402
+from common import machine, sample_judge  # noqa: E402
 
 COSINES = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -43,17 +43,13 @@ def main() -> None:
     args = p.parse_args()
 
     import facegen  # noqa: F401
-    from facegen.config import DataConfig
-    from facegen.data import TrainingData, discover
-    from facegen.identity_metrics import IdentityClassifier
     from facegen.sampling import Generator
 
     gen = Generator.from_run(args.run)
     k = gen.config.model.identity_dim
     if not k:
         raise SystemExit(f"{args.run} is not an identity-mode run")
-    real = TrainingData(discover(args.data, "train"), DataConfig(path=args.data), progress=False)
-    judge = IdentityClassifier.train(real.images, real.identities, epochs=20)
+    _, judge = sample_judge(args.data)
     rng = np.random.default_rng(0)
     print(f"# anchor_threshold — {dt.date.today()} — {machine()}")
     print(f"{args.run} (step {gen.step}), {args.pairs} pairs per cosine, {args.views} views per z_id")

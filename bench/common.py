@@ -65,6 +65,16 @@ def train_step_flops(widths, resolution, batch) -> float:
     return batch * (4 * g + 9 * d)
 
 
+def sample_judge(data: str):
+    """(the real training partition, a classifier trained on its true identities): the identity benches' judge."""
+    from facegen.config import DataConfig
+    from facegen.data import TrainingData, discover
+    from facegen.identity_metrics import IdentityClassifier
+
+    real = TrainingData(discover(data, "train"), DataConfig(path=data), progress=False)
+    return real, IdentityClassifier.train(real.images, real.identities, epochs=20)
+
+
 def run_json(args: list[str], env: dict | None = None, timeout: int = 1800) -> dict:
     """Run `python args...` in a fresh process (so TF and torch never share thread pools) and parse the
     last stdout line as JSON."""

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine  # noqa: E402
+from common import machine, sample_judge  # noqa: E402
 
 MODES = ("plain", "identity")
 
@@ -76,20 +76,14 @@ def main() -> None:
     import facegen  # noqa: F401
     import numpy as np
 
-    from facegen.config import DataConfig
-    from facegen.data import TrainingData, discover
-    from facegen.identity_metrics import IdentityClassifier, folder_consistency, within_identity_variety
-    from facegen.manifest import read_manifest
-    from PIL import Image
+    from facegen.evaluate import fake_images_from_export
+    from facegen.identity_metrics import folder_consistency, within_identity_variety
 
-    real = TrainingData(discover(args.data, "train"), DataConfig(path=args.data), progress=False)
+    real, judge = sample_judge(args.data)
     real_variety = within_identity_variety(real.images, real.identities)
-    judge = IdentityClassifier.train(real.images, real.identities, epochs=20)
     rows = {}
     for (mode, v), out in exports.items():
-        frame = read_manifest(out)
-        images = np.stack([np.asarray(Image.open(out / q).convert("RGB")) for q in frame["path"]])
-        labels = frame["label"].to_numpy()
+        images, _, labels = fake_images_from_export(out)
         rows[mode, v] = {**folder_consistency(judge.predict(images), labels),
                          "variety": within_identity_variety(images, labels)}
 

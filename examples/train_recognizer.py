@@ -87,7 +87,7 @@ def verification_pairs(real: str, seed: int, n_pairs: int = 1000):
     """Same/different pairs from the held-out partitions (identities no GAN or recognizer trained on)."""
     source = discover(real, "all")
     held = source.frame[source.frame["partition"] > 0].reset_index(drop=True)
-    data = TrainingData(discover(real, "all"), DataConfig(path=real, resolution=SIZE), progress=False)
+    data = TrainingData(source, DataConfig(path=real, resolution=SIZE), progress=False)
     index = {p: i for i, p in enumerate(data.paths)}
     images = data.images[[index[p] for p in held["path"]]]
     ids = held["identity"].to_numpy(dtype=np.int64)

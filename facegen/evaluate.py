@@ -39,9 +39,10 @@ def fake_images_from_run(run_dir: Path, n: int, seed: int) -> tuple[np.ndarray, 
                                      "resolution": gen.config.model.resolution}
 
 
-def fake_images_from_export(folder: Path, n: int, seed: int) -> tuple[np.ndarray, dict, np.ndarray]:
+def fake_images_from_export(folder: Path, n: int | None = None, seed: int = 0) -> tuple[np.ndarray, dict, np.ndarray]:
+    """An export's images (a seeded sample of n, or all in manifest order), its description and their labels."""
     frame = read_manifest(folder)
-    rows = frame.sample(n=min(n, len(frame)), random_state=seed) if n < len(frame) else frame
+    rows = frame.sample(n=n, random_state=seed) if n is not None and n < len(frame) else frame
     images = np.stack([np.asarray(Image.open(folder / p).convert("RGB")) for p in rows["path"]])
     info = {"export": str(folder), "images_in_export": len(frame), "resolution": images.shape[1]}
     return images, info, rows["label"].to_numpy()

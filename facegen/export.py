@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 

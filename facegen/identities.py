@@ -156,12 +156,12 @@ class AnchorSet:
             size = max(stop, 2 * len(self.z))
             self.z = np.concatenate([self.z[:start], np.empty((size - start, self.dim))])
             self.unit = np.concatenate([self.unit[:start], np.empty((size - start, self.dim))])
-        first = [self._draw(label, 0) for label in range(start, stop)]
-        cand = np.stack([u for _, u in first])
+        draws = [self._draw(label, 0) for label in range(start, stop)]
+        cand = np.stack([u for _, u in draws])
         # Closest earlier anchor of every first draw in one product; the chunk's own are checked one by one.
         before = (cand @ self.unit[:start].T).max(axis=1) if start else np.full(len(cand), -1.0)
         for j, label in enumerate(range(start, stop)):
-            z, u = first[j]
+            z, u = draws[j]
             worst = max(before[j], float((self.unit[start:self.n] @ u).max(initial=-1.0)))
             attempt, best = 0, (worst, z, u)
             while worst > ANCHOR_MAX_COSINE and attempt + 1 < ANCHOR_MAX_ATTEMPTS:
