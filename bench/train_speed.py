@@ -5,7 +5,10 @@ with the same DCGAN (5x5 kernels, the preset's widths, channels_last), trained t
 example does (D on real, D on fake, then G). All three use the same architecture, batch and optimiser, so
 images/s compare directly. Each measurement runs in its own process.
 
-    python bench/train_speed.py [--presets small,paper] [--steps-small 30] [--steps-paper 4]
+    python bench/train_speed.py [--presets small,paper] [--steps-small 30] [--steps-paper 4] [--identity]
+
+--identity adds facegen's identity mode (SD-GAN: G makes pairs, the Siamese D sees two images per
+example); its images/s counts every image D judges, so it compares with plain mode per image.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from common import machine, matmul_peak_gflops, run_json, train_step_flops  # no
 BATCH = 64
 
 
-def measure_facegen(preset: str, steps: int) -> dict:
+def measure_facegen(preset: str, steps: int, identity: bool = False) -> dict:
+    import dataclasses
+
     import facegen  # noqa: F401
     import numpy as np
     import tensorflow as tf
@@ -32,15 +37,17 @@ def measure_facegen(preset: str, steps: int) -> dict:
     from facegen.config import preset as make
     from facegen.gan import DCGAN
 
-    gan = DCGAN(make(preset), TrainConfig(seed=0))
-    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (BATCH, 64, 64, 3)).astype("float32"))
+    model = dataclasses.replace(make(preset), identity_dim=50) if identity else make(preset)
+    gan = DCGAN(model, TrainConfig(seed=0))
+    shape = (BATCH, 2, 64, 64, 3) if identity else (BATCH, 64, 64, 3)
+    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
     for _ in range(2):
         gan.train_step(real)["d_loss"].numpy()
     t = time.perf_counter()
     for _ in range(steps):
         out = gan.train_step(real)
     out["d_loss"].numpy()
-    return {"images_per_second": steps * BATCH / (time.perf_counter() - t)}
+    return {"images_per_second": steps * BATCH * (2 if identity else 1) / (time.perf_counter() - t)}
 
 
 def measure_keras_fit(preset: str, steps: int, jit_compile="auto") -> dict:
@@ -143,6 +150,7 @@ def measure_torch(preset: str, steps: int) -> dict:
 
 
 PEERS = {"facegen": measure_facegen, "keras_fit": measure_keras_fit, "torch": measure_torch,
+         "facegen_identity": lambda preset, steps: measure_facegen(preset, steps, identity=True),
          "keras_fit_nojit": lambda preset, steps: measure_keras_fit(preset, steps, jit_compile=False)}
 
 
@@ -153,6 +161,7 @@ def main() -> None:
     p.add_argument("--steps-paper", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3,
                    help="rounds over all runners, interleaved; the best round counts (this machine is noisy)")
+    p.add_argument("--identity", action="store_true", help="also time identity mode (pairs, Siamese D)")
     p.add_argument("--one", nargs=3, metavar=("PEER", "PRESET", "STEPS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -181,6 +190,8 @@ def main() -> None:
                 "keras fit (default: XLA on)": ("keras_fit", {}), "keras fit, jit_compile=False": ("keras_fit_nojit", {})}
         if have_torch:
             runs["torch (channels_last)"] = ("torch", {})
+        if args.identity:
+            runs["facegen identity mode (per image)"] = ("facegen_identity", {})
         results: dict[str, float] = {}
         for _ in range(args.repeats):
             for name, (peer, env) in runs.items():
