@@ -30,16 +30,12 @@ def make_run(preset: str, run_dir: Path) -> Path:
     """A run folder with an initialised (untrained) model: speed does not depend on training."""
     import facegen  # noqa: F401
 
-    from facegen.config import DataConfig, RunConfig, TrainConfig, write_json_atomic
+    from facegen.config import DataConfig, RunConfig, TrainConfig
     from facegen.config import preset as make
-    from facegen.gan import DCGAN
-    from facegen.train import checkpoint_manager
+    from facegen.train import init_run
 
     cfg = RunConfig(model=make(preset), data=DataConfig(path="none"), train=TrainConfig(preset=preset))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "config.json", cfg.to_dict())
-    checkpoint_manager(DCGAN(cfg.model, cfg.train), run_dir, 1).save(checkpoint_number=0)
-    return run_dir
+    return init_run(run_dir, cfg)
 
 
 def one(run_dir: Path, count: int, mode: str) -> dict:

@@ -18,11 +18,10 @@ import facegen  # noqa: E402,F401
 from facegen._env import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
-from facegen.config import RunConfig, read_json, write_json_atomic  # noqa: E402
 from facegen.evaluate import evaluate  # noqa: E402
 from facegen.fid import PROTOCOL, FeatureExtractor  # noqa: E402
-from facegen.gan import DCGAN  # noqa: E402
-from facegen.train import checkpoint_manager  # noqa: E402
+from facegen.run import read_run_config  # noqa: E402
+from facegen.train import init_run  # noqa: E402
 
 
 def main() -> None:
@@ -32,13 +31,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--n-real", type=int, default=0)
     args = p.parse_args()
-    raw = read_json(args.run / "config.json")
-    raw.pop("facegen_version", None)
-    cfg = RunConfig.from_dict(raw)
-    init = Path(tempfile.mkdtemp()) / "step0"
-    init.mkdir()
-    write_json_atomic(init / "config.json", cfg.to_dict())
-    checkpoint_manager(DCGAN(cfg.model, cfg.train), init, 1).save(checkpoint_number=0)
+    init = init_run(Path(tempfile.mkdtemp()) / "step0", read_run_config(args.run))
     extractor = FeatureExtractor()
     rows = []
     for name, run in (("step 0 (initial weights)", init), ("trained", args.run)):

@@ -11,6 +11,7 @@ import typer
 
 from facegen.config import FacegenError
 
+log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Train a DCGAN on face photos and export labeled synthetic faces.")
 data_app = typer.Typer(no_args_is_help=True, help="Data helpers.")
@@ -18,11 +19,13 @@ app.add_typer(data_app, name="data")
 
 
 def _at_least(value: int, minimum: int, flag: str) -> None:
+    """For flags that belong to no config record (counts of a single command)."""
     if value < minimum:
         raise FacegenError(f"{flag} must be at least {minimum}, got {value}")
 
 
 def _tensorflow() -> None:
+    """Start TensorFlow: called after every check that needs no model, so user mistakes come back at once."""
     from facegen._env import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -61,46 +64,27 @@ def train(
 
     Example: facegen train --data data/celeba-sample --out runs/quick --preset tiny --steps 300
     """
-    import dataclasses
-
     from facegen.config import DataConfig, RunConfig, TrainConfig
     from facegen.config import preset as make_preset
+    from facegen.data import check_data_path
+    from facegen.run import resolve_config
 
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
-    for value, flag in ((1 if steps is None else steps, "--steps"), (1 if epochs is None else epochs, "--epochs"),
-                        (batch_size, "--batch-size"), (checkpoint_every, "--checkpoint-every"),
-                        (sample_every, "--sample-every"), (keep, "--keep"), (eval_n, "--eval-n")):
-        _at_least(value, 1, flag)
-    _at_least(eval_every, 0, "--eval-every")
-    from facegen.config import PRECISIONS, RESOLUTIONS, STRATEGIES
-
-    if mixed_precision not in PRECISIONS:
-        raise FacegenError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
-    if strategy not in STRATEGIES:
-        raise FacegenError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    # The config records check every value; what they cannot know (paths, an existing run) is checked next.
+    cfg = RunConfig(
+        model=make_preset(preset, resolution, mode, identity_dim),
+        data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
+        train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=TrainConfig.steps if steps is None
+                          else steps, epochs=epochs or 0, checkpoint_every=checkpoint_every,
+                          sample_every=sample_every, keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n,
+                          strategy=strategy, sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla))
+    check_data_path(data)
+    resolve_config(out, cfg)
     if eval_every:
         from facegen.inception import require_weights
 
         require_weights()
-    if resolution not in RESOLUTIONS:
-        raise FacegenError(f"--resolution must be 32, 64 or 128, got {resolution}")
-    model = make_preset(preset, resolution)
-    if mode not in ("plain", "identity"):
-        raise FacegenError(f"--mode must be plain or identity, got {mode!r}")
-    if mode == "identity":
-        if not 1 <= identity_dim < model.latent_dim:
-            raise FacegenError(f"--identity-dim must be between 1 and {model.latent_dim - 1}, got {identity_dim}")
-        model = dataclasses.replace(model, identity_dim=identity_dim)
-    cfg = RunConfig(
-        mode=mode,
-        model=model,
-        data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
-        train=dataclasses.replace(TrainConfig(), preset=preset, batch_size=batch_size, seed=seed,
-                                  steps=steps or TrainConfig.steps, epochs=epochs or 0,
-                                  checkpoint_every=checkpoint_every, sample_every=sample_every,
-                                  keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n, strategy=strategy,
-                                  sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla))
     _tensorflow()
     from facegen.train import train as run_training
 
@@ -125,9 +109,12 @@ def sample(
 
     Example: facegen sample --checkpoint runs/quick --out grid.png --n 64 --seed 7
     """
-    _at_least(n, 1, "--n")
+    from facegen.run import read_run_config
+
+    _at_least(n, 1 if interpolate is None else 2, "--n")
     if out.suffix.lower() != ".png":
         raise FacegenError(f"--out must be a .png file, got {out}")
+    read_run_config(checkpoint)
     _tensorflow()
     from facegen.images import grid, save_png
     from facegen.sampling import Generator
@@ -136,7 +123,6 @@ def sample(
     if interpolate is None:
         images, cols = gen.sample(seed, n), None
     else:
-        _at_least(n, 2, "--n")
         images, cols = gen.walk(seed, interpolate, n), n
     out.parent.mkdir(parents=True, exist_ok=True)
     save_png(out, grid(images, cols))
@@ -157,8 +143,11 @@ def export_cmd(
     fmt: str = typer.Option("png", "--format", help="png or jpg."),
     quality: int = typer.Option(95, "--quality", help="JPEG quality."),
     size: int = typer.Option(0, "--size", help="Output side in pixels (e.g. 112); 0 = the model's resolution."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Images per generator dispatch, a multiple of 64."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Images per generator dispatch, rounded up to whole "
+                                   "64-image blocks (blocks are fixed by image index, which keeps the bytes exact)."),
     min_realism: float = typer.Option(0.0, "--min-realism", help="Redraw images whose D score (0..1) is below this."),
+    realism: bool = typer.Option(False, "--realism", help="Score every image with D for the manifest's realism "
+                                 "column (implied by --min-realism; off by default, it halves the export speed)."),
     shard: str = typer.Option("0/1", "--shard", help="i/n: generate slice i of n (join with facegen merge)."),
     workers: int = typer.Option(0, "--workers", help="Encoding threads; 0 = one per core."),
     strategy: str = typer.Option("auto", "--strategy", help="auto (every local GPU generates), default or mirrored."),
@@ -169,20 +158,20 @@ def export_cmd(
 
     Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
     """
+    from facegen.config import ExportConfig
     from facegen.identities import parse_shard, resolve_counts
+    from facegen.manifest import check_out_folder
+    from facegen.run import read_run_config
 
     k, m = resolve_counts(count, identities, per_identity)
-    _at_least(workers, 0, "--workers")
-    shard_ij = parse_shard(shard)
-    from facegen.config import ExportConfig
-
     cfg = ExportConfig(identities=k, per_identity=m, seed=seed, variation=variation, format=fmt, quality=quality,
-                       size=size, min_realism=min_realism, shard=shard_ij, batch_size=batch_size, workers=workers,
-                       strategy=strategy)
-    from facegen.identities import IdentityPlan
-
-    if variation is not None:
-        IdentityPlan(seed, k, m, variation=variation)  # validates --variation before TensorFlow starts
+                       size=size, min_realism=min_realism, realism=realism, shard=parse_shard(shard),
+                       batch_size=batch_size, workers=workers, strategy=strategy)
+    read_run_config(checkpoint)
+    check_out_folder(out, overwrite)
+    used = cfg.blocks_per_call * cfg.block
+    if used != batch_size:
+        log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", batch_size, used, cfg.block)
     _tensorflow()
     from facegen.export import export
 
@@ -192,8 +181,9 @@ def export_cmd(
         typer.echo(f"{out} already holds this export ({result.images} images); nothing to do")
         return
     rate = result.written / result.seconds if result.seconds else 0.0
+    redrawn = f"; {result.replaced} redrawn for --min-realism" if cfg.min_realism > 0 else ""
     typer.echo(f"exported {result.images} images of {result.identities} identities to {out} "
-               f"({result.written} written now, {rate:.0f} img/s; {result.replaced} redrawn for --min-realism)")
+               f"({result.written} written now, {rate:.0f} img/s{redrawn})")
 
 
 @app.command()
@@ -231,8 +221,16 @@ def evaluate(
         raise FacegenError("give --checkpoint or --export (one of them)")
     _at_least(n, 2, "--n")
     _at_least(n_real, 0, "--n-real")
+    from facegen.data import check_data_path
     from facegen.inception import require_weights
 
+    check_data_path(data)
+    if checkpoint is not None:
+        from facegen.run import read_run_config
+
+        read_run_config(checkpoint)
+    elif not (export_dir / "manifest.csv").is_file():
+        raise FacegenError(f"{export_dir} is not a finished facegen export (no manifest.csv)")
     require_weights()  # a clear "pip install ..." line before any work
     _tensorflow()
     from facegen.evaluate import evaluate as run_eval
@@ -285,8 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and a non-zero exit, never a traceback."""
     # Our own messages only: TensorFlow's Python loggers stay at their defaults.
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("facegen: %(levelname)s: %(message)s"))
-    log = logging.getLogger("facegen")
+    handler.setFormatter(_Format())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -303,6 +300,14 @@ def main(argv: list[str] | None = None) -> None:
             _fail(e.format_message().replace("\n", " "), getattr(e, "exit_code", 2))
         raise
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+class _Format(logging.Formatter):
+    """`facegen: resuming ...` for news, `facegen: warning: ...` for what a user should look at."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno <= logging.INFO else record.levelname.lower() + ": "
+        return f"facegen: {level}{record.getMessage()}"
 
 
 def _fail(message: str, code: int) -> None:

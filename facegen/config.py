@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ RESOLUTIONS = (32, 64, 128)
 FORMATS = {"png": "png", "jpg": "jpg"}  # --format -> file extension
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names (facegen.distribute)
 PRECISIONS = ("off", "float16", "bfloat16")  # --mixed-precision names
+MODES = ("plain", "identity")  # --mode names; a run's mode is derived from its model's identity_dim
+PARTITIONS = ("train", "val", "test", "all")  # --partition names (CelebA's list_eval_partition.txt)
 
 
 class FacegenError(Exception):
@@ -39,9 +42,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
-            raise FacegenError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+            raise FacegenError(f"--resolution must be 32, 64 or 128, got {self.resolution}")
         if not 0 <= self.identity_dim < self.latent_dim:
-            raise FacegenError(f"identity_dim must be in [0, latent_dim), got {self.identity_dim}")
+            raise FacegenError(f"--identity-dim must be between 1 and {self.latent_dim - 1}, got {self.identity_dim}")
         if self.top_width < 2 ** (self.n_upsamples - 1):
             raise FacegenError(f"top_width {self.top_width} is too narrow to halve {self.n_upsamples - 1} times")
 
@@ -69,11 +72,26 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-def preset(name: str, resolution: int = 64) -> ModelConfig:
-    """A named preset at the given resolution."""
+def preset(name: str, resolution: int = 64, mode: str = "plain", identity_dim: int = 50) -> ModelConfig:
+    """A named preset at the given resolution; identity mode gives the first `identity_dim` latents to z_id."""
     if name not in PRESETS:
         raise FacegenError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
-    return dataclasses.replace(PRESETS[name], resolution=resolution)
+    if mode not in MODES:
+        raise FacegenError(f"--mode must be plain or identity, got {mode!r}")
+    if mode == "identity" and identity_dim < 1:
+        raise FacegenError(f"--identity-dim must be at least 1, got {identity_dim}")
+    return dataclasses.replace(PRESETS[name], resolution=resolution,
+                               identity_dim=identity_dim if mode == "identity" else 0)
+
+
+def _at_least(value: int, minimum: int, flag: str) -> None:
+    if value < minimum:
+        raise FacegenError(f"{flag} must be at least {minimum}, got {value}")
+
+
+def _one_of(value: str, allowed: tuple[str, ...], flag: str) -> None:
+    if value not in allowed:
+        raise FacegenError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,13 @@ class DataConfig:
     cache: bool = True  # decode every image once into memory (uint8, res*res*3 bytes per image)
     partition: str = "train"  # CelebA split to train on: train, val, test or all
     decode_workers: int = 0  # decoding threads; 0 = one per CPU core
+
+    def __post_init__(self) -> None:
+        # Any size reads (evaluation and recognizers read at theirs); a run's model allows only RESOLUTIONS.
+        _at_least(self.resolution, 8, "--resolution")
+        _one_of(self.partition, PARTITIONS, "--partition")
+        _at_least(self.crop, 0, "crop")
+        _at_least(self.decode_workers, 0, "decode_workers")
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,19 @@ class TrainConfig:
     eval_every: int = 0  # steps between FID/KID evaluations (0 = off); the best-FID checkpoint is kept
     eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
+                     "eval_n"):
+            _at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))
+        _at_least(self.epochs, 0, "--epochs")
+        _at_least(self.eval_every, 0, "--eval-every")
+        _one_of(self.preset, tuple(PRESETS), "--preset")
+        _one_of(self.strategy, STRATEGIES, "--strategy")
+        _one_of(self.mixed_precision, PRECISIONS, "--mixed-precision")
+
+
+_FLAGS = {"keep_checkpoints": "--keep"}  # TrainConfig fields whose flag is not the field's name
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -120,19 +158,24 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    mode: str = "plain"  # "plain" DCGAN; other modes are recorded here for sample/export
+
+    def __post_init__(self) -> None:
+        if self.model.resolution != self.data.resolution:
+            raise FacegenError(f"the model makes {self.model.resolution}px images but the data is read at "
+                               f"{self.data.resolution}px; give both the same --resolution")
+
+    @property
+    def mode(self) -> str:
+        """plain DCGAN, or identity (SD-GAN): decided by the model's identity_dim, never stored apart."""
+        return "identity" if self.model.identity_dim else "plain"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # "mode" is written for people reading config.json; from_dict derives it again.
+        return {"mode": self.mode, **dataclasses.asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        return cls(
-            model=ModelConfig(**d["model"]),
-            data=DataConfig(**d["data"]),
-            train=TrainConfig(**d["train"]),
-            mode=d.get("mode", "plain"),
-        )
+        return cls(model=ModelConfig(**d["model"]), data=DataConfig(**d["data"]), train=TrainConfig(**d["train"]))
 
 
 @dataclass(frozen=True)
@@ -149,21 +192,29 @@ class ExportConfig:
     block: int = 64  # (bytes) images per generator call, fixed by global index (see identities.py)
     min_realism: float = 0.0  # (bytes) drop images whose D score is below this and draw replacements
     max_attempts: int = 8  # (bytes) replacement draws per image before keeping its best-scoring draw
+    realism: bool = False  # (bytes) score every image with D for the manifest (implied by min_realism > 0)
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
-    batch_size: int = 256  # images per generator dispatch: a multiple of block
+    batch_size: int = 256  # images per generator dispatch, rounded up to whole blocks
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core
     strategy: str = "auto"  # auto (mirrored over several local GPUs, else default), default or mirrored
 
     def __post_init__(self) -> None:
+        _at_least(self.identities, 1, "--identities")
+        _at_least(self.per_identity, 1, "--per-identity")
+        if self.variation is not None and not 0.0 <= self.variation <= 1.0:
+            raise FacegenError(f"--variation must be between 0 and 1, got {self.variation}")
+        _at_least(self.workers, 0, "--workers")
+        _at_least(self.block, 1, "block")
+        i, n = self.shard
+        if n < 1 or not 0 <= i < n:
+            raise FacegenError(f"--shard {i}/{n}: need 0 <= i < n")
         if self.format not in FORMATS:
             raise FacegenError(f"--format must be png or jpg, got {self.format!r}")
         if not 1 <= self.quality <= 100:
             raise FacegenError(f"--quality must be between 1 and 100, got {self.quality}")
         if self.size < 0 or (0 < self.size < 8):
             raise FacegenError(f"--size must be 0 (the model's) or at least 8, got {self.size}")
-        if self.batch_size < 1 or self.batch_size % self.block:
-            raise FacegenError(f"--batch-size must be a positive multiple of {self.block} (the export block), "
-                               f"got {self.batch_size}")
+        _at_least(self.batch_size, 1, "--batch-size")
         if not 0.0 <= self.min_realism < 1.0:
             raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
         if self.max_attempts < 1:
@@ -172,20 +223,24 @@ class ExportConfig:
             raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
                                f"machines), got {self.strategy!r}")
 
+    @property
+    def blocks_per_call(self) -> int:
+        """Whole blocks per generator dispatch: --batch-size rounded up (blocks fix the bytes, see identities)."""
+        return math.ceil(self.batch_size / self.block)
+
+    @property
+    def scores_realism(self) -> bool:
+        """D runs only when its score is used: the filter, or the manifest column asked for."""
+        return self.realism or self.min_realism > 0
+
     def settings(self) -> dict:
         """The fields that decide the bytes: equal settings mean a folder can be resumed."""
         d = dataclasses.asdict(self)
         for speed_only in ("batch_size", "workers", "strategy"):
             d.pop(speed_only)
         d["shard"] = list(self.shard)
+        d["realism"] = self.scores_realism
         return d
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON through a temp file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
 
 
 def read_json(path: Path) -> Any:

@@ -47,15 +47,21 @@ class ImageSource:
         return len(self.frame)
 
 
-def discover(path: str | os.PathLike, partition: str = "all") -> ImageSource:
-    """Find the images under `path` and their labels. Raises FacegenError for a missing or empty folder."""
+def check_data_path(path: str | os.PathLike) -> Path:
+    """The data folder, or a one-line error for a missing path or a file: cheap, so the CLI asks it before
+    TensorFlow starts."""
     root = Path(path).expanduser()
     if not root.exists():
         raise FacegenError(f"data folder {root} does not exist")
     if not root.is_dir():
         raise FacegenError(f"data path {root} is not a folder")
-    if partition not in ("all", *PARTITIONS):
-        raise FacegenError(f"partition must be all, train, val or test, got {partition!r}")
+    return root
+
+
+def discover(path: str | os.PathLike, partition: str = "all") -> ImageSource:
+    """Find the images under `path` and their labels (`partition` as checked by DataConfig). Raises
+    FacegenError for a missing or empty folder."""
+    root = check_data_path(path)
     celeba_root = root if (root / CELEBA_IMAGES).is_dir() else (root.parent if root.name == CELEBA_IMAGES else None)
     if celeba_root is not None:
         source = _discover_celeba(celeba_root, partition)

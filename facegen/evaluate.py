@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import facegen
-from facegen.config import DataConfig, FacegenError, write_json_atomic
+from facegen.atomic import write_json
+from facegen.config import DataConfig, FacegenError
 from facegen.data import TrainingData, discover
 from facegen.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
 from facegen.images import grid, save_png
@@ -126,7 +127,7 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
               "protocol": PROTOCOL, "n_generated": len(fake), "n_real": len(real_images), "data": str(data),
               **source_info, "metrics": metrics}
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "metrics.json", report)
+    write_json(out / "metrics.json", report)
     save_png(out / "report.png", report_image(fake[:64], report))
     return EvalResult(report, out)
 

@@ -16,11 +16,12 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import facegen
-from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json, write_json_atomic
+from facegen.atomic import write_bytes, write_json
+from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
 from facegen.distribute import make_strategy
 from facegen.identities import IdentityPlan, default_variation, shard_blocks
-from facegen.images import encode, write_atomic
-from facegen.manifest import EXPORT_JSON, STATE_DIR, Journal
+from facegen.images import encode
+from facegen.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out
 from facegen.sampling import Generator, to_uint8
 
 
@@ -46,14 +47,16 @@ def image_path(label: int, index: int, plan: IdentityPlan, ext: str) -> str:
 
 
 class BlockRenderer:
-    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images and D scores.
+    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images (and D scores).
 
-    Each block goes through G and D on its own (tf.map_fn), so every image is computed in a call of the same
-    shape at the same position whatever --batch-size groups the blocks: the outputs are exact by construction.
-    Under a strategy with several replicas, each replica renders whole blocks of the dispatch.
+    Each block goes through G (and D, when realism is scored) on its own (tf.map_fn), so every image is
+    computed in a call of the same shape at the same position whatever --batch-size groups the blocks: the
+    outputs are exact by construction. Under a strategy with several replicas, each replica renders whole
+    blocks of the dispatch. Without realism D never runs: it costs as much as G (issue 13's measurements).
     """
 
-    def __init__(self, gen: Generator, block: int, size: int, strategy: tf.distribute.Strategy | None = None) -> None:
+    def __init__(self, gen: Generator, block: int, size: int, realism: bool,
+                 strategy: tf.distribute.Strategy | None = None) -> None:
         self.gen, self.block = gen, block
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
@@ -63,10 +66,10 @@ class BlockRenderer:
 
         def one_block(z):
             x = gen.generator(z, training=False)
-            realism = gen.realism(x)
+            score = gen.realism(x) if realism else tf.fill([block], float("nan"))
             if self.size != res:
                 x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
-            return to_uint8(x), realism
+            return to_uint8(x), score
 
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
@@ -90,6 +93,28 @@ class BlockRenderer:
         return images, realism
 
 
+@dataclass(frozen=True)
+class ShardPlan:
+    """What this invocation owes: the plan, this shard's blocks, and the settings that identify the export."""
+
+    plan: IdentityPlan
+    blocks: range
+    images: int  # images in this shard
+    identities: int  # identity folders this shard touches
+    settings: dict
+
+
+def plan_shard(gen: Generator, cfg: ExportConfig) -> ShardPlan:
+    plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
+                        identity_dim=gen.config.model.identity_dim)
+    blocks = shard_blocks(plan.n_blocks, cfg.shard)
+    count = sum(len(plan.block_images(b)) for b in blocks)
+    first = blocks.start * cfg.block
+    identities = int(plan.split(first + count - 1)[0]) - int(plan.split(first)[0]) + 1 if count else 0
+    settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}
+    return ShardPlan(plan, blocks, count, identities, settings)
+
+
 def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite: bool = False,
            command: str = "", progress: bool = True) -> ExportResult:
     """Generate the plan's images for cfg.shard into `out`, resuming a matching interrupted export."""
@@ -102,98 +127,112 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     gen = Generator.from_run(checkpoint, strategy=strategy)
     if cfg.variation is None:
         cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
-    plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
-                        identity_dim=gen.config.model.identity_dim)
-    settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}
-    blocks = shard_blocks(plan.n_blocks, cfg.shard)
-    shard_count = sum(len(plan.block_images(b)) for b in blocks)
-    first_image = blocks.start * cfg.block
-    shard_identities = (int(plan.split(first_image + shard_count - 1)[0]) - int(plan.split(first_image)[0]) + 1
-                        if shard_count else 0)
-
-    state = _prepare_out(out, settings, overwrite)
+    shard = plan_shard(gen, cfg)
+    state = prepare_out(out, shard.settings, overwrite)
     if state is None:
-        return ExportResult(out, shard_count, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
+        return ExportResult(out, shard.images, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
     journal = Journal(state / "journal.csv")
-    done = set(journal.global_indices().tolist())  # empty for a fresh export
-    todo = [b for b in blocks if not done.issuperset(plan.block_images(b).tolist())]
+    writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
+                     progress)
+    try:
+        writer.run(BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy))
+    finally:
+        writer.close()
+    _finish(out, journal, state, shard, cfg, gen, command, writer, started)
+    ended = dt.datetime.now(dt.timezone.utc)
+    return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, writer.below,
+                        (ended - started).total_seconds())
 
-    ext = FORMATS[cfg.format]
-    renderer = BlockRenderer(gen, cfg.block, cfg.size, strategy)
-    checkpoint_label = f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}"
-    per_call = cfg.batch_size // cfg.block
-    bar = tqdm(total=shard_count, initial=len(done), desc="exporting",
-               unit="img", disable=not progress, dynamic_ncols=True)
-    pool = ThreadPoolExecutor(cfg.workers or os.cpu_count() or 1)
-    # Bounded in-flight work keeps memory flat whatever --count is.
-    pending: collections.deque[tuple[list[Future], list[dict]]] = collections.deque()
-    written = replaced = below = 0
-    made_dirs: set[str] = set()
 
-    def finish_oldest() -> None:
-        futures, rows = pending.popleft()
+class _Writer:
+    """Renders the shard's unfinished blocks and hands their images to encoding threads, journaling each
+    dispatch once its files are on disk; at most two dispatches are in flight, so memory stays flat."""
+
+    def __init__(self, out: Path, journal: Journal, cfg: ExportConfig, shard: ShardPlan, gen: Generator,
+                 checkpoint_label: str, progress: bool) -> None:
+        self.out, self.journal, self.cfg, self.plan, self.step = out, journal, cfg, shard.plan, gen.step
+        self.checkpoint_label = checkpoint_label
+        self.done = set(journal.global_indices().tolist())  # empty for a fresh export
+        self.todo = [b for b in shard.blocks if not self.done.issuperset(self.plan.block_images(b).tolist())]
+        self.bar = tqdm(total=shard.images, initial=len(self.done), desc="exporting", unit="img",
+                        disable=not progress, dynamic_ncols=True)
+        self.pool = ThreadPoolExecutor(cfg.workers or os.cpu_count() or 1)
+        self.pending: collections.deque[tuple[list[Future], list[dict]]] = collections.deque()
+        self.made_dirs: set[str] = set()
+        self.written = self.replaced = self.below = 0
+
+    def run(self, renderer: BlockRenderer) -> None:
+        per_call = self.cfg.blocks_per_call
+        try:
+            for start in range(0, len(self.todo), per_call):
+                self._dispatch(renderer, self.todo[start:start + per_call])
+                while len(self.pending) > 2:
+                    self._finish_oldest()
+            while self.pending:
+                self._finish_oldest()
+        except KeyboardInterrupt:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            raise Interrupted(f"interrupted; {self.out} holds every image its journal lists. Re-run the same "
+                              "command to continue") from None
+        except OSError as e:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            raise FacegenError(f"cannot write to {self.out}: {e.strerror or e}; the images written so far are kept "
+                               "and re-running the same command continues") from None
+
+    def _dispatch(self, renderer: BlockRenderer, chunk: list[int]) -> None:
+        cfg, plan = self.cfg, self.plan
+        indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
+        valid = indices >= 0
+        images, realism, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg)
+        self.replaced += n_replaced
+        futures, rows = [], []
+        for k, pos in zip(*np.nonzero(valid)):
+            g = int(indices[k, pos])
+            if g in self.done:
+                continue
+            label, index = (int(v) for v in plan.split(g))
+            rel = image_path(label, index, plan, FORMATS[cfg.format])
+            self._folder(rel.split("/")[0])
+            score = float(realism[k, pos]) if cfg.scores_realism else None
+            self.below += int(score is not None and score < cfg.min_realism)
+            futures.append(self.pool.submit(_write, self.out / rel, images[k, pos], cfg.format, cfg.quality))
+            rows.append(manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]), score,
+                                     self.checkpoint_label, self.step))
+        self.pending.append((futures, rows))
+        self.written += len(rows)
+
+    def _folder(self, name: str) -> None:
+        if name not in self.made_dirs:
+            (self.out / name).mkdir(exist_ok=True)
+            self.made_dirs.add(name)
+
+    def _finish_oldest(self) -> None:
+        futures, rows = self.pending.popleft()
         for f in futures:
             f.result()
-        journal.append(rows)
-        bar.update(len(rows))
+        self.journal.append(rows)
+        self.bar.update(len(rows))
 
-    try:
-        for start in range(0, len(todo), per_call):
-            chunk = todo[start:start + per_call]
-            indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
-            valid = indices >= 0
-            images, realism, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg)
-            replaced += n_replaced
-            futures, rows = [], []
-            for k, b in enumerate(chunk):
-                for pos in np.flatnonzero(valid[k]):
-                    g = int(indices[k, pos])
-                    if g in done:
-                        continue
-                    label, index = (int(v) for v in plan.split(g))
-                    rel = image_path(label, index, plan, ext)
-                    folder = rel.split("/")[0]
-                    if folder not in made_dirs:
-                        (out / folder).mkdir(exist_ok=True)
-                        made_dirs.add(folder)
-                    score = float(realism[k, pos])
-                    below += int(score < cfg.min_realism)
-                    futures.append(pool.submit(_write, out / rel, images[k, pos], cfg.format, cfg.quality))
-                    rows.append({"path": rel, "identity": folder, "label": label, "index": index, "global_index": g,
-                                 "seed": cfg.seed, "variation": cfg.variation, "attempt": int(attempts[k, pos]),
-                                 "realism": f"{score:.6f}", "checkpoint": checkpoint_label, "step": gen.step})
-            pending.append((futures, rows))
-            written += len(rows)
-            while len(pending) > 2:
-                finish_oldest()
-        while pending:
-            finish_oldest()
-    except KeyboardInterrupt:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise Interrupted(f"interrupted; {out} holds every image its journal lists. Re-run the same command "
-                          "to continue") from None
-    except OSError as e:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise FacegenError(f"cannot write to {out}: {e.strerror or e}; the images written so far are kept and "
-                           "re-running the same command continues") from None
-    finally:
-        bar.close()
-        pool.shutdown(wait=True)
+    def close(self) -> None:
+        self.bar.close()
+        self.pool.shutdown(wait=True)
 
+
+def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
+            command: str, writer: _Writer, started: dt.datetime) -> None:
+    """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state."""
     journaled = journal.global_indices()
-    if len(journaled) != shard_count or len(np.unique(journaled)) != shard_count:
-        raise FacegenError(f"{out}: journal holds {len(journaled)} rows for {shard_count} images; re-run to repair")
+    if len(journaled) != shard.images or len(np.unique(journaled)) != shard.images:
+        raise FacegenError(f"{out}: journal holds {len(journaled)} rows for {shard.images} images; re-run to repair")
     journal.write_manifest(out)
-    ended = dt.datetime.now(dt.timezone.utc)
-    write_json_atomic(out / EXPORT_JSON, {
-        "facegen_version": facegen.__version__, "settings": settings, "command": command,
+    write_json(out / EXPORT_JSON, {
+        "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
         "model": gen.config.to_dict(), "counts": {
-            "identities": shard_identities, "per_identity": cfg.per_identity, "images": shard_count,
-            "plan_images": plan.count, "replaced_this_run": replaced, "below_min_realism_this_run": below},
-        "started": started.isoformat(), "ended": ended.isoformat()})
+            "identities": shard.identities, "per_identity": cfg.per_identity, "images": shard.images,
+            "plan_images": shard.plan.count, "replaced_this_run": writer.replaced,
+            "below_min_realism_this_run": writer.below},
+        "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()})
     shutil.rmtree(state)
-    return ExportResult(out, shard_count, written, cfg.identities, replaced, below,
-                        (ended - started).total_seconds())
 
 
 def _padded(indices: np.ndarray, block: int) -> np.ndarray:
@@ -216,6 +255,8 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
     best-scoring attempt is kept."""
     images, realism = renderer(_latents(plan, indices, 0))
     attempts = np.zeros(indices.shape, np.int64)
+    if cfg.min_realism <= 0:
+        return images, realism, attempts, 0
     accepted = realism >= cfg.min_realism
     n_replaced = 0
     for a in range(1, cfg.max_attempts):
@@ -233,34 +274,4 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:
-    write_atomic(path, encode(image, fmt, quality))
-
-
-def _prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
-    """The state folder to journal into; None if `out` already holds this exact export, complete."""
-    state = out / STATE_DIR
-    if out.exists() and not out.is_dir():
-        raise FacegenError(f"--out {out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()):
-        if (out / EXPORT_JSON).exists() and not state.exists() and not overwrite:
-            if read_json(out / EXPORT_JSON).get("settings") == settings:
-                return None
-            raise FacegenError(f"{out} holds a different export; pass --overwrite to replace it or pick a new --out")
-        if state.exists() and not overwrite:
-            saved = read_json(state / "settings.json") if (state / "settings.json").exists() else None
-            if saved != settings:
-                raise FacegenError(f"{out} holds an unfinished export with other settings; re-run it with its own "
-                                   "settings, or pass --overwrite")
-        elif not overwrite:
-            raise FacegenError(f"--out {out} is not empty and is not a facegen export; pass --overwrite to replace "
-                               "its contents or pick a new folder")
-        else:
-            shutil.rmtree(out)
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(state / "settings.json", settings)
-    except OSError as e:
-        raise FacegenError(f"cannot write to {out}: {e.strerror or e}") from None
-    for tmp in out.glob("*/.*.tmp"):  # half-written files of an interrupted run
-        tmp.unlink()
-    return state
+    write_bytes(path, encode(image, fmt, quality), durable=False)

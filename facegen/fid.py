@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from facegen.atomic import write_bytes
 from facegen.inception import INPUT_SIZE, load_inception
 from facegen.metrics import frechet_distance, gaussian_stats, kernel_inception_distance
 
@@ -72,7 +74,7 @@ def real_features(images: np.ndarray, key: str, cache_dir: Path, extractor: Feat
         return np.load(path)
     feats = extractor(images, progress=progress, desc="real features")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, feats)
-    tmp.replace(path)
+    buf = io.BytesIO()
+    np.save(buf, feats)
+    write_bytes(path, buf.getvalue())
     return feats

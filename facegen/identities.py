@@ -54,7 +54,8 @@ def default_variation(identity_dim: int) -> float:
 
 @dataclass(frozen=True)
 class IdentityPlan:
-    """K identities x M images, their latents, and the fixed computation blocks they are generated in."""
+    """K identities x M images, their latents, and the fixed computation blocks they are generated in.
+    The values come from a validated ExportConfig (facegen.config), which owns their checks."""
 
     seed: int
     identities: int
@@ -63,16 +64,6 @@ class IdentityPlan:
     variation: float = 0.35
     block: int = 64  # images per generator call, fixed by global index: the unit that makes outputs exact
     identity_dim: int = 0  # identity-mode checkpoints: z_id size (see module doc); 0 = plain
-
-    def __post_init__(self) -> None:
-        if self.identities < 1:
-            raise FacegenError("--identities must be at least 1")
-        if self.per_identity < 1:
-            raise FacegenError("--per-identity must be at least 1")
-        if not 0.0 <= self.variation <= 1.0:
-            raise FacegenError(f"--variation must be between 0 and 1, got {self.variation}")
-        if self.block < 1:
-            raise FacegenError("block must be at least 1")
 
     @property
     def count(self) -> int:
@@ -186,7 +177,7 @@ def resolve_counts(count: int | None, identities: int | None, per_identity: int 
     Every identity gets the same number of images, so --count must be their product.
     """
     for value, flag in ((count, "--count"), (identities, "--identities"), (per_identity, "--per-identity")):
-        if value is not None and value < 1:
+        if value is not None and value < 1:  # before the divisions below; the config re-checks nothing here
             raise FacegenError(f"{flag} must be at least 1, got {value}")
     if identities is not None and per_identity is not None:
         if count is not None and count != identities * per_identity:
@@ -208,13 +199,11 @@ def resolve_counts(count: int | None, identities: int | None, per_identity: int 
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n) with 0 <= i < n."""
+    """'i/n' -> (i, n); ExportConfig checks that 0 <= i < n."""
     try:
         i, n = (int(part) for part in text.split("/"))
     except ValueError:
         raise FacegenError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise FacegenError(f"--shard {text}: need 0 <= i < n")
     return i, n
 
 

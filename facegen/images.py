@@ -1,14 +1,15 @@
-"""Image conversions (float <-> uint8), sample grids, and atomic image writes."""
+"""Image conversions (float <-> uint8), sample grids, and encoding."""
 
 from __future__ import annotations
 
 import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from facegen.atomic import write_bytes
 
 
 def float_to_uint8(images: np.ndarray) -> np.ndarray:
@@ -39,14 +40,5 @@ def encode(image: np.ndarray, fmt: str = "png", quality: int = 95, compress_leve
     return buf.getvalue()
 
 
-def write_atomic(path: Path | str, data: bytes) -> None:
-    """Write bytes to a hidden temp name, then rename: the final name only ever holds a complete file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def save_png(path: Path | str, image: np.ndarray) -> None:
-    write_atomic(path, encode(image, "png", compress_level=6))
+    write_bytes(path, encode(image, "png", compress_level=6))

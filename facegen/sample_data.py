@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
+from facegen.atomic import replacing, write_text
 from facegen.config import FacegenError
 
 CELEBA_ATTRIBUTES = (
@@ -236,26 +237,20 @@ def write_sample(out: Path, count: int, seed: int = 0, overwrite: bool = False) 
         ident = int(identities[k])
         v = draw_variation(np.random.default_rng([seed, ident, k + 1]))
         t = traits[ident]
-        tmp = images_dir / (name + ".tmp")
-        render_face(t, v).save(tmp, format="JPEG", quality=90)
-        tmp.replace(images_dir / name)
+        with replacing(images_dir / name, durable=False) as tmp:
+            render_face(t, v).save(tmp, format="JPEG", quality=90)
         names.append(name)
         attr_rows.append(attributes(t, v))
 
     # Label files last, so a folder with label files is a complete sample.
-    _write_text(out / "identity_CelebA.txt", "".join(f"{n} {int(i)}\n" for n, i in zip(names, identities)))
-    _write_text(out / "list_eval_partition.txt",
+    write_text(out / "identity_CelebA.txt", "".join(f"{n} {int(i)}\n" for n, i in zip(names, identities)))
+    write_text(out / "list_eval_partition.txt",
                 "".join(f"{n} {partition_of_identity(int(i), n_ids)}\n" for n, i in zip(names, identities)))
     lines = [f"{count}\n", " ".join(CELEBA_ATTRIBUTES) + " \n"]
     for n, row in zip(names, attr_rows):
         # CelebA pads the columns with extra spaces; readers must split on whitespace.
         lines.append(n + "".join(f" {v:2d}" for v in row.values()) + "\n")
-    _write_text(out / "list_attr_celeba.txt", "".join(lines))
-    _write_text(out / "README.txt", NOTICE)
+    write_text(out / "list_attr_celeba.txt", "".join(lines))
+    write_text(out / "README.txt", NOTICE)
     return out
 
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

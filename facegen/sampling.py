@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from facegen.config import FacegenError, ModelConfig, RunConfig, read_json
+from facegen.config import FacegenError, ModelConfig, RunConfig
 from facegen.models import build_discriminator, build_generator, build_pair_discriminator
+from facegen.run import read_run_config, restore
 
 
 def latents_for_seed(seed: int, n: int, latent_dim: int) -> np.ndarray:
@@ -52,19 +53,15 @@ class Generator:
                  strategy: tf.distribute.Strategy | None = None) -> "Generator":
         """Load the latest (or the given) checkpoint; with a strategy, the models are mirrored on its devices."""
         run_dir = Path(run_dir)
-        if not (run_dir / "config.json").exists():
-            raise FacegenError(f"{run_dir} is not a facegen run folder (no config.json)")
-        raw = read_json(run_dir / "config.json")
-        raw.pop("facegen_version", None)
-        cfg = RunConfig.from_dict(raw)
-        path = checkpoint or tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-        if not path:
-            raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
+        cfg = read_run_config(run_dir)
         with (strategy or tf.distribute.get_strategy()).scope():
             g = build_generator(cfg.model, name="ema_generator")
             d = (build_pair_discriminator if cfg.model.identity_dim else build_discriminator)(cfg.model)
             step = tf.Variable(0, dtype=tf.int64)
-        tf.train.Checkpoint(ema_generator=g, discriminator=d, step=step).restore(path).expect_partial()
+        path = restore(tf.train.Checkpoint(ema_generator=g, discriminator=d, step=step), run_dir, checkpoint,
+                       partial=True)
+        if path is None:
+            raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
         return cls(cfg, g, d, path, int(step.numpy()))
 
     @property

@@ -31,7 +31,7 @@ def tiny_cfg(celeba_sample):
     return lambda **train: tiny_config(celeba_sample, **train)
 
 
-def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int) -> None:
+def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int, realism: bool = False) -> None:
     """What a user checks on any export: layout, manifest == disk, files decode, train.lst, Keras labels."""
     import numpy as np
     import pandas as pd
@@ -48,7 +48,9 @@ def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int) 
     assert on_disk == sorted(frame["path"])  # no extra, no missing, no temp files
     assert (frame["label"] == frame["identity"].map({f: i for i, f in enumerate(folders)})).all()
     assert frame["path"].tolist()[:2] == ["id_000001/id_000001_0000.png", "id_000001/id_000001_0001.png"]
-    assert frame["realism"].between(0, 1).all() and (frame["step"] == step).all() and (frame["seed"] == seed).all()
+    # D scores only when asked (--realism or --min-realism); otherwise the column is empty.
+    assert frame["realism"].between(0, 1).all() if realism else frame["realism"].isna().all()
+    assert (frame["step"] == step).all() and (frame["seed"] == seed).all()
     for p in frame["path"]:
         with Image.open(folder / p) as im:
             assert im.size == (size, size) and im.mode == "RGB"

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 
-def facegen(*args, cwd=None):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+def facegen(*args, cwd=None, **env):
+    env = {**{k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "FACEGEN_TF_LOGS")}, **env}
     return subprocess.run([sys.executable, "-m", "facegen", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
@@ -37,6 +37,28 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "nowhere", "--out", "r"], "data folder nowhere does not exist"),
+    (["train", "--data", "file.txt", "--out", "r"], "is not a folder"),
+    (["export", "--checkpoint", "nowhere", "--out", "s", "--count", "20"], "not a facegen run folder"),
+    (["export", "--checkpoint", "run", "--out", "full", "--count", "20"], "not empty and is not a facegen export"),
+    (["sample", "--checkpoint", "nowhere", "--out", "g.png"], "not a facegen run folder"),
+    (["evaluate", "--data", "nowhere", "--export", "s"], "data folder nowhere does not exist"),
+])
+def test_user_errors_come_before_tensorflow_starts(tmp_path, args, message):
+    """A typo must not wait for TensorFlow's import (~9 s): the error comes from a process that never imported it."""
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("x")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text('{"model": {}, "data": {}, "train": {}}')
+    code = ("import sys\nfrom facegen.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print(e.code, 'tensorflow' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.stdout.split() == ["1", "False"], (r.stdout, r.stderr)
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_data_train_sample_end_to_end(tmp_path):
     assert facegen("data", "sample", "--out", tmp_path / "d", "--count", "64").returncode == 0
     r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
@@ -54,6 +76,29 @@ def test_data_train_sample_end_to_end(tmp_path):
     r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
                 "32", "--steps", "3", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0 and "already at step 3" in r.stdout
+    # Training further says where it resumes, and a shell's TF_CPP_MIN_LOG_LEVEL=2 lets no TensorFlow line through.
+    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
+                "32", "--steps", "5", "--batch-size", "8", "--partition", "all", "--quiet", TF_CPP_MIN_LOG_LEVEL="2")
+    assert r.returncode == 0 and "trained" in r.stdout, r.stderr
+    assert r.stderr.splitlines() == [f"facegen: resuming {tmp_path / 'run'} at step 3 of 5"]
+
+
+def test_a_truncated_checkpoint_falls_back_or_fails_in_one_line(tmp_path, celeba_sample):
+    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--preset", "tiny", "--resolution", "32",
+                "--steps", "4", "--checkpoint-every", "2", "--batch-size", "8", "--partition", "all", "--quiet")
+    assert r.returncode == 0, r.stderr
+    for step in (4, 2):  # cut the newest checkpoint short, then the older one too
+        data = tmp_path / "run" / "checkpoints" / f"ckpt-{step}.data-00000-of-00001"
+        data.write_bytes(data.read_bytes()[:len(data.read_bytes()) // 2])
+        r = facegen("sample", "--checkpoint", tmp_path / "run", "--out", tmp_path / "g.png", "--n", "4")
+        if step == 4:
+            assert r.returncode == 0 and "from step 2" in r.stdout, r.stderr
+            assert r.stderr.splitlines() == ["facegen: warning: ckpt-4 is unreadable (cut short?); using ckpt-2"]
+        else:
+            assert r.returncode == 1 and "Traceback" not in r.stderr
+            assert r.stderr.splitlines() == [f"facegen: error: no checkpoint in {tmp_path / 'run' / 'checkpoints'} "
+                                             f"reads (newest: {tmp_path / 'run' / 'checkpoints' / 'ckpt-4'}.data-*); "
+                                             "the files are damaged: restore them from a copy or train a new run"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -61,7 +106,7 @@ def test_data_train_sample_end_to_end(tmp_path):
     (["--identities", "3", "--per-identity", "4", "--count", "10"], "must equal"),
     (["--count", "10", "--variation", "2"], "--variation must be between 0 and 1"),
     (["--count", "10", "--shard", "2/2"], "--shard 2/2"),
-    (["--count", "10", "--batch-size", "100"], "multiple of 64"),
+    (["--count", "10", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--count", "10"], "not a facegen run folder"),
 ])
 def test_export_flags_are_checked(tmp_path, args, message):
@@ -76,8 +121,8 @@ def test_export_and_merge_commands(tmp_path, celeba_sample):
     assert r.returncode == 0, r.stderr
     for i in range(2):
         r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / f"s{i}", "--identities", "3",
-                    "--per-identity", "40", "--shard", f"{i}/2", "--quiet")
-        assert r.returncode == 0 and r.stderr == "", r.stderr
+                    "--per-identity", "40", "--shard", f"{i}/2", "--batch-size", "100", "--quiet")
+        assert r.returncode == 0 and r.stderr == "facegen: --batch-size 100 rounded up to 128 (whole 64-image blocks)\n"
     r = facegen("merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "synth")
     assert r.returncode == 0 and "120 images" in r.stdout, r.stderr
     r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "synth", "--identities", "3",

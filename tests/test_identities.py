@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from facegen.config import FacegenError
+from facegen.config import ExportConfig, FacegenError
 from facegen.identities import IdentityPlan, parse_shard, resolve_counts, shard_blocks
 
 
@@ -60,14 +60,24 @@ def test_invalid_counts_say_why(args, message):
 
 def test_parse_shard():
     assert parse_shard("1/4") == (1, 4)
-    for bad in ("4/4", "x", "1/0", "-1/2"):
+    for bad in ("x", "1/2/3", "1-2"):
         with pytest.raises(FacegenError, match="--shard"):
             parse_shard(bad)
+    for bad in ("4/4", "1/0", "-1/2"):
+        with pytest.raises(FacegenError, match="--shard"):
+            ExportConfig(identities=1, per_identity=1, shard=parse_shard(bad))
 
 
-def test_bad_variation():
-    with pytest.raises(FacegenError, match="--variation"):
-        IdentityPlan(0, 1, 1, variation=1.5)
+@pytest.mark.parametrize("field, value, flag", [
+    ("variation", 1.5, "--variation"), ("identities", 0, "--identities"), ("per_identity", 0, "--per-identity"),
+    ("batch_size", 0, "--batch-size"), ("quality", 0, "--quality"), ("min_realism", 1.0, "--min-realism")])
+def test_export_config_checks_each_value(field, value, flag):
+    with pytest.raises(FacegenError, match=flag):
+        ExportConfig(**{"identities": 1, "per_identity": 1, field: value})
+
+
+def test_any_batch_size_rounds_up_to_whole_blocks():
+    assert [ExportConfig(1, 1, batch_size=b).blocks_per_call for b in (1, 64, 65, 100, 256)] == [1, 1, 2, 2, 4]
 
 
 def _naive_anchors(seed, dim, n):

@@ -15,7 +15,7 @@ def identity_cfg(tiny_cfg, **train):
     import dataclasses
 
     cfg = tiny_cfg(**train)
-    return dataclasses.replace(cfg, mode="identity", model=dataclasses.replace(cfg.model, identity_dim=50))
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, identity_dim=50))
 
 
 def test_pairs_share_an_identity_and_cover_every_eligible_image():

@@ -12,7 +12,7 @@ from facegen.data import TrainingData, discover
 from facegen.gan import DCGAN
 from facegen.metrics import channel_stats, sliced_wasserstein
 from facegen.sampling import Generator
-from facegen.train import train
+from facegen.train import init_run, train
 
 from conftest import checkpoint_values
 
@@ -91,7 +91,7 @@ def test_training_moves_samples_towards_the_data(tiny_cfg, tmp_path):
     """`tiny` after 300 steps is closer to the data than at step 0, by a stated margin."""
     cfg = tiny_cfg(steps=300, batch_size=32, log_every=50)
     real = TrainingData(discover(cfg.data.path), cfg.data, progress=False).images
-    untrained = Generator.from_run(_init_run(cfg, tmp_path / "init")).sample(9, 256)
+    untrained = Generator.from_run(init_run(tmp_path / "init", cfg)).sample(9, 256)
     trained = Generator.from_run(train(tmp_path / "run", cfg, progress=False).run_dir).sample(9, 256)
     swd_before, swd_after = sliced_wasserstein(untrained, real), sliced_wasserstein(trained, real)
     stats_before = np.abs(channel_stats(untrained) - channel_stats(real)).sum()
@@ -99,17 +99,6 @@ def test_training_moves_samples_towards_the_data(tiny_cfg, tmp_path):
     print(f"SWD {swd_before:.3f} -> {swd_after:.3f}; colour-stat gap {stats_before:.3f} -> {stats_after:.3f}")
     assert swd_after < 0.8 * swd_before  # at least a 20% reduction (measured: 0.370 -> 0.274)
     assert stats_after < 0.8 * stats_before  # (measured: 0.894 -> 0.643)
-
-
-def _init_run(cfg, run_dir):
-    """A run folder holding the untrained (step 0) model."""
-    from facegen.train import checkpoint_manager
-    from facegen.config import write_json_atomic
-
-    run_dir.mkdir(parents=True)
-    write_json_atomic(run_dir / "config.json", cfg.to_dict())
-    checkpoint_manager(DCGAN(cfg.model, cfg.train), run_dir, 1).save(checkpoint_number=0)
-    return run_dir
 
 
 @pytest.mark.parametrize("options", [dict(mixed_precision="float16"), dict(mixed_precision="bfloat16"),

@@ -1,0 +1,149 @@
+"""The facegen model folder (a training run today; the embedder and classifier use the same shape): its
+config.json with version and kind, its checkpoints, and how it is written, found, validated and restored.
+
+    RUN/config.json      {"facegen_version", "kind", ...the frozen config...}
+    RUN/checkpoints/     TensorFlow checkpoints, newest listed last in their `checkpoint` state file
+    RUN/best/            (training with --eval-every) the best checkpoint by FID, and best.json
+    RUN/samples/, logs/  sample grids and TensorBoard summaries (runs only)
+
+Reading the config needs no TensorFlow, so a wrong --checkpoint is reported before TensorFlow starts;
+functions that touch checkpoints import it when called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import facegen
+from facegen.atomic import write_json
+from facegen.config import FacegenError, RunConfig
+
+log = logging.getLogger("facegen")
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+BEST_DIR = "best"
+SAMPLES_DIR = "samples"
+LOGS_DIR = "logs"
+RUN_KIND = "dcgan"  # config.json "kind" of a training run; runs written before kinds existed have none
+
+# Fields that may change between invocations on the same run folder; all others define the run.
+MUTABLE_FIELDS = {
+    "train": ("steps", "epochs", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
+              "eval_every", "eval_n", "strategy", "xla"),
+    "data": ("path", "cache", "decode_workers"),
+}
+
+
+def write_config(folder: Path, config: dict[str, Any], kind: str) -> None:
+    """config.json, atomically, stamped with the facegen version and the folder's kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / CONFIG_FILE, {"facegen_version": facegen.__version__, "kind": kind, **config})
+
+
+def read_folder_config(folder: Path, kind: str, what: str) -> dict[str, Any]:
+    """The stored config of a model folder of `kind`, without the stamp; a one-line error otherwise."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise FacegenError(f"{folder} is not a facegen {what} folder (no {CONFIG_FILE})")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FacegenError(f"{path} is not valid JSON ({e}); the folder is damaged") from None
+    found = raw.pop("kind", RUN_KIND)
+    raw.pop("facegen_version", None)
+    if found != kind:
+        raise FacegenError(f"{folder} holds a facegen {found} folder, not a {what}")
+    return raw
+
+
+def write_run_config(run_dir: Path, cfg: RunConfig) -> None:
+    write_config(run_dir, cfg.to_dict(), RUN_KIND)
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The run's config; a one-line error for a folder that is not a run or a config that does not load."""
+    raw = read_folder_config(Path(run_dir), RUN_KIND, "run")
+    try:
+        return RunConfig.from_dict(raw)
+    except (KeyError, TypeError) as e:
+        raise FacegenError(f"{Path(run_dir) / CONFIG_FILE} does not describe a run this facegen "
+                           f"{facegen.__version__} reads ({e})") from None
+
+
+def resolve_config(run_dir: Path, requested: RunConfig) -> RunConfig:
+    """The config to train with: the requested one, after checking that an existing run in `run_dir` was
+    trained with the same settings in everything but its schedule (steps, cadences, data location)."""
+    if not (run_dir / CONFIG_FILE).exists():
+        return requested
+    stored = read_run_config(run_dir)
+    for section in ("model", "data", "train"):
+        a, b = getattr(stored, section), getattr(requested, section)
+        for f in dataclasses.fields(a):
+            if f.name not in MUTABLE_FIELDS.get(section, ()) and getattr(a, f.name) != getattr(b, f.name):
+                raise FacegenError(
+                    f"{run_dir} was trained with {section}.{f.name}={getattr(a, f.name)!r}, not "
+                    f"{getattr(b, f.name)!r}; use the run's settings to resume or a new --out for a new run")
+    return requested
+
+
+def checkpoint_paths(folder: Path, sub: str = CHECKPOINT_DIR) -> list[str]:
+    """The checkpoints the folder's state file lists, newest first."""
+    import tensorflow as tf
+
+    state = tf.train.get_checkpoint_state(str(Path(folder) / sub))
+    return list(reversed(state.all_model_checkpoint_paths)) if state else []
+
+
+def readable(path: str) -> bool:
+    """Whether every tensor of the checkpoint reads back: a file cut short fails here, not mid-restore."""
+    import tensorflow as tf
+
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError, OSError):
+        return False
+    return True
+
+
+def latest_readable(folder: Path, sub: str = CHECKPOINT_DIR) -> str | None:
+    """The newest checkpoint that reads, saying so when newer ones are damaged; None if there is none.
+
+    A checkpoint cut short (a copy interrupted, a disk that filled during a save) must not end a resumed
+    run or an export with a traceback; the last complete one is the run's state.
+    """
+    paths = checkpoint_paths(folder, sub)
+    for k, path in enumerate(paths):
+        if readable(path):
+            if k:
+                log.warning("%s %s unreadable (cut short?); using %s", ", ".join(Path(p).name for p in paths[:k]),
+                            "is" if k == 1 else "are", Path(path).name)
+            return path
+    if paths:
+        raise FacegenError(f"no checkpoint in {Path(folder) / sub} reads (newest: {paths[0]}.data-*); the files "
+                           "are damaged: restore them from a copy or train a new run")
+    return None
+
+
+def restore(checkpoint, folder: Path, path: str | None = None, partial: bool = False) -> str | None:
+    """Restore a tf.train.Checkpoint from `path` or the folder's newest readable checkpoint; returns the path
+    used (None for a folder with no checkpoint). `partial` allows objects the checkpoint has but
+    `checkpoint` does not (loading G alone from a training checkpoint)."""
+    path = path or latest_readable(folder)
+    if path is None:
+        return None
+    status = checkpoint.restore(path)
+    status.expect_partial() if partial else status.assert_existing_objects_matched()
+    return path
+
+
+def checkpoint_manager(checkpoint, folder: Path, keep: int, sub: str = CHECKPOINT_DIR):
+    import tensorflow as tf
+
+    return tf.train.CheckpointManager(checkpoint, str(Path(folder) / sub), max_to_keep=keep)
