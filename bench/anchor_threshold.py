@@ -43,7 +43,7 @@ def main() -> None:
     args = p.parse_args()
 
     import facegen  # noqa: F401
-    from facegen.sampling import Generator
+    from facegen.models.generator import Generator
 
     gen = Generator.from_run(args.run)
     k = gen.config.model.identity_dim

@@ -69,7 +69,7 @@ def sample_judge(data: str):
     """(the real training partition, a classifier trained on its true identities): the identity benches' judge."""
     from facegen.config import DataConfig
     from facegen.data import TrainingData, discover
-    from facegen.identity_metrics import IdentityClassifier
+    from facegen.metrics.identity import IdentityClassifier
 
     real = TrainingData(discover(data, "train"), DataConfig(path=data), progress=False)
     return real, IdentityClassifier.train(real.images, real.identities, epochs=20)

@@ -32,7 +32,7 @@ def make_run(preset: str, run_dir: Path) -> Path:
 
     from facegen.config import DataConfig, RunConfig, TrainConfig
     from facegen.config import preset as make
-    from facegen.train import init_run
+    from facegen.training.loop import init_run
 
     cfg = RunConfig(model=make(preset), data=DataConfig(path="none"), train=TrainConfig(preset=preset))
     return init_run(run_dir, cfg)
@@ -43,23 +43,25 @@ def one(run_dir: Path, count: int, mode: str) -> dict:
     import numpy as np
 
     from facegen.config import ExportConfig
-    from facegen.export import BlockRenderer, export
-    from facegen.identities import IdentityPlan, resolve_counts
-    from facegen.images import encode, write_atomic
-    from facegen.sampling import Generator
+    from facegen.export.render import BlockRenderer, export
+    from facegen.export.identities import IdentityPlan, resolve_counts
+    from facegen.atomic import write_bytes
+    from facegen.images import encode
+    from facegen.models.generator import Generator
 
     k, m = resolve_counts(count, None, None)
     out = Path(tempfile.mkdtemp()) / "synth"
-    if mode == "export":
+    if mode in ("export", "export_realism"):
         t = time.perf_counter()
-        export(run_dir, out, ExportConfig(identities=k, per_identity=m), progress=False)
+        export(run_dir, out, ExportConfig(identities=k, per_identity=m, realism=mode == "export_realism"),
+               progress=False)
         seconds = time.perf_counter() - t
     else:
         gen = Generator.from_run(run_dir)
         plan = IdentityPlan(0, k, m, gen.latent_dim)
         z = plan.latents(np.arange(count))
-        if mode == "generate":
-            renderer = BlockRenderer(gen, 64, 0)
+        if mode in ("generate", "generate_realism"):
+            renderer = BlockRenderer(gen, 64, 0, realism=mode == "generate_realism")
             renderer(z[:256].reshape(4, 64, -1))
             t = time.perf_counter()
             for i in range(0, count - 255, 256):
@@ -70,7 +72,7 @@ def one(run_dir: Path, count: int, mode: str) -> dict:
             out.mkdir(parents=True)
             t = time.perf_counter()
             with ThreadPoolExecutor(os.cpu_count()) as pool:
-                list(pool.map(lambda i: write_atomic(out / f"{i}.png", encode(images[i % 256])), range(count)))
+                list(pool.map(lambda i: write_bytes(out / f"{i}.png", encode(images[i % 256]), durable=False), range(count)))
             seconds = time.perf_counter() - t
         elif mode == "naive":
             from PIL import Image
@@ -108,22 +110,30 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     run = make_run(args.preset, tmp / args.preset)
     r = {mode: run_json([__file__, "--one", str(run), str(args.count), mode])["images_per_second"]
-         for mode in ("generate", "write", "naive", "export")}
+         for mode in ("generate", "generate_realism", "write", "naive", "export", "export_realism")}
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    bound = min(r["generate"], r["write"]) if gpu else 1 / (1 / r["generate"] + 1 / r["write"])
+
+    def bound(generate: float) -> float:
+        return min(generate, r["write"]) if gpu else 1 / (1 / generate + 1 / r["write"])
+
     print(f"# export_speed — {dt.date.today()} — {machine()}{' + GPU' if gpu else ''}")
     print(f"preset {args.preset}, 64x64 PNG, {args.count} images")
     print("| stage | images/s |")
     print("|---|---|")
     for name, key in (("(a) generator only (tf.function, blocks of 64)", "generate"),
+                      ("(a') generator + D realism score", "generate_realism"),
                       ("(b) encode + write only (PNG level 1, thread pool)", "write"),
                       ("(c) naive loop (eager G per 64, PIL save, csv row)", "naive"),
-                      ("(d) facegen export", "export")):
+                      ("(d) facegen export (default: no realism score)", "export"),
+                      ("(d') facegen export --realism", "export_realism")):
         print(f"| {name} | {r[key]:.0f} |")
-    print(f"(d)/(c) = {r['export'] / r['naive']:.2f}x the naive loop; (d)/bound = {r['export'] / bound:.2f} "
-          f"(bound {'min(a, b)' if gpu else '1/(1/a + 1/b)'} = {bound:.0f} img/s)")
+    how = "min(a, b)" if gpu else "1/(1/a + 1/b)"
+    print(f"(d)/(c) = {r['export'] / r['naive']:.2f}x the naive loop; (d)/bound = {r['export'] / bound(r['generate']):.2f} "
+          f"(bound {how} = {bound(r['generate']):.0f} img/s)")
+    print(f"(d')/(c) = {r['export_realism'] / r['naive']:.2f}x the naive loop; (d')/bound' = "
+          f"{r['export_realism'] / bound(r['generate_realism']):.2f} (bound with a' = {bound(r['generate_realism']):.0f})")
     if args.rss_counts:
         tiny = make_run("tiny", tmp / "tiny")
         rss = {int(c): run_json([__file__, "--one", str(tiny), c, "export"])["peak_rss_mib"]

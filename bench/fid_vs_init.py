@@ -18,10 +18,10 @@ import facegen  # noqa: E402,F401
 from facegen._env import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
-from facegen.evaluate import evaluate  # noqa: E402
-from facegen.fid import PROTOCOL, FeatureExtractor  # noqa: E402
+from facegen.metrics.evaluate import evaluate  # noqa: E402
+from facegen.metrics.fid import PROTOCOL, FeatureExtractor  # noqa: E402
 from facegen.run import read_run_config  # noqa: E402
-from facegen.train import init_run  # noqa: E402
+from facegen.training.loop import init_run  # noqa: E402
 
 
 def main() -> None:

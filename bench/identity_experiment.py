@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "identity_tradeoff.png")
     args = p.parse_args()
 
-    from facegen.identities import DEFAULT_VARIATION
+    from facegen.export.identities import DEFAULT_VARIATION
 
     work = args.work or Path(tempfile.mkdtemp())
     sweep = {"plain": args.plain_variations, "identity": args.identity_variations}
@@ -76,8 +76,8 @@ def main() -> None:
     import facegen  # noqa: F401
     import numpy as np
 
-    from facegen.evaluate import fake_images_from_export
-    from facegen.identity_metrics import folder_consistency, within_identity_variety
+    from facegen.metrics.evaluate import fake_images_from_export
+    from facegen.metrics.identity import folder_consistency, within_identity_variety
 
     real, judge = sample_judge(args.data)
     real_variety = within_identity_variety(real.images, real.identities)

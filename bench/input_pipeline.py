@@ -26,8 +26,8 @@ import tensorflow as tf  # noqa: E402
 
 from facegen.config import DataConfig, TrainConfig, preset  # noqa: E402
 from facegen.data import TrainingData, discover  # noqa: E402
-from facegen.gan import DCGAN  # noqa: E402
-from facegen.sample_data import write_sample  # noqa: E402
+from facegen.training.gan import DCGAN  # noqa: E402
+from facegen.data.sample import write_sample  # noqa: E402
 
 BATCH = 64
 

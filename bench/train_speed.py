@@ -35,7 +35,7 @@ def measure_facegen(preset: str, steps: int, identity: bool = False) -> dict:
 
     from facegen.config import TrainConfig
     from facegen.config import preset as make
-    from facegen.gan import DCGAN
+    from facegen.training.gan import DCGAN
 
     model = dataclasses.replace(make(preset), identity_dim=50) if identity else make(preset)
     gan = DCGAN(model, TrainConfig(seed=0))
@@ -57,7 +57,7 @@ def measure_keras_fit(preset: str, steps: int, jit_compile="auto") -> dict:
     import tensorflow as tf
 
     from facegen.config import preset as make
-    from facegen.models import build_discriminator, build_generator
+    from facegen.models.dcgan import build_discriminator, build_generator
 
     cfg = make(preset)
 

@@ -14,8 +14,8 @@ import facegen  # noqa: F401
 from facegen._env import import_tensorflow_quietly
 
 import_tensorflow_quietly()
-from facegen.fid import reference_inputs, to_inception_input
-from facegen.inception import build_inception, find_weights_file
+from facegen.metrics.fid import reference_inputs, to_inception_input
+from facegen.metrics.inception import build_inception, find_weights_file
 
 
 def main() -> None:

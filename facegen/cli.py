@@ -82,11 +82,11 @@ def train(
     check_data_path(data)
     resolve_config(out, cfg)
     if eval_every:
-        from facegen.inception import require_weights
+        from facegen.metrics.inception import require_weights
 
         require_weights()
     _tensorflow()
-    from facegen.train import train as run_training
+    from facegen.training.loop import train as run_training
 
     result = run_training(out, cfg, progress=not quiet)
     if result.step == result.resumed_from:
@@ -117,7 +117,7 @@ def sample(
     read_run_config(checkpoint)
     _tensorflow()
     from facegen.images import grid, save_png
-    from facegen.sampling import Generator
+    from facegen.models.generator import Generator
 
     gen = Generator.from_run(checkpoint)
     if interpolate is None:
@@ -145,9 +145,12 @@ def export_cmd(
     size: int = typer.Option(0, "--size", help="Output side in pixels (e.g. 112); 0 = the model's resolution."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images per generator dispatch, rounded up to whole "
                                    "64-image blocks (blocks are fixed by image index, which keeps the bytes exact)."),
-    min_realism: float = typer.Option(0.0, "--min-realism", help="Redraw images whose D score (0..1) is below this."),
-    realism: bool = typer.Option(False, "--realism", help="Score every image with D for the manifest's realism "
-                                 "column (implied by --min-realism; off by default, it halves the export speed)."),
+    min_realism: float = typer.Option(
+        0.0, "--min-realism", help="Redraw (up to 8 draws) images whose realism is below this. Realism (0..1) is "
+        "D's rank of an image among 2,000 reference images of the same checkpoint: 0.3 redraws the images D ranks "
+        "among the least real 30% of what the model makes."),
+    realism: bool = typer.Option(False, "--realism", help="Score every image's realism for the manifest (implied "
+                                 "by --min-realism; off by default: D costs about as much as G)."),
     shard: str = typer.Option("0/1", "--shard", help="i/n: generate slice i of n (join with facegen merge)."),
     workers: int = typer.Option(0, "--workers", help="Encoding threads; 0 = one per core."),
     strategy: str = typer.Option("auto", "--strategy", help="auto (every local GPU generates), default or mirrored."),
@@ -159,8 +162,8 @@ def export_cmd(
     Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
     """
     from facegen.config import ExportConfig
-    from facegen.identities import parse_shard, resolve_counts
-    from facegen.manifest import check_out_folder
+    from facegen.export.identities import parse_shard, resolve_counts
+    from facegen.export.manifest import check_out_folder
     from facegen.run import read_run_config
 
     k, m = resolve_counts(count, identities, per_identity)
@@ -173,7 +176,7 @@ def export_cmd(
     if used != batch_size:
         log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", batch_size, used, cfg.block)
     _tensorflow()
-    from facegen.export import export
+    from facegen.export.render import export
 
     result = export(checkpoint, out, cfg, overwrite=overwrite, command="facegen " + " ".join(sys.argv[1:]),
                     progress=not quiet)
@@ -184,6 +187,10 @@ def export_cmd(
     redrawn = f"; {result.replaced} redrawn for --min-realism" if cfg.min_realism > 0 else ""
     typer.echo(f"exported {result.images} images of {result.identities} identities to {out} "
                f"({result.written} written now, {rate:.0f} img/s{redrawn})")
+    if result.below_threshold:
+        log.warning("%d of %d images are still below --min-realism %g after %d draws (each keeps its best draw; "
+                    "export.json counts them)", result.below_threshold, result.images, cfg.min_realism,
+                    cfg.max_attempts)
 
 
 @app.command()
@@ -195,7 +202,7 @@ def merge(
 
     Example: facegen merge synth-0 synth-1 --out synth
     """
-    from facegen.merge import merge as run_merge
+    from facegen.export.merge import merge as run_merge
 
     total = run_merge(sources, out)
     typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
@@ -222,7 +229,7 @@ def evaluate(
     _at_least(n, 2, "--n")
     _at_least(n_real, 0, "--n-real")
     from facegen.data import check_data_path
-    from facegen.inception import require_weights
+    from facegen.metrics.inception import require_weights
 
     check_data_path(data)
     if checkpoint is not None:
@@ -233,12 +240,17 @@ def evaluate(
         raise FacegenError(f"{export_dir} is not a finished facegen export (no manifest.csv)")
     require_weights()  # a clear "pip install ..." line before any work
     _tensorflow()
-    from facegen.evaluate import evaluate as run_eval
+    from facegen.metrics.evaluate import evaluate as run_eval
 
     target = out or (checkpoint / "eval" if checkpoint else export_dir.with_name(export_dir.name + "-eval"))
     result = run_eval(data, target, run_dir=checkpoint, export_dir=export_dir, n=n, seed=seed, n_real=n_real,
                       progress=not quiet)
-    m = result.metrics["metrics"]
+    _print_report(result.metrics, result.out)
+
+
+def _print_report(report: dict, out: Path) -> None:
+    """The evaluate table: one line per measured metric, skipped extras named with their install hint."""
+    m = report["metrics"]
     typer.echo(f"{'metric':<12}{'value':>12}")
     typer.echo(f"{'FID':<12}{m['fid']:>12.2f}")
     typer.echo(f"{'KID x 1000':<12}{1000 * m['kid']:>12.2f}  (+- {1000 * m['kid_std']:.2f})")
@@ -259,7 +271,7 @@ def evaluate(
     if v.get("export") is not None:
         real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""
         typer.echo(f"{'variety':<12}{v['export']:>12.3f}  ({real}RMS pixel difference within an identity)")
-    typer.echo(f"({result.metrics['n_generated']} generated vs {result.metrics['n_real']} real; report in {result.out})")
+    typer.echo(f"({report['n_generated']} generated vs {report['n_real']} real; report in {out})")
 
 
 @data_app.command("sample")
@@ -273,7 +285,7 @@ def data_sample(
 
     Example: facegen data sample --out data/celeba-sample --count 2000
     """
-    from facegen.sample_data import write_sample
+    from facegen.data.sample import write_sample
 
     write_sample(out, count, seed, overwrite)
     typer.echo(f"wrote {count} synthetic faces in the CelebA layout to {out} (test/demo data, not CelebA)")

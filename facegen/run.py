@@ -4,6 +4,7 @@ config.json with version and kind, its checkpoints, and how it is written, found
     RUN/config.json      {"facegen_version", "kind", ...the frozen config...}
     RUN/checkpoints/     TensorFlow checkpoints, newest listed last in their `checkpoint` state file
     RUN/best/            (training with --eval-every) the best checkpoint by FID, and best.json
+    RUN/realism/         D's logits on held-out real photos per checkpoint (export --realism/--min-realism)
     RUN/samples/, logs/  sample grids and TensorBoard summaries (runs only)
 
 Reading the config needs no TensorFlow, so a wrong --checkpoint is reported before TensorFlow starts;
@@ -28,6 +29,7 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
 SAMPLES_DIR = "samples"
+REALISM_DIR = "realism"  # per-checkpoint realism calibration (facegen.export.realism)
 LOGS_DIR = "logs"
 RUN_KIND = "dcgan"  # config.json "kind" of a training run; runs written before kinds existed have none
 

@@ -9,7 +9,7 @@ import pytest
 
 import facegen  # noqa: F401  (sets the TensorFlow environment before any test imports it)
 from facegen.config import DataConfig, RunConfig, TrainConfig, preset
-from facegen.sample_data import write_sample
+from facegen.data.sample import write_sample
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int, 
     import tensorflow as tf
     from PIL import Image
 
-    from facegen.manifest import COLUMNS, STATE_DIR, read_manifest
+    from facegen.export.manifest import COLUMNS, STATE_DIR, read_manifest
 
     frame = read_manifest(folder)
     assert list(frame.columns) == COLUMNS and len(frame) == k * m
@@ -71,3 +71,24 @@ def checkpoint_values(run_dir):
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
             if "OBJECT_GRAPH" not in k and not k.startswith("save_counter")}
+
+
+def write_odd_images(folder: Path) -> None:
+    """Images in every mode facegen converts (grey, RGBA, CMYK, 16-bit, webp, bmp) plus a truncated file, a
+    non-image with an image extension and a text file."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(folder / "rgb.jpg")
+    Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8), "L").save(folder / "gray.png")
+    Image.fromarray(rng.integers(0, 255, (40, 40, 4), dtype=np.uint8), "RGBA").save(folder / "rgba.png")
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(np.full((40, 40), 65535, dtype=np.uint16)).save(folder / "deep.png")  # 16-bit white
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / "pic.webp")
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / "pic.bmp")
+    good = folder / "rgb.jpg"
+    (folder / "truncated.jpg").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    (folder / "notes.png").write_text("not an image")
+    (folder / "readme.txt").write_text("ignored: not an image extension")

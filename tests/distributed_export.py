@@ -5,8 +5,9 @@
 
 import sys
 
-import facegen  # noqa: F401
 import tensorflow as tf
+
+import facegen  # noqa: F401
 
 run, out, strategy, cpus = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 if cpus > 1:
@@ -14,7 +15,7 @@ if cpus > 1:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
 
 from facegen.config import ExportConfig  # noqa: E402
-from facegen.export import export  # noqa: E402
+from facegen.export.render import export  # noqa: E402
 
 export(run, out, ExportConfig(identities=6, per_identity=30, seed=4, block=16, batch_size=48, strategy=strategy),
        progress=False)

@@ -8,8 +8,9 @@ The logical CPU split must happen before TensorFlow starts, hence a process of i
 import sys
 from pathlib import Path
 
-import facegen  # noqa: F401
 import tensorflow as tf
+
+import facegen  # noqa: F401
 
 data, run_dir, strategy, sync_bn = sys.argv[1:5]
 logical_cpus = int(sys.argv[5]) if len(sys.argv) > 5 else 1
@@ -20,7 +21,7 @@ if logical_cpus > 1:
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import tiny_config  # noqa: E402
 
-from facegen.train import train  # noqa: E402
+from facegen.training.loop import train  # noqa: E402
 
 steps = int(sys.argv[6]) if len(sys.argv) > 6 else 3
 cfg = tiny_config(Path(data), steps=steps, batch_size=16, strategy=strategy, sync_bn=sync_bn == "sync")

@@ -15,8 +15,10 @@ import pandas as pd
 from facegen.atomic import replacing, write_json
 from facegen.config import FacegenError, read_json
 
+# realism (0..1, calibrated: facegen.export.realism) and realism_logit (D's raw logit) are empty unless the export
+# scored them (--realism or --min-realism).
 COLUMNS = ["path", "identity", "label", "index", "global_index", "seed", "variation", "attempt", "realism",
-           "checkpoint", "step"]  # realism is empty unless the export scored it (--realism or --min-realism)
+           "realism_logit", "checkpoint", "step"]
 MANIFEST = "manifest.csv"
 LST = "train.lst"
 EXPORT_JSON = "export.json"  # written last: its presence (without STATE_DIR) marks a finished export
@@ -24,11 +26,13 @@ STATE_DIR = ".facegen-export"  # hidden journal folder while an export runs; rem
 
 
 def manifest_row(path: str, label: int, index: int, global_index: int, seed: int, variation: float,
-                 attempt: int, realism: float | None, checkpoint: str, step: int) -> dict:
+                 attempt: int, realism: float | None, realism_logit: float | None, checkpoint: str, step: int) -> dict:
     """One image's manifest row, in COLUMNS' terms."""
     return {"path": path, "identity": path.split("/")[0], "label": label, "index": index,
             "global_index": global_index, "seed": seed, "variation": variation, "attempt": attempt,
-            "realism": "" if realism is None else f"{realism:.6f}", "checkpoint": checkpoint, "step": step}
+            "realism": "" if realism is None else f"{realism:.6f}",
+            "realism_logit": "" if realism_logit is None else f"{realism_logit:.6f}",
+            "checkpoint": checkpoint, "step": step}
 
 
 def check_out_folder(out: Path, overwrite: bool) -> None:
@@ -144,6 +148,14 @@ class Journal:
                     man.write(line)
                     lst.write(f"1\t{row[path_col]}\t{row[label_col]}\n")
         return len(order)
+
+    def count_below(self, threshold: float) -> int:
+        """Journaled images whose calibrated realism is below `threshold` (the draws ran out for them)."""
+        if not self.path.exists():
+            return 0
+        col = COLUMNS.index("realism")
+        with open(self.path, newline="") as f:
+            return sum(1 for row in csv.reader(f) if row[col] and float(row[col]) < threshold)
 
     def append(self, rows: list[dict]) -> None:
         with open(self.path, "a", newline="") as f:

@@ -19,10 +19,11 @@ import facegen
 from facegen.atomic import write_bytes, write_json
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
 from facegen.distribute import make_strategy
-from facegen.identities import IdentityPlan, default_variation, shard_blocks
+from facegen.export.identities import IdentityPlan, default_variation, shard_blocks
+from facegen.export.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out
+from facegen.export.realism import RealismCalibration, load_or_calibrate
 from facegen.images import encode
-from facegen.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out
-from facegen.sampling import Generator, to_uint8
+from facegen.models.generator import Generator, to_uint8
 
 
 @dataclass
@@ -47,7 +48,7 @@ def image_path(label: int, index: int, plan: IdentityPlan, ext: str) -> str:
 
 
 class BlockRenderer:
-    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images (and D scores).
+    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images (and D's logits).
 
     Each block goes through G (and D, when realism is scored) on its own (tf.map_fn), so every image is
     computed in a call of the same shape at the same position whatever --batch-size groups the blocks: the
@@ -66,7 +67,7 @@ class BlockRenderer:
 
         def one_block(z):
             x = gen.generator(z, training=False)
-            score = gen.realism(x) if realism else tf.fill([block], float("nan"))
+            score = gen.realism_logits(x) if realism else tf.fill([block], float("nan"))
             if self.size != res:
                 x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
             return to_uint8(x), score
@@ -104,7 +105,7 @@ class ShardPlan:
     settings: dict
 
 
-def plan_shard(gen: Generator, cfg: ExportConfig) -> ShardPlan:
+def plan_shard(gen: Generator, cfg: ExportConfig, calibration: RealismCalibration | None = None) -> ShardPlan:
     plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
                         identity_dim=gen.config.model.identity_dim)
     blocks = shard_blocks(plan.n_blocks, cfg.shard)
@@ -112,6 +113,8 @@ def plan_shard(gen: Generator, cfg: ExportConfig) -> ShardPlan:
     first = blocks.start * cfg.block
     identities = int(plan.split(first + count - 1)[0]) - int(plan.split(first)[0]) + 1 if count else 0
     settings = {"checkpoint": os.path.abspath(gen.checkpoint_path), "step": gen.step, **cfg.settings()}
+    if calibration is not None:
+        settings["realism_calibration"] = calibration.digest
     return ShardPlan(plan, blocks, count, identities, settings)
 
 
@@ -127,20 +130,21 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     gen = Generator.from_run(checkpoint, strategy=strategy)
     if cfg.variation is None:
         cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
-    shard = plan_shard(gen, cfg)
+    calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
+    shard = plan_shard(gen, cfg, calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
         return ExportResult(out, shard.images, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
     journal = Journal(state / "journal.csv")
     writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
-                     progress)
+                     calibration, progress)
     try:
         writer.run(BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy))
     finally:
         writer.close()
-    _finish(out, journal, state, shard, cfg, gen, command, writer, started)
+    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started)
     ended = dt.datetime.now(dt.timezone.utc)
-    return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, writer.below,
+    return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, below,
                         (ended - started).total_seconds())
 
 
@@ -149,9 +153,9 @@ class _Writer:
     dispatch once its files are on disk; at most two dispatches are in flight, so memory stays flat."""
 
     def __init__(self, out: Path, journal: Journal, cfg: ExportConfig, shard: ShardPlan, gen: Generator,
-                 checkpoint_label: str, progress: bool) -> None:
+                 checkpoint_label: str, calibration: RealismCalibration | None, progress: bool) -> None:
         self.out, self.journal, self.cfg, self.plan, self.step = out, journal, cfg, shard.plan, gen.step
-        self.checkpoint_label = checkpoint_label
+        self.checkpoint_label, self.calibration = checkpoint_label, calibration
         self.done = set(journal.global_indices().tolist())  # empty for a fresh export
         self.todo = [b for b in shard.blocks if not self.done.issuperset(self.plan.block_images(b).tolist())]
         self.bar = tqdm(total=shard.images, initial=len(self.done), desc="exporting", unit="img",
@@ -159,7 +163,7 @@ class _Writer:
         self.pool = ThreadPoolExecutor(cfg.workers or os.cpu_count() or 1)
         self.pending: collections.deque[tuple[list[Future], list[dict]]] = collections.deque()
         self.made_dirs: set[str] = set()
-        self.written = self.replaced = self.below = 0
+        self.written = self.replaced = 0
 
     def run(self, renderer: BlockRenderer) -> None:
         per_call = self.cfg.blocks_per_call
@@ -183,7 +187,9 @@ class _Writer:
         cfg, plan = self.cfg, self.plan
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
         valid = indices >= 0
-        images, realism, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg)
+        images, logits, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg,
+                                                                         self.calibration)
+        realism = self.calibration.score(logits) if self.calibration else logits
         self.replaced += n_replaced
         futures, rows = [], []
         for k, pos in zip(*np.nonzero(valid)):
@@ -193,11 +199,11 @@ class _Writer:
             label, index = (int(v) for v in plan.split(g))
             rel = image_path(label, index, plan, FORMATS[cfg.format])
             self._folder(rel.split("/")[0])
-            score = float(realism[k, pos]) if cfg.scores_realism else None
-            self.below += int(score is not None and score < cfg.min_realism)
+            scored = self.calibration is not None
             futures.append(self.pool.submit(_write, self.out / rel, images[k, pos], cfg.format, cfg.quality))
-            rows.append(manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]), score,
-                                     self.checkpoint_label, self.step))
+            rows.append(manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]),
+                                     float(realism[k, pos]) if scored else None,
+                                     float(logits[k, pos]) if scored else None, self.checkpoint_label, self.step))
         self.pending.append((futures, rows))
         self.written += len(rows)
 
@@ -219,20 +225,23 @@ class _Writer:
 
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
-            command: str, writer: _Writer, started: dt.datetime) -> None:
-    """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state."""
+            command: str, writer: _Writer, started: dt.datetime) -> int:
+    """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state.
+    Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
     journaled = journal.global_indices()
     if len(journaled) != shard.images or len(np.unique(journaled)) != shard.images:
         raise FacegenError(f"{out}: journal holds {len(journaled)} rows for {shard.images} images; re-run to repair")
+    below = journal.count_below(cfg.min_realism) if cfg.min_realism > 0 else 0
     journal.write_manifest(out)
     write_json(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
         "model": gen.config.to_dict(), "counts": {
             "identities": shard.identities, "per_identity": cfg.per_identity, "images": shard.images,
             "plan_images": shard.plan.count, "replaced_this_run": writer.replaced,
-            "below_min_realism_this_run": writer.below},
+            "below_min_realism": below},
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()})
     shutil.rmtree(state)
+    return below
 
 
 def _padded(indices: np.ndarray, block: int) -> np.ndarray:
@@ -248,15 +257,17 @@ def _latents(plan: IdentityPlan, indices: np.ndarray, attempt: int) -> np.ndarra
 
 
 def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indices: np.ndarray, valid: np.ndarray,
-                              cfg: ExportConfig):
-    """Render, then redraw images scoring below --min-realism: attempt a of an image is keyed by
-    (seed, identity, index, a) and rendered in its own block at its own position, so the result does not
-    depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
-    best-scoring attempt is kept."""
-    images, realism = renderer(_latents(plan, indices, 0))
+                              cfg: ExportConfig, calibration: RealismCalibration | None):
+    """Render, then redraw images whose calibrated realism is below --min-realism: attempt a of an image is
+    keyed by (seed, identity, index, a) and rendered in its own block at its own position, so the result does
+    not depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
+    best-scoring attempt is kept. Returns D's logits (the calibration is monotone, so "best" is the same in
+    either)."""
+    images, logits = renderer(_latents(plan, indices, 0))
     attempts = np.zeros(indices.shape, np.int64)
     if cfg.min_realism <= 0:
-        return images, realism, attempts, 0
+        return images, logits, attempts, 0
+    realism = calibration.score(logits)
     accepted = realism >= cfg.min_realism
     n_replaced = 0
     for a in range(1, cfg.max_attempts):
@@ -264,13 +275,15 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
         if not need.any():
             break
         rows = np.flatnonzero(need.any(axis=1))
-        imgs_a, real_a = renderer(_latents(plan, indices[rows], a))
+        imgs_a, logits_a = renderer(_latents(plan, indices[rows], a))
+        real_a = calibration.score(logits_a)
         for j, k in enumerate(rows):
-            take = need[k] & ((real_a[j] >= cfg.min_realism) | (real_a[j] > realism[k]))
+            take = need[k] & ((real_a[j] >= cfg.min_realism) | (logits_a[j] > logits[k]))
             n_replaced += int((take & (attempts[k] == 0)).sum())
-            images[k][take], realism[k][take], attempts[k][take] = imgs_a[j][take], real_a[j][take], a
+            images[k][take], logits[k][take], realism[k][take] = imgs_a[j][take], logits_a[j][take], real_a[j][take]
+            attempts[k][take] = a
             accepted[k] |= need[k] & (real_a[j] >= cfg.min_realism)
-    return images, realism, attempts, n_replaced
+    return images, logits, attempts, n_replaced
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:

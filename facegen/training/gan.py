@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from facegen.config import ModelConfig, TrainConfig
-from facegen.models import build_discriminator, build_generator, build_pair_discriminator
+from facegen.models.dcgan import build_discriminator, build_generator, build_pair_discriminator
 
 POLICIES = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 

@@ -1,4 +1,5 @@
-"""`facegen export` and `merge` on a tiny trained model: layout, manifest vs disk, exactness, resume, shards."""
+"""`facegen export` on a tiny trained model: layout, manifest vs disk, exactness across batch sizes,
+resume after interruption and a full disk, realism scoring, protected folders."""
 
 import errno
 import hashlib
@@ -8,13 +9,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facegen import export as export_mod
 from facegen.config import ExportConfig, FacegenError, Interrupted
-from facegen.export import export
-from facegen.identity_metrics import within_identity_variety
-from facegen.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
-from facegen.merge import merge
-from facegen.train import train
+from facegen.export import render as export_mod
+from facegen.export.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
+from facegen.export.render import export
+from facegen.metrics.identity import within_identity_variety
+from facegen.training.loop import train
 
 K, M = 12, 50  # 600 images: 1.8M pixels at 32x32, enough for a rare rounding flip to show
 
@@ -59,7 +59,7 @@ def test_same_bytes_whatever_the_batch_size(run, straight, tmp_path):
 
 
 def _images(folder):
-    from facegen.evaluate import fake_images_from_export
+    from facegen.metrics.evaluate import fake_images_from_export
 
     images, _, labels = fake_images_from_export(folder)
     return images, labels
@@ -99,26 +99,6 @@ def test_interrupted_export_resumes_to_the_same_bytes(run, straight, tmp_path, m
     result = export(run, out, cfg(batch_size=32), progress=False)
     assert 0 < result.written < K * M
     assert digest(out) == digest(straight)
-
-
-def test_shards_merge_into_the_same_dataset(run, straight, tmp_path):
-    parts = [tmp_path / f"part{i}" for i in range(3)]
-    for i, part in enumerate(parts):
-        export(run, part, cfg(shard=(i, 3)), progress=False)
-    sizes = [len(read_manifest(p)) for p in parts]
-    assert sum(sizes) == K * M and min(sizes) > 0
-    with pytest.raises(FacegenError, match="exactly once"):
-        merge(parts[:2], tmp_path / "bad", progress=False)
-    merge(parts, tmp_path / "merged", progress=False)
-    assert digest(tmp_path / "merged") == digest(straight)
-
-
-def test_merge_refuses_paths_outside_the_folder(run, tmp_path):
-    export(run, tmp_path / "a", cfg(identities=2, per_identity=4), progress=False)
-    text = (tmp_path / "a" / "manifest.csv").read_text().replace("id_000001/id_000001_0000.png", "../../etc/passwd")
-    (tmp_path / "a" / "manifest.csv").write_text(text)
-    with pytest.raises(FacegenError, match="outside"):
-        merge([tmp_path / "a"], tmp_path / "m", progress=False)
 
 
 def test_existing_folders_are_protected(run, straight, tmp_path):

@@ -13,7 +13,7 @@ from tqdm import tqdm
 import facegen
 from facegen.atomic import write_json, write_text
 from facegen.config import FacegenError, read_json
-from facegen.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
+from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
 
 
 def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
@@ -26,22 +26,38 @@ def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
         raise FacegenError("give the shard folders to merge")
     if out.exists() and any(out.iterdir()):
         raise FacegenError(f"--out {out} is not empty")
+    metas, frames = _read_shards(sources)
+    first = _check_plan(sources, metas, frames)
+    files = [(src / p, p) for src, f in zip(sources, frames) for p in f["path"]]
+    _verify_images(files, progress)
+    _move(files, out, progress)
+    _write_labels(sources, metas, out, first)
+    return first["identities"] * first["per_identity"]
+
+
+def _plan_of(meta: dict) -> dict:
+    """An export's settings without its shard: equal for every shard of one export."""
+    s = dict(meta["settings"])
+    s.pop("shard")
+    return s
+
+
+def _read_shards(sources: list[Path]) -> tuple[list[dict], list[pd.DataFrame]]:
     metas, frames = [], []
     for src in sources:
         if (src / STATE_DIR).exists():
             raise FacegenError(f"{src} is an unfinished export; re-run its export command first")
         metas.append(read_json(src / EXPORT_JSON))
         frames.append(read_manifest(src))
+    return metas, frames
 
-    def plan_of(meta):
-        s = dict(meta["settings"])
-        s.pop("shard")
-        return s
 
-    first = plan_of(metas[0])
+def _check_plan(sources: list[Path], metas: list[dict], frames: list[pd.DataFrame]) -> dict:
+    """The shards are 0..n-1 of n of one export, and together list every image of its plan exactly once."""
+    first = _plan_of(metas[0])
     for src, meta in zip(sources, metas):
-        if plan_of(meta) != first:
-            diff = sorted(k for k in first if plan_of(meta).get(k) != first[k])
+        if _plan_of(meta) != first:
+            diff = sorted(k for k in first if _plan_of(meta).get(k) != first[k])
             raise FacegenError(f"{src} was exported with other settings ({', '.join(diff)}) than {sources[0]}")
     shards = sorted(tuple(m["settings"]["shard"]) for m in metas)
     n = shards[0][1]
@@ -53,25 +69,32 @@ def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
         raise FacegenError("the shards overlap: some images are listed twice")
     if len(frame) != total or set(frame["global_index"]) != set(range(total)):
         raise FacegenError(f"the shards hold {len(frame)} of the plan's {total} images")
+    return first
 
-    checks = [(src / p, p) for src, f in zip(sources, frames) for p in f["path"]]
-    for path, rel in tqdm(checks, desc="verifying", unit="img", disable=not progress):
+
+def _verify_images(files: list[tuple[Path, str]], progress: bool) -> None:
+    for path, _ in tqdm(files, desc="verifying", unit="img", disable=not progress):
         try:
             with Image.open(path) as im:
                 im.verify()
         except (OSError, SyntaxError) as e:
             raise FacegenError(f"{path} is missing or incomplete ({e})") from None
 
+
+def _move(files: list[tuple[Path, str]], out: Path, progress: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for path, rel in tqdm(checks, desc="merging", unit="img", disable=not progress):
+    for path, rel in tqdm(files, desc="merging", unit="img", disable=not progress):
         dest = out / rel
         dest.parent.mkdir(exist_ok=True)
         try:
             os.replace(path, dest)
         except OSError:
             shutil.copy2(path, dest)
-    # Shards are contiguous slices of the plan, so their sorted manifests concatenate in shard order into
-    # exactly the text a single export writes.
+
+
+def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict) -> None:
+    """manifest.csv, train.lst, then (last) export.json. Shards are contiguous slices of the plan, so their
+    sorted manifests concatenate in shard order into exactly the text a single export writes."""
     order = sorted(range(len(sources)), key=lambda k: metas[k]["settings"]["shard"][0])
     manifest = [(sources[order[0]] / MANIFEST).read_text().splitlines(keepends=True)[0]]
     lst = []
@@ -83,6 +106,6 @@ def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
     write_json(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": {**metas[0]["settings"], "shard": [0, 1]},
         "merged_from": [str(s) for s in sources], "model": metas[0]["model"],
-        "counts": {"identities": first["identities"], "per_identity": first["per_identity"], "images": total},
+        "counts": {"identities": first["identities"], "per_identity": first["per_identity"],
+                   "images": first["identities"] * first["per_identity"]},
         "started": min(m["started"] for m in metas), "ended": max(m["ended"] for m in metas)})
-    return total

@@ -5,7 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from facegen.identity_metrics import (DlibEmbedder, embedding_separation, equal_error_rate, folder_consistency,
+from facegen.metrics.identity import (DlibEmbedder, embedding_separation, equal_error_rate, folder_consistency,
                                       within_identity_variety)
 
 
@@ -66,7 +66,7 @@ def test_dlib_embedder_on_sample_faces(celeba_sample):
 def test_face_rate_finds_drawn_faces_and_not_noise(celeba_sample):
     from facegen.config import DataConfig
     from facegen.data import TrainingData, discover
-    from facegen.evaluate import face_rate
+    from facegen.metrics.evaluate import face_rate
 
     faces = TrainingData(discover(celeba_sample), DataConfig(resolution=64), progress=False).images[:12]
     noise = np.random.default_rng(0).integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
@@ -76,7 +76,7 @@ def test_face_rate_finds_drawn_faces_and_not_noise(celeba_sample):
 def test_missing_extras_are_skipped_with_a_hint(monkeypatch, caplog):
     import logging
 
-    from facegen import evaluate
+    from facegen.metrics import evaluate
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mtcnn" else real_find_spec(name, *a))

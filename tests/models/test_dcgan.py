@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from facegen.config import PRESETS, FacegenError, ModelConfig, preset
-from facegen.models import build_discriminator, build_generator
+from facegen.models.dcgan import build_discriminator, build_generator
 
 
 def expected_generator_params(cfg: ModelConfig) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from facegen.config import FacegenError, ModelConfig, RunConfig
-from facegen.models import build_discriminator, build_generator, build_pair_discriminator
+from facegen.models.dcgan import build_discriminator, build_generator, build_pair_discriminator
 from facegen.run import read_run_config, restore
 
 
@@ -72,11 +72,13 @@ class Generator:
         """Latents [n, latent_dim] -> uint8 images [n, r, r, 3] (BN in inference mode: per-image, batch-free)."""
         return to_uint8(self.generator(tf.convert_to_tensor(z, tf.float32), training=False)).numpy()
 
-    def realism(self, images: tf.Tensor) -> tf.Tensor:
-        """D's sigmoid score per float image; identity mode scores each image paired with itself."""
+    def realism_logits(self, images) -> tf.Tensor:
+        """D's raw logit per float image in [-1, 1]; identity mode scores each image paired with itself.
+        facegen.export.realism turns logits into the calibrated 0..1 score."""
+        images = tf.convert_to_tensor(images, tf.float32)
         if self.config.model.identity_dim:
             images = tf.stack([images, images], axis=1)
-        return tf.sigmoid(self.discriminator(images, training=False))[:, 0]
+        return tf.cast(self.discriminator(images, training=False), tf.float32)[:, 0]
 
     def sample(self, seed: int, n: int) -> np.ndarray:
         return self.generate(latents_for_seed(seed, n, self.latent_dim))

@@ -5,10 +5,10 @@ import pytest
 
 from facegen.config import ExportConfig, FacegenError, preset
 from facegen.data import TrainingData, discover, identity_pairs, pair_dataset
-from facegen.gan import DCGAN
-from facegen.identities import ANCHOR_MAX_COSINE, DEFAULT_VARIATION, IdentityPlan
-from facegen.manifest import read_manifest
-from facegen.models import build_pair_discriminator
+from facegen.export.identities import ANCHOR_MAX_COSINE, DEFAULT_VARIATION, IdentityPlan
+from facegen.export.manifest import read_manifest
+from facegen.models.dcgan import build_pair_discriminator
+from facegen.training.gan import DCGAN
 
 
 def identity_cfg(tiny_cfg, **train):
@@ -67,8 +67,8 @@ def test_siamese_discriminator_compares_the_two_images():
 
 
 def test_identity_step_changes_weights_and_sheet_shares_identity(tiny_cfg, tmp_path):
-    from facegen.sampling import Generator, identity_sheet_latents
-    from facegen.train import train
+    from facegen.models.generator import Generator, identity_sheet_latents
+    from facegen.training.loop import train
 
     cfg = identity_cfg(tiny_cfg, steps=3)
     gan = DCGAN(cfg.model, cfg.train)
@@ -88,7 +88,8 @@ def test_identity_step_changes_weights_and_sheet_shares_identity(tiny_cfg, tmp_p
 def test_identity_resume_equals_uninterrupted_run_across_an_epoch(tiny_cfg, tmp_path):
     # 300 sample images make 300 pairs an epoch: 19 steps of 16, so step 20 is in the second epoch.
     from conftest import checkpoint_values
-    from facegen.train import train
+
+    from facegen.training.loop import train
 
     train(tmp_path / "straight", identity_cfg(tiny_cfg, steps=22), progress=False)
     train(tmp_path / "resumed", identity_cfg(tiny_cfg, steps=20), progress=False)
@@ -98,10 +99,10 @@ def test_identity_resume_equals_uninterrupted_run_across_an_epoch(tiny_cfg, tmp_
 
 
 def test_identity_export_layout_and_anchors(tiny_cfg, tmp_path):
-    from facegen.export import export
-    from facegen.train import train
-
     from conftest import check_export
+
+    from facegen.export.render import export
+    from facegen.training.loop import train
 
     train(tmp_path / "run", identity_cfg(tiny_cfg, steps=2), progress=False)
     export(tmp_path / "run", tmp_path / "synth", ExportConfig(identities=5, per_identity=6, seed=4, block=8,

@@ -16,11 +16,10 @@ from facegen.atomic import write_json
 from facegen.config import FacegenError, Interrupted, RunConfig, read_json
 from facegen.data import TrainingData, discover, pair_dataset
 from facegen.distribute import distribute_global_batches, is_chief, make_strategy
-from facegen.gan import DCGAN
 from facegen.images import float_to_uint8, grid, save_png
-from facegen.run import (BEST_DIR, LOGS_DIR, SAMPLES_DIR, checkpoint_manager, resolve_config, restore,
-                         write_run_config)
-from facegen.sampling import identity_sheet_latents, latents_for_seed
+from facegen.models.generator import identity_sheet_latents, latents_for_seed
+from facegen.run import BEST_DIR, LOGS_DIR, SAMPLES_DIR, checkpoint_manager, resolve_config, restore, write_run_config
+from facegen.training.gan import DCGAN
 
 log = logging.getLogger("facegen")
 
@@ -198,8 +197,8 @@ class InTrainingEval:
     checkpoint by FID in RUN/best/ (with best.json) beside the latest ones."""
 
     def __init__(self, run_dir: Path, data: TrainingData, t) -> None:
-        from facegen.fid import FeatureExtractor, real_features
-        from facegen.metrics import gaussian_stats
+        from facegen.metrics.distances import gaussian_stats
+        from facegen.metrics.fid import FeatureExtractor, real_features
 
         self.run_dir, self.n, self.seed = run_dir, t.eval_n, t.seed
         self.extract = FeatureExtractor()
@@ -212,7 +211,7 @@ class InTrainingEval:
         self.best_fid = read_json(best)["fid"] if best.exists() else float("inf")
 
     def __call__(self, gan: DCGAN, step: int) -> dict:
-        from facegen.fid import fid_kid
+        from facegen.metrics.fid import fid_kid
 
         z = latents_for_seed(self.seed + 77, self.n, gan.model_cfg.latent_dim)
         fake = np.concatenate([float_to_uint8(gan.ema_generator(z[i:i + 250], training=False).numpy())

@@ -15,11 +15,11 @@ import facegen
 from facegen.atomic import write_json
 from facegen.config import DataConfig, FacegenError
 from facegen.data import TrainingData, discover
-from facegen.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
+from facegen.export.manifest import read_manifest
 from facegen.images import grid, save_png
-from facegen.inception import cache_path
-from facegen.manifest import read_manifest
-from facegen.metrics import gaussian_stats
+from facegen.metrics.distances import gaussian_stats
+from facegen.metrics.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
+from facegen.metrics.inception import cache_path
 
 log = logging.getLogger("facegen")
 MTCNN_HINT = "face rate skipped: pip install mtcnn (its weights ship in the wheel)"
@@ -32,7 +32,7 @@ class EvalResult:
 
 
 def fake_images_from_run(run_dir: Path, n: int, seed: int) -> tuple[np.ndarray, dict]:
-    from facegen.sampling import Generator
+    from facegen.models.generator import Generator
 
     gen = Generator.from_run(run_dir)
     batches = [gen.sample(seed * 100_000 + i, min(256, n - i)) for i in range(0, n, 256)]
@@ -53,7 +53,7 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
     """Embedding separation (dlib, if installed) and, where the real data has identity labels, the exact
     classifier measure: do an exported folder's images resemble one true identity, and different folders
     different ones?"""
-    from facegen.identity_metrics import (DLIB_HINT, DlibEmbedder, IdentityClassifier, embedding_separation,
+    from facegen.metrics.identity import (DLIB_HINT, DlibEmbedder, IdentityClassifier, embedding_separation,
                                           folder_consistency, within_identity_variety)
 
     ids = real.identities

@@ -12,8 +12,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facegen.atomic import write_bytes
-from facegen.inception import INPUT_SIZE, load_inception
-from facegen.metrics import frechet_distance, gaussian_stats, kernel_inception_distance
+from facegen.metrics.distances import frechet_distance, gaussian_stats, kernel_inception_distance
+from facegen.metrics.inception import INPUT_SIZE, load_inception
 
 PROTOCOL = ("FID Inception (2015-12-05 graph, 2048-d pool3), uint8 images resized bilinear (half-pixel "
             "centres) to 299x299, scaled (x - 128) / 128")

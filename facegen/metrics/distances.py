@@ -1,14 +1,8 @@
-"""Quality metrics on image sets (numpy): colour statistics and sliced Wasserstein distance."""
+"""Distances between image or feature sets (numpy): sliced Wasserstein on pixels, Fréchet and KID on features."""
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def channel_stats(images: np.ndarray) -> np.ndarray:
-    """Per-channel mean and std of uint8 images [n, h, w, 3], in [0, 1] units: shape [6]."""
-    x = np.asarray(images, np.float32) / 255.0
-    return np.concatenate([x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))])
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, size: int = 16, projections: int = 256, seed: int = 0) -> float:

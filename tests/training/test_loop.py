@@ -6,28 +6,14 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import checkpoint_values
 
 from facegen.config import FacegenError, Interrupted
 from facegen.data import TrainingData, discover
-from facegen.gan import DCGAN
-from facegen.metrics import channel_stats, sliced_wasserstein
-from facegen.sampling import Generator
-from facegen.train import init_run, train
-
-from conftest import checkpoint_values
-
-
-def test_one_step_changes_weights(tiny_cfg):
-    cfg = tiny_cfg()
-    gan = DCGAN(cfg.model, cfg.train)
-    data = TrainingData(discover(cfg.data.path), cfg.data, progress=False)
-    before_g = [w.copy() for w in gan.generator.get_weights()]
-    before_d = [w.copy() for w in gan.discriminator.get_weights()]
-    out = gan.train_step(next(iter(data.dataset(16, seed=0))))
-    assert set(out) == {"d_loss", "g_loss", "d_real", "d_fake"} and np.isfinite(float(out["d_loss"]))
-    assert all(not np.array_equal(a, b) for a, b in zip(before_g, gan.generator.get_weights()))
-    assert all(not np.array_equal(a, b) for a, b in zip(before_d, gan.discriminator.get_weights()))
-    assert int(gan.step.numpy()) == 1
+from facegen.metrics.distances import sliced_wasserstein
+from facegen.models.generator import Generator
+from facegen.training.gan import DCGAN
+from facegen.training.loop import init_run, train
 
 
 def test_run_folder_describes_itself(tiny_cfg, tmp_path):
@@ -101,19 +87,7 @@ def test_training_moves_samples_towards_the_data(tiny_cfg, tmp_path):
     assert stats_after < 0.8 * stats_before  # (measured: 0.894 -> 0.643)
 
 
-@pytest.mark.parametrize("options", [dict(mixed_precision="float16"), dict(mixed_precision="bfloat16"),
-                                     dict(xla=True)])
-def test_gpu_options_still_train_on_cpu(tiny_cfg, options):
-    """Mixed precision and XLA are for GPUs, but must not break a CPU run."""
-    cfg = tiny_cfg(**options)
-    gan = DCGAN(cfg.model, cfg.train)
-    data = TrainingData(discover(cfg.data.path), cfg.data, progress=False)
-    before = [w.copy() for w in gan.generator.get_weights()]
-    batches = iter(data.dataset(16, seed=0))
-    for _ in range(2):
-        out = gan.train_step(next(batches))
-    assert np.isfinite(float(out["d_loss"])) and np.isfinite(float(out["g_loss"]))
-    assert any(not np.array_equal(a, b) for a, b in zip(before, gan.generator.get_weights()))
-    if "mixed_precision" in options:
-        assert gan.generator.get_layer("up8").compute_dtype != "float32"
-        assert gan.generator.output.dtype == "float32"
+def channel_stats(images: np.ndarray) -> np.ndarray:
+    """Per-channel mean and std of uint8 images [n, h, w, 3], in [0, 1] units: shape [6]."""
+    x = np.asarray(images, np.float32) / 255.0
+    return np.concatenate([x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))])
