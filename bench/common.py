@@ -12,16 +12,23 @@ import time
 import numpy as np
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags for native bfloat16 arithmetic
+
+
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+    """CPU model, cores, the bfloat16 flags it has (mixed precision's speed depends on them), Python."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    bf16 = ", ".join(f for f in BF16_FLAGS if f in flags) or "none"
+    return f"{cpu}, {os.cpu_count()} cores, bf16 flags: {bf16}, Python {platform.python_version()}"
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:

@@ -224,21 +224,9 @@ def evaluate(
     Writes metrics.json and report.png. Example:
     facegen evaluate --checkpoint runs/quickstart --data data/celeba-sample --n 2000
     """
-    if (checkpoint is None) == (export_dir is None):
-        raise FacegenError("give --checkpoint or --export (one of them)")
-    _at_least(n, 2, "--n")
-    _at_least(n_real, 0, "--n-real")
-    from facegen.data import check_data_path
-    from facegen.metrics.inception import require_weights
+    from facegen.metrics.evaluate import check_request
 
-    check_data_path(data)
-    if checkpoint is not None:
-        from facegen.run import read_run_config
-
-        read_run_config(checkpoint)
-    elif not (export_dir / "manifest.csv").is_file():
-        raise FacegenError(f"{export_dir} is not a finished facegen export (no manifest.csv)")
-    require_weights()  # a clear "pip install ..." line before any work
+    check_request(data, checkpoint, export_dir, n, n_real)
     _tensorflow()
     from facegen.metrics.evaluate import evaluate as run_eval
 

@@ -7,6 +7,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -14,12 +15,15 @@ from PIL import Image, ImageDraw
 import facegen
 from facegen.atomic import write_json
 from facegen.config import DataConfig, FacegenError
-from facegen.data import TrainingData, discover
-from facegen.export.manifest import read_manifest
+from facegen.data import TrainingData, check_data_path, discover
+from facegen.export.manifest import MANIFEST, read_manifest
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
-from facegen.metrics.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
-from facegen.metrics.inception import cache_path
+from facegen.metrics.inception import cache_path, require_weights
+from facegen.run import read_run_config
+
+if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
+    from facegen.metrics.fid import FeatureExtractor
 
 log = logging.getLogger("facegen")
 MTCNN_HINT = "face rate skipped: pip install mtcnn (its weights ship in the wheel)"
@@ -92,14 +96,30 @@ def face_rate(images: np.ndarray) -> float | None:
     return found / len(images)
 
 
+def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | None, n: int, n_real: int) -> None:
+    """Everything about an evaluation that needs no model, checked in one place (the CLI asks before
+    TensorFlow starts): one source, sizes, the folders exist and are what they claim, the FID weights."""
+    if (run_dir is None) == (export_dir is None):
+        raise FacegenError("give --checkpoint or --export (one of them)")
+    if n < 2:
+        raise FacegenError(f"--n must be at least 2, got {n}")
+    if n_real < 0:
+        raise FacegenError(f"--n-real must be at least 0, got {n_real}")
+    check_data_path(data)
+    if run_dir is not None:
+        read_run_config(run_dir)
+    elif not (Path(export_dir) / MANIFEST).is_file():
+        raise FacegenError(f"{export_dir} is not a finished facegen export (no {MANIFEST})")
+    require_weights()  # a clear "pip install ..." line before any work
+
+
 def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_dir: Path | None = None,
              n: int = 10000, seed: int = 0, n_real: int = 0, extractor: FeatureExtractor | None = None,
              progress: bool = True) -> EvalResult:
     """FID/KID of a run's samples or an export's images against the real data, plus optional face rate."""
-    if (run_dir is None) == (export_dir is None):
-        raise FacegenError("give --checkpoint or --export (one of them)")
-    if n < 2:
-        raise FacegenError("--n must be at least 2")
+    from facegen.metrics.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
+
+    check_request(data, run_dir, export_dir, n, n_real)
     labels = None
     if run_dir is not None:
         fake, source_info = fake_images_from_run(run_dir, n, seed)

@@ -4,13 +4,12 @@ D's logit, stored per checkpoint and recomputable by hand from the manifest; thr
 import json
 
 import numpy as np
-import pytest
+import test_render
 
 from facegen.config import ExportConfig
 from facegen.export.manifest import EXPORT_JSON, read_manifest
 from facegen.export.realism import CALIBRATION_IMAGES, RealismCalibration
 from facegen.export.render import export
-from facegen.training.loop import train
 
 
 def test_score_is_the_share_of_real_logits_at_or_below_and_monotone():
@@ -20,13 +19,7 @@ def test_score_is_the_share_of_real_logits_at_or_below_and_monotone():
     assert (np.diff(RealismCalibration(np.sort(np.random.default_rng(1).normal(size=300)), {}).score(logits)) >= 0).all()
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, celeba_sample):
-    from conftest import tiny_config
-
-    run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    train(run_dir, tiny_config(celeba_sample, steps=20), progress=False)
-    return run_dir
+run = test_render.run  # the export tests' tiny trained run (a module fixture)
 
 
 def cfg(**kw):
@@ -37,7 +30,7 @@ def test_manifest_realism_is_the_rank_of_its_logit_among_the_stored_reference_lo
     export(run, tmp_path / "s", cfg(realism=True), progress=False)
     frame = read_manifest(tmp_path / "s")
     stored = [json.loads(p.read_text()) for p in (run / "realism").glob("*.json")]
-    assert len(stored) == 1 and stored[0]["checkpoint"] == "ckpt-20" and stored[0]["step"] == 20
+    assert len(stored) == 1 and stored[0]["checkpoint"] == "ckpt-30" and stored[0]["step"] == 30
     ref = np.asarray(stored[0]["reference_logits"])
     assert len(ref) == stored[0]["images"] == CALIBRATION_IMAGES and (np.diff(ref) >= 0).all()
     by_hand = np.searchsorted(ref, frame["realism_logit"].to_numpy(), side="right") / len(ref)
