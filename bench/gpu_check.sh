@@ -27,7 +27,7 @@ from pathlib import Path
 import facegen  # noqa: F401
 from facegen.config import ExportConfig
 from facegen import export as ex
-from facegen.identities import resolve_counts
+from facegen.export.identities import resolve_counts
 
 work, count = Path(sys.argv[1]), int(sys.argv[2])
 k, m = resolve_counts(count, None, None)

@@ -71,6 +71,8 @@ def train(
 
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
+    if epochs is not None:
+        _at_least(epochs, 1, "--epochs")  # the record's 0 means "use --steps"; a user's 0 is a mistake
     # The config records check every value; what they cannot know (paths, an existing run) is checked next.
     cfg = RunConfig(
         model=make_preset(preset, resolution, mode, identity_dim),

@@ -19,6 +19,7 @@ def facegen(*args, cwd=None, **env):
     (["train", "--data", "nowhere", "--out", "r"], "data folder nowhere does not exist"),
     (["train", "--data", "x", "--out", "r", "--steps", "0"], "--steps must be at least 1"),
     (["train", "--data", "x", "--out", "r", "--steps", "5", "--epochs", "1"], "not both"),
+    (["train", "--data", "x", "--out", "r", "--epochs", "0"], "--epochs must be at least 1"),
     (["train", "--data", "x", "--out", "r", "--preset", "huge"], "--preset must be one of"),
     (["train", "--data", "x", "--out", "r", "--resolution", "48"], "--resolution must be 32, 64 or 128"),
     (["train", "--data", "x", "--out", "r", "--batch-size", "many"], "'--batch-size'"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ import numpy as np
 from facegen.atomic import write_json
 from facegen.models.generator import latents_for_seed
 from facegen.run import REALISM_DIR
+
+log = logging.getLogger("facegen")
 
 CALIBRATION_IMAGES = 2000  # reference images behind the ranking: the score moves in steps of 1/2000
 CALIBRATION_SEED = 20151119  # the reference latents (the DCGAN article's arXiv date): any fixed seed would do
@@ -66,8 +69,12 @@ def load_or_calibrate(gen, run_dir: Path) -> RealismCalibration:
         stored = json.loads(path.read_text())
         return RealismCalibration(np.asarray(stored.pop("reference_logits"), np.float64), stored)
     calibration = calibrate(gen)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {**calibration.source, "reference_logits": calibration.reference_logits.tolist()})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {**calibration.source, "reference_logits": calibration.reference_logits.tolist()})
+    except OSError as e:  # a read-only or shared run folder: the same numbers are recomputed next time
+        log.warning("cannot store the realism calibration in %s (%s); it is recomputed by each export",
+                    path.parent, e.strerror or e)
     return calibration
 
 
