@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 
 
-def train(data: str, out: Path, preset: str, steps: int, precision: str) -> float | None:
+def train(data: str, out: Path, preset: str, steps: int, precision: str, seed: int) -> float | None:
     """Train (or finish) the run; returns images/s as the CLI reports it (None for a run already complete)."""
     r = subprocess.run(["facegen", "train", "--data", data, "--out", str(out), "--preset", preset, "--steps",
-                        str(steps), "--mixed-precision", precision, "--quiet"], capture_output=True, text=True)
+                        str(steps), "--mixed-precision", precision, "--seed", str(seed), "--quiet"], capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(f"training {out} failed:\n{r.stderr[-2000:]}")
     first = r.stdout.strip().splitlines()[0]
@@ -37,10 +37,11 @@ def main() -> None:
     p.add_argument("--preset", default="small")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--n", type=int, default=1000, help="generated images per FID/KID")
+    p.add_argument("--seed", type=int, default=0, help="training seed (the same for both policies)")
     p.add_argument("--work", type=Path, default=None)
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp())
-    speed = {pr: train(args.data, work / pr, args.preset, args.steps, pr) for pr in ("off", "bfloat16")}
+    speed = {pr: train(args.data, work / pr, args.preset, args.steps, pr, args.seed) for pr in ("off", "bfloat16")}
 
     import facegen  # noqa: F401
     from facegen._env import import_tensorflow_quietly
@@ -56,7 +57,7 @@ def main() -> None:
     extractor = FeatureExtractor()
     real = TrainingData(discover(args.data, "all"), DataConfig(path=args.data), progress=False).images
     print(f"# precision_convergence — {dt.date.today()} — {machine()}")
-    print(f"preset {args.preset}, {args.steps} steps, batch 64, seed 0; FID/KID: {args.n} generated vs all "
+    print(f"preset {args.preset}, {args.steps} steps, batch 64, seed {args.seed}; FID/KID: {args.n} generated vs all "
           f"{len(real)} real images; SWD: 1000 generated vs 1000 real, 16x16")
     print("| training precision | images/s | FID | KID x 1000 | SWD |")
     print("|---|---|---|---|---|")
