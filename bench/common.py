@@ -82,11 +82,12 @@ def sample_judge(data: str):
     return real, IdentityClassifier.train(real.images, real.identities, epochs=20)
 
 
-def run_json(args: list[str], env: dict | None = None, timeout: int = 1800) -> dict:
+def run_json(args: list[str], env: dict | None = None, timeout: int = 1800, cwd: str | None = None) -> dict:
     """Run `python args...` in a fresh process (so TF and torch never share thread pools) and parse the
     last stdout line as JSON."""
     full_env = {**os.environ, **(env or {})}
-    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                       cwd=cwd)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -11,16 +11,13 @@ checkout's `--realism` export (D on every image; its calibration is computed fir
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine  # noqa: E402
+from common import machine, run_json  # noqa: E402
 
 ONE = r"""
 import json, sys, tempfile, time
@@ -47,11 +44,9 @@ print(json.dumps({"images_per_second": n / (time.perf_counter() - t)}))
 
 
 def timed(tree: Path, run: Path, mode: str, count: int) -> float:
-    r = subprocess.run([sys.executable, "-c", ONE, str(run), mode, str(count)], capture_output=True, text=True,
-                       cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
-    if r.returncode:
-        raise SystemExit(f"{tree} ({mode}) failed:\n{r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])["images_per_second"]
+    # `python -c` puts the working folder first on sys.path, so the checkout under test is also the cwd.
+    return run_json(["-c", ONE, str(run), mode, str(count)], env={"PYTHONPATH": str(tree)},
+                    cwd=str(tree))["images_per_second"]
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine  # noqa: E402
+from common import machine, run_json  # noqa: E402
 
 import facegen  # noqa: E402,F401
 from facegen._env import import_tensorflow_quietly  # noqa: E402
@@ -56,7 +55,7 @@ def judge(images: np.ndarray, real_feats: np.ndarray, extractor: FeatureExtracto
 def against_real_photos(run: Path, data: str, logits: np.ndarray) -> dict:
     """Why the score ranks among generated images: where D puts generated images among held-out real photos."""
     from facegen.data import decode_all
-    from facegen.data.sources import PARTITIONS
+    from facegen.config import PARTITIONS
     from facegen.models.generator import Generator
 
     gen = Generator.from_run(run)
@@ -71,11 +70,8 @@ def against_real_photos(run: Path, data: str, logits: np.ndarray) -> dict:
 
 
 def recognizer(train: Path, data: str, epochs: int) -> dict:
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / "train_recognizer.py"), "--train", str(train),
-                        "--real", data, "--epochs", str(epochs)], capture_output=True, text=True, cwd=ROOT)
-    if r.returncode:
-        raise SystemExit(f"recognizer on {train} failed:\n{r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_json([str(ROOT / "examples" / "train_recognizer.py"), "--train", str(train), "--real", data,
+                     "--epochs", str(epochs)])
 
 
 def one_run(run: Path, args, real_feats: np.ndarray, extractor: FeatureExtractor, work: Path) -> dict:

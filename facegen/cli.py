@@ -9,19 +9,13 @@ from typing import Optional
 
 import typer
 
-from facegen.config import FacegenError
+from facegen.config import FacegenError, at_least
 
 log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Train a DCGAN on face photos and export labeled synthetic faces.")
 data_app = typer.Typer(no_args_is_help=True, help="Data helpers.")
 app.add_typer(data_app, name="data")
-
-
-def _at_least(value: int, minimum: int, flag: str) -> None:
-    """For flags that belong to no config record (counts of a single command)."""
-    if value < minimum:
-        raise FacegenError(f"{flag} must be at least {minimum}, got {value}")
 
 
 def _tensorflow() -> None:
@@ -72,7 +66,7 @@ def train(
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
     if epochs is not None:
-        _at_least(epochs, 1, "--epochs")  # the record's 0 means "use --steps"; a user's 0 is a mistake
+        at_least(epochs, 1, "--epochs")  # the record's 0 means "use --steps"; a user's 0 is a mistake
     # The config records check every value; what they cannot know (paths, an existing run) is checked next.
     cfg = RunConfig(
         model=make_preset(preset, resolution, mode, identity_dim),
@@ -113,7 +107,7 @@ def sample(
     """
     from facegen.run import read_run_config
 
-    _at_least(n, 1 if interpolate is None else 2, "--n")
+    at_least(n, 1 if interpolate is None else 2, "--n")
     if out.suffix.lower() != ".png":
         raise FacegenError(f"--out must be a .png file, got {out}")
     read_run_config(checkpoint)

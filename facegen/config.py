@@ -14,7 +14,7 @@ FORMATS = {"png": "png", "jpg": "jpg"}  # --format -> file extension
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names (facegen.distribute)
 PRECISIONS = ("off", "float16", "bfloat16")  # --mixed-precision names
 MODES = ("plain", "identity")  # --mode names; a run's mode is derived from its model's identity_dim
-PARTITIONS = ("train", "val", "test", "all")  # --partition names (CelebA's list_eval_partition.txt)
+PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_eval_partition.txt code; or "all"
 
 
 class FacegenError(Exception):
@@ -78,13 +78,14 @@ def preset(name: str, resolution: int = 64, mode: str = "plain", identity_dim: i
         raise FacegenError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
     if mode not in MODES:
         raise FacegenError(f"--mode must be plain or identity, got {mode!r}")
-    if mode == "identity" and identity_dim < 1:
-        raise FacegenError(f"--identity-dim must be at least 1, got {identity_dim}")
+    if mode == "identity":
+        at_least(identity_dim, 1, "--identity-dim")
     return dataclasses.replace(PRESETS[name], resolution=resolution,
                                identity_dim=identity_dim if mode == "identity" else 0)
 
 
-def _at_least(value: int, minimum: int, flag: str) -> None:
+def at_least(value: int, minimum: int, flag: str) -> None:
+    """The one check behind every "FLAG must be at least N" message."""
     if value < minimum:
         raise FacegenError(f"{flag} must be at least {minimum}, got {value}")
 
@@ -107,10 +108,10 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         # Any size reads (evaluation and recognizers read at theirs); a run's model allows only RESOLUTIONS.
-        _at_least(self.resolution, 8, "--resolution")
-        _one_of(self.partition, PARTITIONS, "--partition")
-        _at_least(self.crop, 0, "crop")
-        _at_least(self.decode_workers, 0, "decode_workers")
+        at_least(self.resolution, 8, "--resolution")
+        _one_of(self.partition, (*PARTITIONS, "all"), "--partition")
+        at_least(self.crop, 0, "crop")
+        at_least(self.decode_workers, 0, "decode_workers")
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
                      "eval_n"):
-            _at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))
-        _at_least(self.epochs, 0, "--epochs")
-        _at_least(self.eval_every, 0, "--eval-every")
+            at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))
+        at_least(self.epochs, 0, "--epochs")
+        at_least(self.eval_every, 0, "--eval-every")
         _one_of(self.preset, tuple(PRESETS), "--preset")
         _one_of(self.strategy, STRATEGIES, "--strategy")
         _one_of(self.mixed_precision, PRECISIONS, "--mixed-precision")
@@ -199,12 +200,12 @@ class ExportConfig:
     strategy: str = "auto"  # auto (mirrored over several local GPUs, else default), default or mirrored
 
     def __post_init__(self) -> None:
-        _at_least(self.identities, 1, "--identities")
-        _at_least(self.per_identity, 1, "--per-identity")
+        at_least(self.identities, 1, "--identities")
+        at_least(self.per_identity, 1, "--per-identity")
         if self.variation is not None and not 0.0 <= self.variation <= 1.0:
             raise FacegenError(f"--variation must be between 0 and 1, got {self.variation}")
-        _at_least(self.workers, 0, "--workers")
-        _at_least(self.block, 1, "block")
+        at_least(self.workers, 0, "--workers")
+        at_least(self.block, 1, "block")
         i, n = self.shard
         if n < 1 or not 0 <= i < n:
             raise FacegenError(f"--shard {i}/{n}: need 0 <= i < n")
@@ -214,11 +215,10 @@ class ExportConfig:
             raise FacegenError(f"--quality must be between 1 and 100, got {self.quality}")
         if self.size < 0 or (0 < self.size < 8):
             raise FacegenError(f"--size must be 0 (the model's) or at least 8, got {self.size}")
-        _at_least(self.batch_size, 1, "--batch-size")
+        at_least(self.batch_size, 1, "--batch-size")
         if not 0.0 <= self.min_realism < 1.0:
             raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
-        if self.max_attempts < 1:
-            raise FacegenError("--max-attempts must be at least 1")
+        at_least(self.max_attempts, 1, "--max-attempts")
         if self.strategy not in ("auto", "default", "mirrored"):
             raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
                                f"machines), got {self.strategy!r}")
@@ -250,3 +250,5 @@ def read_json(path: Path) -> Any:
         raise FacegenError(f"{path} does not exist") from None
     except json.JSONDecodeError as e:
         raise FacegenError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError as e:
+        raise FacegenError(f"{path} is not valid JSON ({e.reason})") from None

@@ -4,7 +4,7 @@ config.json with version and kind, its checkpoints, and how it is written, found
     RUN/config.json      {"facegen_version", "kind", ...the frozen config...}
     RUN/checkpoints/     TensorFlow checkpoints, newest listed last in their `checkpoint` state file
     RUN/best/            (training with --eval-every) the best checkpoint by FID, and best.json
-    RUN/realism/         D's logits on held-out real photos per checkpoint (export --realism/--min-realism)
+    RUN/realism/         D's logits on the checkpoint's reference images (export --realism/--min-realism)
     RUN/samples/, logs/  sample grids and TensorBoard summaries (runs only)
 
 Reading the config needs no TensorFlow, so a wrong --checkpoint is reported before TensorFlow starts;
@@ -14,14 +14,13 @@ functions that touch checkpoints import it when called.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import facegen
 from facegen.atomic import write_json
-from facegen.config import FacegenError, RunConfig
+from facegen.config import FacegenError, RunConfig, read_json
 
 log = logging.getLogger("facegen")
 
@@ -52,10 +51,7 @@ def read_folder_config(folder: Path, kind: str, what: str) -> dict[str, Any]:
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise FacegenError(f"{folder} is not a facegen {what} folder (no {CONFIG_FILE})")
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FacegenError(f"{path} is not valid JSON ({e}); the folder is damaged") from None
+    raw = read_json(path)
     found = raw.pop("kind", RUN_KIND)
     raw.pop("facegen_version", None)
     if found != kind:
@@ -101,48 +97,33 @@ def checkpoint_paths(folder: Path, sub: str = CHECKPOINT_DIR) -> list[str]:
     return list(reversed(state.all_model_checkpoint_paths)) if state else []
 
 
-def readable(path: str) -> bool:
-    """Whether every tensor of the checkpoint reads back: a file cut short fails here, not mid-restore."""
+def restore(checkpoint, folder: Path, path: str | None = None, partial: bool = False) -> str | None:
+    """Restore a tf.train.Checkpoint from `path`, or from the folder's newest checkpoint that reads; returns
+    the path used (None for a folder with no checkpoint). `partial` allows objects the checkpoint has but
+    `checkpoint` does not (loading G alone from a training checkpoint).
+
+    A checkpoint cut short (a copy interrupted, a disk that filled during a save) must not end a resumed run
+    or an export with a traceback: a restore that fails to read falls back to the next older checkpoint,
+    saying so. Every object is built before facegen restores, so a later restore overwrites whatever a
+    failed one assigned; the files are read once, by the restore itself.
+    """
     import tensorflow as tf
 
-    try:
-        reader = tf.train.load_checkpoint(path)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-    except (tf.errors.OpError, IndexError, ValueError, OSError):
-        return False
-    return True
-
-
-def latest_readable(folder: Path, sub: str = CHECKPOINT_DIR) -> str | None:
-    """The newest checkpoint that reads, saying so when newer ones are damaged; None if there is none.
-
-    A checkpoint cut short (a copy interrupted, a disk that filled during a save) must not end a resumed
-    run or an export with a traceback; the last complete one is the run's state.
-    """
-    paths = checkpoint_paths(folder, sub)
-    for k, path in enumerate(paths):
-        if readable(path):
-            if k:
-                log.warning("%s %s unreadable (cut short?); using %s", ", ".join(Path(p).name for p in paths[:k]),
-                            "is" if k == 1 else "are", Path(path).name)
-            return path
+    paths = [path] if path else checkpoint_paths(folder)
+    for k, candidate in enumerate(paths):
+        try:
+            status = checkpoint.restore(candidate)
+        except (tf.errors.OpError, IndexError, ValueError, OSError):
+            continue
+        status.expect_partial() if partial else status.assert_existing_objects_matched()
+        if k:
+            log.warning("%s %s unreadable (cut short?); using %s", ", ".join(Path(p).name for p in paths[:k]),
+                        "is" if k == 1 else "are", Path(candidate).name)
+        return candidate
     if paths:
-        raise FacegenError(f"no checkpoint in {Path(folder) / sub} reads (newest: {paths[0]}.data-*); the files "
-                           "are damaged: restore them from a copy or train a new run")
+        raise FacegenError(f"no checkpoint in {Path(folder) / CHECKPOINT_DIR} reads (newest: {paths[0]}.data-*); "
+                           "the files are damaged: restore them from a copy or train a new run")
     return None
-
-
-def restore(checkpoint, folder: Path, path: str | None = None, partial: bool = False) -> str | None:
-    """Restore a tf.train.Checkpoint from `path` or the folder's newest readable checkpoint; returns the path
-    used (None for a folder with no checkpoint). `partial` allows objects the checkpoint has but
-    `checkpoint` does not (loading G alone from a training checkpoint)."""
-    path = path or latest_readable(folder)
-    if path is None:
-        return None
-    status = checkpoint.restore(path)
-    status.expect_partial() if partial else status.assert_existing_objects_matched()
-    return path
 
 
 def checkpoint_manager(checkpoint, folder: Path, keep: int, sub: str = CHECKPOINT_DIR):

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
 from facegen.atomic import replacing, write_text
-from facegen.config import FacegenError
+from facegen.config import FacegenError, at_least
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
@@ -220,8 +220,7 @@ def partition_of_identity(identity: int, n_ids: int) -> int:
 
 def write_sample(out: Path, count: int, seed: int = 0, overwrite: bool = False) -> Path:
     """Write `count` drawn faces in the aligned-CelebA layout under `out`; returns `out`."""
-    if count < 1:
-        raise FacegenError("--count must be at least 1")
+    at_least(count, 1, "--count")
     out = Path(out)
     images_dir = out / "img_align_celeba"
     if images_dir.exists() and any(images_dir.iterdir()) and not overwrite:

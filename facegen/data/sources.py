@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from facegen.config import FacegenError
+from facegen.config import PARTITIONS, FacegenError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 CELEBA_IMAGES = "img_align_celeba"
 CELEBA_CROP = 108  # the carpedm20/DCGAN-tensorflow crop of the aligned 178x218 images
-PARTITIONS = {"train": 0, "val": 1, "test": 2}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegen.config import FacegenError
+from facegen.config import FacegenError, at_least
 
 log = logging.getLogger("facegen")
 
@@ -177,8 +177,8 @@ def resolve_counts(count: int | None, identities: int | None, per_identity: int 
     Every identity gets the same number of images, so --count must be their product.
     """
     for value, flag in ((count, "--count"), (identities, "--identities"), (per_identity, "--per-identity")):
-        if value is not None and value < 1:  # before the divisions below; the config re-checks nothing here
-            raise FacegenError(f"{flag} must be at least 1, got {value}")
+        if value is not None:  # before the divisions below
+            at_least(value, 1, flag)
     if identities is not None and per_identity is not None:
         if count is not None and count != identities * per_identity:
             raise FacegenError(f"--count {count} must equal --identities {identities} x --per-identity "

@@ -187,9 +187,8 @@ class _Writer:
         cfg, plan = self.cfg, self.plan
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
         valid = indices >= 0
-        images, logits, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg,
-                                                                         self.calibration)
-        realism = self.calibration.score(logits) if self.calibration else logits
+        images, logits, realism, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg,
+                                                                                  self.calibration)
         self.replaced += n_replaced
         futures, rows = [], []
         for k, pos in zip(*np.nonzero(valid)):
@@ -199,11 +198,11 @@ class _Writer:
             label, index = (int(v) for v in plan.split(g))
             rel = image_path(label, index, plan, FORMATS[cfg.format])
             self._folder(rel.split("/")[0])
-            scored = self.calibration is not None
             futures.append(self.pool.submit(_write, self.out / rel, images[k, pos], cfg.format, cfg.quality))
             rows.append(manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]),
-                                     float(realism[k, pos]) if scored else None,
-                                     float(logits[k, pos]) if scored else None, self.checkpoint_label, self.step))
+                                     None if realism is None else float(realism[k, pos]),
+                                     None if realism is None else float(logits[k, pos]), self.checkpoint_label,
+                                     self.step))
         self.pending.append((futures, rows))
         self.written += len(rows)
 
@@ -261,13 +260,13 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
     """Render, then redraw images whose calibrated realism is below --min-realism: attempt a of an image is
     keyed by (seed, identity, index, a) and rendered in its own block at its own position, so the result does
     not depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
-    best-scoring attempt is kept. Returns D's logits (the calibration is monotone, so "best" is the same in
-    either)."""
+    best-scoring attempt is kept (by logit: the calibration is monotone). Returns images, D's logits, their
+    calibrated realism (None when the export does not score it), attempts and the number replaced."""
     images, logits = renderer(_latents(plan, indices, 0))
     attempts = np.zeros(indices.shape, np.int64)
+    realism = None if calibration is None else calibration.score(logits)
     if cfg.min_realism <= 0:
-        return images, logits, attempts, 0
-    realism = calibration.score(logits)
+        return images, logits, realism, attempts, 0
     accepted = realism >= cfg.min_realism
     n_replaced = 0
     for a in range(1, cfg.max_attempts):
@@ -283,7 +282,7 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
             images[k][take], logits[k][take], realism[k][take] = imgs_a[j][take], logits_a[j][take], real_a[j][take]
             attempts[k][take] = a
             accepted[k] |= need[k] & (real_a[j] >= cfg.min_realism)
-    return images, logits, attempts, n_replaced
+    return images, logits, realism, attempts, n_replaced
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:

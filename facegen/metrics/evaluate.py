@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 import facegen
 from facegen.atomic import write_json
-from facegen.config import DataConfig, FacegenError
+from facegen.config import DataConfig, FacegenError, at_least
 from facegen.data import TrainingData, check_data_path, discover
 from facegen.export.manifest import MANIFEST, read_manifest
 from facegen.images import grid, save_png
@@ -101,10 +101,8 @@ def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | Non
     TensorFlow starts): one source, sizes, the folders exist and are what they claim, the FID weights."""
     if (run_dir is None) == (export_dir is None):
         raise FacegenError("give --checkpoint or --export (one of them)")
-    if n < 2:
-        raise FacegenError(f"--n must be at least 2, got {n}")
-    if n_real < 0:
-        raise FacegenError(f"--n-real must be at least 0, got {n_real}")
+    at_least(n, 2, "--n")
+    at_least(n_real, 0, "--n-real")
     check_data_path(data)
     if run_dir is not None:
         read_run_config(run_dir)

@@ -91,3 +91,15 @@ def channel_stats(images: np.ndarray) -> np.ndarray:
     """Per-channel mean and std of uint8 images [n, h, w, 3], in [0, 1] units: shape [6]."""
     x = np.asarray(images, np.float32) / 255.0
     return np.concatenate([x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))])
+
+
+def test_resume_past_a_truncated_checkpoint_equals_an_uninterrupted_run(tiny_cfg, tmp_path):
+    """A cut-short newest checkpoint: training resumes from the one before and ends where a clean run does."""
+    train(tmp_path / "straight", tiny_cfg(steps=4), progress=False)
+    train(tmp_path / "cut", tiny_cfg(steps=4, checkpoint_every=2), progress=False)
+    data = tmp_path / "cut" / "checkpoints" / "ckpt-4.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 2])
+    result = train(tmp_path / "cut", tiny_cfg(steps=4, checkpoint_every=2), progress=False)
+    assert result.resumed_from == 2 and result.step == 4
+    a, b = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "cut")
+    assert a.keys() == b.keys() and [k for k in a if not np.array_equal(a[k], b[k])] == []
