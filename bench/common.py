@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags for native bfloat16 arithmetic
 
@@ -91,3 +93,11 @@ def run_json(args: list[str], env: dict | None = None, timeout: int = 1800, cwd:
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def sh(*args: str) -> str:
+    """Run a command from the repository root; its stdout, or exit with its stderr's tail."""
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    if r.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{r.stderr[-2000:]}")
+    return r.stdout

@@ -17,23 +17,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine, sample_judge  # noqa: E402
+from common import machine, sample_judge, sh  # noqa: E402
 
 MODES = ("plain", "identity")
-
-
-def sh(*args: str) -> str:
-    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
-    if r.returncode:
-        raise SystemExit(f"{' '.join(args)} failed:\n{r.stderr[-2000:]}")
-    return r.stdout
 
 
 def floats(text: str) -> list[float]:

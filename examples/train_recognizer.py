@@ -120,6 +120,9 @@ def main() -> None:
     p.add_argument("--train", required=True, help="identity-folder dataset, or 'real'")
     p.add_argument("--real", required=True, help="the real data set (CelebA layout) for verification pairs")
     p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--steps", type=int, default=0,
+                   help="train for this many batches of 64 whatever the set's size (the same budget for every set; "
+                        "replaces --epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head", choices=("softmax", "arcface"), default="softmax")
     args = p.parse_args()
@@ -130,18 +133,24 @@ def main() -> None:
     train_ds = keras.utils.image_dataset_from_directory(folder, image_size=(SIZE, SIZE), batch_size=64,
                                                        seed=args.seed, verbose=False)
     n_classes = len(train_ds.class_names)
+    train_ds = train_ds.cache()  # decoded once: a fixed --steps budget revisits small sets many times
     model, embed = recognizer(n_classes, args.head)
     if args.head == "arcface":  # the margin head needs the label as an input too
         train_ds = train_ds.map(lambda x, y: ((x, y), y))
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    history = model.fit(train_ds.prefetch(tf.data.AUTOTUNE), epochs=args.epochs, verbose=0)
+    if args.steps:  # a fixed budget: ten rounds of steps/10 batches over the repeated set
+        args.epochs = 10
+        history = model.fit(train_ds.repeat().prefetch(tf.data.AUTOTUNE), epochs=10,
+                            steps_per_epoch=max(1, args.steps // 10), verbose=0)
+    else:
+        history = model.fit(train_ds.prefetch(tf.data.AUTOTUNE), epochs=args.epochs, verbose=0)
     images, pairs, labels, held_ids = verification_pairs(args.real, args.seed)
     e = embed.predict(images, batch_size=256, verbose=0)
     e /= np.linalg.norm(e, axis=1, keepdims=True)
     scores = np.sum(e[pairs[:, 0]] * e[pairs[:, 1]], axis=1)
     accuracy = max(float(np.mean((scores >= t) == labels)) for t in np.unique(scores))
-    print(json.dumps({"train": args.train, "head": args.head, "train_identities": n_classes,
+    print(json.dumps({"train": args.train, "head": args.head, "train_identities": n_classes, "steps": args.steps,
                       "train_accuracy": round(float(history.history["accuracy"][-1]), 4) if args.epochs else None,
                       "held_out_identities": held_ids, "pairs": len(pairs),
                       "verification_accuracy": round(accuracy, 4), "roc_auc": round(roc_auc(scores, labels), 4)}))

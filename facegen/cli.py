@@ -16,6 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None, help="Train a DCGAN on face photos and export labeled synthetic faces.")
 data_app = typer.Typer(no_args_is_help=True, help="Data helpers.")
 app.add_typer(data_app, name="data")
+embedder_app = typer.Typer(no_args_is_help=True, help="The identity embedder (face recognition in the export loop).")
+app.add_typer(embedder_app, name="embedder")
 
 
 def _tensorflow() -> None:
@@ -47,8 +49,9 @@ def train(
                                  help="tf.distribute: auto (multiworker if TF_CONFIG lists workers, mirrored if several "
                                       "GPUs, else default), default, mirrored, multiworker."),
     sync_bn: bool = typer.Option(False, "--sync-bn", help="Synchronise BN statistics across replicas."),
-    mixed_precision: str = typer.Option("off", "--mixed-precision",
-                                        help="off, float16 or bfloat16. For GPUs: slower or unsupported on CPU."),
+    mixed_precision: str = typer.Option("auto", "--mixed-precision",
+                                        help="auto, off (float32), float16 or bfloat16. auto stays float32 for "
+                                             "training (bfloat16 has not matched its quality); a run keeps its policy."),
     xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on our CPUs."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
     eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
@@ -150,6 +153,19 @@ def export_cmd(
     shard: str = typer.Option("0/1", "--shard", help="i/n: generate slice i of n (join with facegen merge)."),
     workers: int = typer.Option(0, "--workers", help="Encoding threads; 0 = one per core."),
     strategy: str = typer.Option("auto", "--strategy", help="auto (every local GPU generates), default or mirrored."),
+    precision: str = typer.Option("auto", "--mixed-precision",
+                                  help="auto (bfloat16 where the CPU/GPU computes it natively), off or bfloat16. "
+                                       "Part of the bytes: the same machine kind and policy give the same files."),
+    embedder: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder (facegen embedder train): "
+                                            "identities far apart and from the training people, images consistent."),
+    min_consistency: Optional[float] = typer.Option(None, "--min-consistency", help="Redraw images whose cosine to "
+                                                    "their identity's reference is below this [default: calibrated]."),
+    max_similarity: Optional[float] = typer.Option(None, "--max-similarity", help="Reject identities this close to "
+                                                   "an accepted one [default: calibrated]."),
+    max_leakage: Optional[float] = typer.Option(None, "--max-leakage", help="Reject identities this close to a "
+                                                "training identity [default: calibrated]."),
+    max_candidates: int = typer.Option(10, "--max-candidates", help="Identity candidates per identity before "
+                                       "giving up."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -165,8 +181,14 @@ def export_cmd(
     k, m = resolve_counts(count, identities, per_identity)
     cfg = ExportConfig(identities=k, per_identity=m, seed=seed, variation=variation, format=fmt, quality=quality,
                        size=size, min_realism=min_realism, realism=realism, shard=parse_shard(shard),
-                       batch_size=batch_size, workers=workers, strategy=strategy)
+                       batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
+                       embedder=str(embedder or ""), min_consistency=min_consistency, max_similarity=max_similarity,
+                       max_leakage=max_leakage, max_candidates=max_candidates)
     read_run_config(checkpoint)
+    if embedder:
+        from facegen.run import read_folder_config
+
+        read_folder_config(embedder, "embedder", "embedder")
     check_out_folder(out, overwrite)
     used = cfg.blocks_per_call * cfg.block
     if used != batch_size:
@@ -180,13 +202,24 @@ def export_cmd(
         typer.echo(f"{out} already holds this export ({result.images} images); nothing to do")
         return
     rate = result.written / result.seconds if result.seconds else 0.0
-    redrawn = f"; {result.replaced} redrawn for --min-realism" if cfg.min_realism > 0 else ""
+    checks = [flag for flag, on in (("--min-realism", cfg.min_realism > 0), ("--min-consistency", embedder)) if on]
+    redrawn = f"; {result.replaced} redrawn for {' and '.join(checks)}" if checks else ""
     typer.echo(f"exported {result.images} images of {result.identities} identities to {out} "
                f"({result.written} written now, {rate:.0f} img/s{redrawn})")
     if result.below_threshold:
         log.warning("%d of %d images are still below --min-realism %g after %d draws (each keeps its best draw; "
                     "export.json counts them)", result.below_threshold, result.images, cfg.min_realism,
                     cfg.max_attempts)
+    if embedder:
+        from facegen.config import read_json
+
+        record = read_json(out / "export.json")
+        c, s = record["identity_check"], record["settings"]
+        typer.echo(f"identities: {c['identities']} accepted of {c['candidates_drawn']} candidates "
+                   f"({c['rejected_too_similar']} too similar at cosine > {s['max_similarity']:.3f}, "
+                   f"{c['rejected_leaked']} too close to a training identity at > {s['max_leakage']:.3f}); "
+                   f"{record['counts']['below_min_consistency']} images still below consistency "
+                   f"{s['min_consistency']:.3f} after {cfg.max_attempts} draws")
 
 
 @app.command()
@@ -202,6 +235,39 @@ def merge(
 
     total = run_merge(sources, out)
     typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
+
+
+@app.command()
+def mix(
+    real: Optional[Path] = typer.Option(None, "--real", help="Real faces: CelebA or one sub-folder per identity."),
+    synth: list[Path] = typer.Option([], "--synth", help="A finished facegen export (repeat for several)."),
+    out: Path = typer.Option(..., "--out", help="New folder for the mixed dataset (an interrupted mix here resumes)."),
+    real_identities: Optional[int] = typer.Option(None, "--real-identities",
+                                                  help="Real identities to take [default: all; 0 = none]."),
+    synth_identities: Optional[int] = typer.Option(None, "--synth-identities",
+                                                   help="Identities to take from each export [default: all]."),
+    size: int = typer.Option(0, "--size", help="Image side; default the exports' (needed without --synth)."),
+    fmt: str = typer.Option("", "--format", help="png or jpg without --synth [default: png]."),
+    seed: int = typer.Option(0, "--seed", help="Which identities are taken when fewer than all."),
+    partition: str = typer.Option("train", "--partition", help="CelebA split of the real identities."),
+    link: bool = typer.Option(True, "--link/--copy", help="Hard-link synthetic images where possible."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Real and synthetic identities in one dataset: disjoint labels, one image size, manifest.csv with a
+    source column, train.lst, mix.json and a dataset card.
+
+    Example: facegen mix --real data/celeba-sample --synth synth/ --real-identities 200 --out mixed/
+    """
+    from facegen.config import MixConfig
+    from facegen.export.mix import mix as run_mix
+
+    cfg = MixConfig(real=None if real is None else str(real), synth=tuple(str(s) for s in synth),
+                    real_identities=real_identities, synth_identities=synth_identities, seed=seed,
+                    partition=partition, link=link, size=size, format=fmt)
+    record = run_mix(cfg, out, command="facegen " + " ".join(sys.argv[1:]), progress=not quiet)
+    c = record["counts"]
+    typer.echo(f"mixed {c['real_identities']} real and {sum(c['synth_identities'])} synthetic identities "
+               f"({c['images']} images) into {out}")
 
 
 @app.command()
@@ -273,6 +339,38 @@ def data_sample(
 
     write_sample(out, count, seed, overwrite)
     typer.echo(f"wrote {count} synthetic faces in the CelebA layout to {out} (test/demo data, not CelebA)")
+
+
+@embedder_app.command("train")
+def embedder_train(
+    data: Path = typer.Option(..., "--data", help="Identity-labelled faces: CelebA or one sub-folder per identity."),
+    out: Path = typer.Option(..., "--out", help="Embedder folder (an interrupted training here resumes)."),
+    preset: str = typer.Option("small", "--preset", help="tiny (tests), small (CPU), large (GPU, CelebA)."),
+    resolution: int = typer.Option(64, "--resolution", help="Face side the embedder reads."),
+    steps: int = typer.Option(3000, "--steps", help="Batches of --batch-size."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    blocks: int = typer.Option(1, "--blocks", help="Residual blocks per stage."),
+    margin: float = typer.Option(0.35, "--margin", help="CosFace margin."),
+    seed: int = typer.Option(0, "--seed"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train the identity embedder on the data's training identities; report verification on held-out ones.
+
+    Example: facegen embedder train --data data/celeba-sample --out runs/embedder
+    """
+    from facegen.config import EmbedderConfig
+    from facegen.data import check_data_path
+
+    cfg = EmbedderConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
+                         blocks=blocks, margin=margin, seed=seed)
+    check_data_path(data)
+    _tensorflow()
+    from facegen.training.embedder import train_embedder
+
+    r = train_embedder(out, cfg, progress=not quiet)
+    typer.echo(f"embedder {out}: held-out verification {100 * r['verification_accuracy']:.1f}%, ROC AUC "
+               f"{r['roc_auc']:.3f} ({r['held_out_identities']} identities); limits: consistency "
+               f"{r['limits']['consistency']:.3f}, separation {r['limits']['separation']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

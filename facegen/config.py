@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 RESOLUTIONS = (32, 64, 128)
 FORMATS = {"png": "png", "jpg": "jpg"}  # --format -> file extension
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names (facegen.distribute)
-PRECISIONS = ("off", "float16", "bfloat16")  # --mixed-precision names
+PRECISIONS = ("auto", "off", "float16", "bfloat16")  # --mixed-precision names; auto: see facegen.hardware
 MODES = ("plain", "identity")  # --mode names; a run's mode is derived from its model's identity_dim
 PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_eval_partition.txt code; or "all"
 
@@ -133,7 +134,8 @@ class TrainConfig:
     deterministic: bool = True  # tf op determinism: same seed, same weights (CPU)
     strategy: str = "auto"  # tf.distribute: auto, default, mirrored, multiworker (may change on resume)
     sync_bn: bool = False  # synchronise BN batch statistics across replicas (distributed = one device)
-    mixed_precision: str = "off"  # off, float16 (with loss scaling) or bfloat16: for GPUs; slower on CPU
+    # auto (resolved once, then stored: see facegen.hardware), off (float32), float16 (loss-scaled), bfloat16
+    mixed_precision: str = "auto"
     xla: bool = False  # jit_compile the step: for GPUs; slower on our CPUs
     eval_every: int = 0  # steps between FID/KID evaluations (0 = off); the best-FID checkpoint is kept
     eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
@@ -194,6 +196,13 @@ class ExportConfig:
     min_realism: float = 0.0  # (bytes) drop images whose D score is below this and draw replacements
     max_attempts: int = 8  # (bytes) replacement draws per image before keeping its best-scoring draw
     realism: bool = False  # (bytes) score every image with D for the manifest (implied by min_realism > 0)
+    precision: str = "auto"  # (bytes) auto, off or bfloat16: G's (and D's) compute dtype; auto: facegen.hardware
+    embedder: str = ""  # (bytes) an embedder folder: verified identities (facegen.export.verify); "" = off
+    # (bytes) the embedder's limits; None = the values calibrated in its report (facegen.training.embedder)
+    min_consistency: float | None = None  # an image's cosine to its identity's reference, else redrawn
+    max_similarity: float | None = None  # an identity's reference cosine to any accepted identity's, else rejected
+    max_leakage: float | None = None  # an identity's reference cosine to any training identity's mean, else rejected
+    max_candidates: int = 10  # (bytes) identity candidates drawn per requested identity before giving up
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
     batch_size: int = 256  # images per generator dispatch, rounded up to whole blocks
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core
@@ -216,6 +225,14 @@ class ExportConfig:
         if self.size < 0 or (0 < self.size < 8):
             raise FacegenError(f"--size must be 0 (the model's) or at least 8, got {self.size}")
         at_least(self.batch_size, 1, "--batch-size")
+        _one_of(self.precision, ("auto", "off", "bfloat16"), "--mixed-precision")
+        at_least(self.max_candidates, 1, "--max-candidates")
+        for name in ("min_consistency", "max_similarity", "max_leakage"):
+            value = getattr(self, name)
+            if value is not None and not -1.0 <= value <= 1.0:
+                raise FacegenError(f"--{name.replace('_', '-')} is a cosine similarity in [-1, 1], got {value}")
+            if value is not None and not self.embedder:
+                raise FacegenError(f"--{name.replace('_', '-')} needs --embedder")
         if not 0.0 <= self.min_realism < 1.0:
             raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
         at_least(self.max_attempts, 1, "--max-attempts")
@@ -241,6 +258,91 @@ class ExportConfig:
         d["shard"] = list(self.shard)
         d["realism"] = self.scores_realism
         return d
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """What to combine; every field decides the bytes."""
+
+    real: str | None  # real faces with identity labels (CelebA or identity folders); None = synthetic only
+    synth: tuple[str, ...] = ()  # finished facegen exports; () = a prepared real set alone
+    real_identities: int | None = None  # how many real identities; None = all of the partition's, 0 = none
+    synth_identities: int | None = None  # how many identities of each export; None = all, 0 = none
+    seed: int = 0  # which identities are taken when fewer than all
+    partition: str = "train"  # CelebA split the real identities come from (val/test stay held out)
+    link: bool = True  # hard-link synthetic files where the file system allows (copied otherwise)
+    size: int = 0  # image side; 0 = the exports' (required without --synth)
+    format: str = ""  # png or jpg; "" = the exports' (png without --synth)
+
+    def __post_init__(self) -> None:
+        for value, flag in ((self.real_identities, "--real-identities"), (self.synth_identities, "--synth-identities")):
+            if value is not None:
+                at_least(value, 0, flag)
+        _one_of(self.partition, (*PARTITIONS, "all"), "--partition")
+        if self.format:
+            _one_of(self.format, FORMATS, "--format")
+        if self.size and self.size < 8:
+            raise FacegenError(f"--size must be at least 8, got {self.size}")
+        if self.takes_real and self.real is None:
+            raise FacegenError("give --real, or --real-identities 0 for a synthetic-only set")
+        if not self.synth and not self.size:
+            raise FacegenError("without --synth, give --size for the real images")
+        if not self.synth and not self.takes_real:
+            raise FacegenError("nothing to mix: give --synth, or real identities")
+
+    @property
+    def takes_real(self) -> bool:
+        return self.real_identities != 0
+
+    def settings(self, size: int, fmt: str) -> dict:
+        d = dataclasses.asdict(self)
+        d.update(real=os.path.abspath(self.real) if self.takes_real else None,
+                 synth=[os.path.abspath(s) for s in self.synth], size=size, format=fmt)
+        return d
+
+
+EMBEDDER_PRESETS = {  # residual stage widths (one stride-2 stage each, `blocks` residual blocks per stage)
+    "tiny": (16, 32, 64),  # tests: seconds on a CPU
+    "small": (32, 64, 128, 256),  # the sample data on a CPU: minutes
+    "large": (64, 128, 256, 512),  # CelebA on a GPU (ResNet-18 widths)
+}
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """A face-recognition embedder: residual CNN, L2-normalised embedding, CosFace margin head."""
+
+    data: str = ""  # identity-labelled faces: CelebA (identity_CelebA.txt) or one sub-folder per identity
+    preset: str = "small"
+    resolution: int = 64  # faces are read (and exported faces resized) to this side
+    blocks: int = 1  # residual blocks per stage
+    embedding_dim: int = 128
+    margin: float = 0.35  # CosFace additive cosine margin m
+    scale: float = 30.0  # CosFace logit scale s
+    steps: int = 3000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-4
+    seed: int = 0
+    checkpoint_every: int = 500
+    held_out_every: int = 10  # identity folders without CelebA partitions: every n-th identity is held out
+
+    def __post_init__(self) -> None:
+        _one_of(self.preset, tuple(EMBEDDER_PRESETS), "--preset")
+        at_least(self.resolution, 16, "--resolution")
+        for name in ("blocks", "embedding_dim", "steps", "batch_size", "checkpoint_every"):
+            at_least(getattr(self, name), 1, "--" + name.replace("_", "-"))
+        at_least(self.held_out_every, 2, "held_out_every")
+        if not 0.0 <= self.margin < 1.0:
+            raise FacegenError(f"--margin must be in [0, 1), got {self.margin}")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return EMBEDDER_PRESETS[self.preset]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EmbedderConfig":
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
 def read_json(path: Path) -> Any:

@@ -75,10 +75,15 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
 
 def resolve_config(run_dir: Path, requested: RunConfig) -> RunConfig:
     """The config to train with: the requested one, after checking that an existing run in `run_dir` was
-    trained with the same settings in everything but its schedule (steps, cadences, data location)."""
+    trained with the same settings in everything but its schedule (steps, cadences, data location).
+    `--mixed-precision auto` on an existing run means the policy it trains with; on a new run it stays
+    auto here (training.loop resolves it from the hardware, facegen.hardware)."""
     if not (run_dir / CONFIG_FILE).exists():
         return requested
     stored = read_run_config(run_dir)
+    if requested.train.mixed_precision == "auto":
+        requested = dataclasses.replace(requested, train=dataclasses.replace(
+            requested.train, mixed_precision=stored.train.mixed_precision))
     for section in ("model", "data", "train"):
         a, b = getattr(stored, section), getattr(requested, section)
         for f in dataclasses.fields(a):

@@ -12,6 +12,7 @@ import pandas as pd
 from facegen.config import PARTITIONS, FacegenError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+PREVIEW_NAME = "preview.jpg"  # a dataset card's preview sheet (facegen.export.card) at a dataset's root: not data
 CELEBA_IMAGES = "img_align_celeba"
 CELEBA_CROP = 108  # the carpedm20/DCGAN-tensorflow crop of the aligned 178x218 images
 
@@ -101,7 +102,8 @@ def _discover_celeba(root: Path, partition: str) -> ImageSource:
 
 def _discover_folder(root: Path) -> ImageSource:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts)
+                   and p.relative_to(root) != Path(PREVIEW_NAME))
     nested = [p for p in files if p.parent != root]
     if nested and len(nested) == len(files):
         # One sub-folder per identity: the folder name is the identity, labels follow sorted folder names.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +35,7 @@ log = logging.getLogger("facegen")
 
 IDENTITY_STREAM = 1  # key component that separates identity draws from per-image draws
 IMAGE_STREAM = 2
+REFERENCE_STREAM = 3  # the observations an embedder averages into an identity's reference (facegen.export.verify)
 # Identity mode: two identities' z_id may not have a cosine above this. Random 50-d pairs sit at 0 +- 0.14 and
 # exceed 0.7 with probability 5e-9, so even a million identities need almost no redraws (0.5 would make the
 # 100,000th identity need ~10,000 draws). bench/anchor_threshold.py on a trained small model: anchor pairs at
@@ -64,6 +65,8 @@ class IdentityPlan:
     variation: float = 0.35
     block: int = 64  # images per generator call, fixed by global index: the unit that makes outputs exact
     identity_dim: int = 0  # identity-mode checkpoints: z_id size (see module doc); 0 = plain
+    # label -> identity candidate whose keys it uses (verified identities skip rejected candidates); None = label
+    candidates: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def count(self) -> int:
@@ -81,10 +84,16 @@ class IdentityPlan:
         """Global indices -> (label, index within identity)."""
         return np.divmod(np.asarray(global_index), self.per_identity)
 
+    def candidate(self, label: int) -> int:
+        return label if self.candidates is None else int(self.candidates[label])
+
     def identity_latent(self, label: int) -> np.ndarray:
+        return self.candidate_latent(self.candidate(label))
+
+    def candidate_latent(self, c: int) -> np.ndarray:
         if self.identity_dim:
-            return self.anchors(label + 1)[label]
-        return _normal((self.seed, IDENTITY_STREAM, label), self.latent_dim)
+            return self.anchors(c + 1)[c]
+        return _normal((self.seed, IDENTITY_STREAM, c), self.latent_dim)
 
     def anchors(self, n: int) -> np.ndarray:
         """Identity mode: the first n z_id anchors, redrawn where too similar to an earlier one."""
@@ -93,22 +102,32 @@ class IdentityPlan:
     def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
         """Latents [n, latent_dim] float32 for global indices at the given replacement attempt(s)."""
         labels, indices = self.split(global_index)
-        attempts = np.broadcast_to(attempt, labels.shape)
-        out = np.empty((len(labels), self.latent_dim), np.float32)
+        cands = labels if self.candidates is None else self.candidates[labels]
+        return self.observations(cands, indices, np.broadcast_to(attempt, labels.shape), IMAGE_STREAM)
+
+    def reference_latents(self, candidates: np.ndarray, observations: int) -> np.ndarray:
+        """[len(candidates) * observations, latent]: the observations an identity's reference averages, keyed
+        apart from its exported images (REFERENCE_STREAM), candidate-major."""
+        cands = np.repeat(np.asarray(candidates, np.int64), observations)
+        index = np.tile(np.arange(observations), len(candidates))
+        return self.observations(cands, index, np.zeros_like(index), REFERENCE_STREAM)
+
+    def observations(self, cands: np.ndarray, indices: np.ndarray, attempts: np.ndarray, stream: int) -> np.ndarray:
+        """Latents of (candidate, index, attempt) keys: the candidate's identity part and a fresh draw."""
+        out = np.empty((len(cands), self.latent_dim), np.float32)
         if self.identity_dim:
-            anchors = self.anchors(int(labels.max()) + 1) if len(labels) else None
-            for row, (label, index, a) in enumerate(zip(labels.tolist(), indices.tolist(), attempts.tolist())):
-                out[row, :self.identity_dim] = anchors[label]
-                out[row, self.identity_dim:] = self.variation * _normal((self.seed, IMAGE_STREAM, label, index, a),
+            anchors = self.anchors(int(cands.max()) + 1) if len(cands) else None
+            for row, (c, index, a) in enumerate(zip(cands.tolist(), indices.tolist(), attempts.tolist())):
+                out[row, :self.identity_dim] = anchors[c]
+                out[row, self.identity_dim:] = self.variation * _normal((self.seed, stream, c, index, a),
                                                                         self.latent_dim - self.identity_dim)
             return out
         keep = math.sqrt(1.0 - self.variation ** 2)
         anchors: dict[int, np.ndarray] = {}
-        for row, (label, index, a) in enumerate(zip(labels.tolist(), indices.tolist(), attempts.tolist())):
-            if label not in anchors:
-                anchors[label] = self.identity_latent(label)
-            eps = _normal((self.seed, IMAGE_STREAM, label, index, a), self.latent_dim)
-            out[row] = keep * anchors[label] + self.variation * eps
+        for row, (c, index, a) in enumerate(zip(cands.tolist(), indices.tolist(), attempts.tolist())):
+            if c not in anchors:
+                anchors[c] = self.candidate_latent(c)
+            out[row] = keep * anchors[c] + self.variation * _normal((self.seed, stream, c, index, a), self.latent_dim)
         return out
 
 

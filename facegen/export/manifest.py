@@ -16,9 +16,11 @@ from facegen.atomic import replacing, write_json
 from facegen.config import FacegenError, read_json
 
 # realism (0..1, calibrated: facegen.export.realism) and realism_logit (D's raw logit) are empty unless the export
-# scored them (--realism or --min-realism).
+# scored them (--realism or --min-realism); identity_similarity (cosine of the image's embedding to its identity's
+# reference: facegen.export.verify) unless it ran with --embedder.
 COLUMNS = ["path", "identity", "label", "index", "global_index", "seed", "variation", "attempt", "realism",
-           "realism_logit", "checkpoint", "step"]
+           "realism_logit", "identity_similarity", "checkpoint", "step"]
+ADDED_COLUMNS = ("identity_similarity",)  # absent from manifests of older facegen versions: read as empty
 MANIFEST = "manifest.csv"
 LST = "train.lst"
 EXPORT_JSON = "export.json"  # written last: its presence (without STATE_DIR) marks a finished export
@@ -26,13 +28,17 @@ STATE_DIR = ".facegen-export"  # hidden journal folder while an export runs; rem
 
 
 def manifest_row(path: str, label: int, index: int, global_index: int, seed: int, variation: float,
-                 attempt: int, realism: float | None, realism_logit: float | None, checkpoint: str, step: int) -> dict:
+                 attempt: int, realism: float | None, realism_logit: float | None, checkpoint: str, step: int,
+                 identity_similarity: float | None = None) -> dict:
     """One image's manifest row, in COLUMNS' terms."""
     return {"path": path, "identity": path.split("/")[0], "label": label, "index": index,
             "global_index": global_index, "seed": seed, "variation": variation, "attempt": attempt,
-            "realism": "" if realism is None else f"{realism:.6f}",
-            "realism_logit": "" if realism_logit is None else f"{realism_logit:.6f}",
-            "checkpoint": checkpoint, "step": step}
+            "realism": _number(realism), "realism_logit": _number(realism_logit),
+            "identity_similarity": _number(identity_similarity), "checkpoint": checkpoint, "step": step}
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
 
 
 def check_out_folder(out: Path, overwrite: bool) -> None:
@@ -45,6 +51,14 @@ def check_out_folder(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()) and not ours and not overwrite:
         raise FacegenError(f"--out {out} is not empty and is not a facegen export; pass --overwrite to replace "
                            "its contents or pick a new folder")
+
+
+def stored_settings(out: Path) -> dict | None:
+    """The settings of the export `out` holds, unfinished or complete (None for a new folder)."""
+    for path in (out / STATE_DIR / "settings.json", out / EXPORT_JSON):
+        if path.exists():
+            return read_json(path).get("settings", None) if path.name == EXPORT_JSON else read_json(path)
+    return None
 
 
 def prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
@@ -86,6 +100,9 @@ def read_manifest(root: Path, name: str = MANIFEST) -> pd.DataFrame:
     if not path.exists():
         raise FacegenError(f"{path} does not exist (not a finished facegen export?)")
     frame = pd.read_csv(path, dtype={"path": str, "identity": str, "checkpoint": str})
+    for column in ADDED_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise FacegenError(f"{path} lacks columns {', '.join(missing)}")
@@ -149,11 +166,12 @@ class Journal:
                     lst.write(f"1\t{row[path_col]}\t{row[label_col]}\n")
         return len(order)
 
-    def count_below(self, threshold: float) -> int:
-        """Journaled images whose calibrated realism is below `threshold` (the draws ran out for them)."""
+    def count_below(self, threshold: float, column: str = "realism") -> int:
+        """Journaled images whose `column` (calibrated realism, identity similarity) is below `threshold`:
+        the draws ran out for them."""
         if not self.path.exists():
             return 0
-        col = COLUMNS.index("realism")
+        col = COLUMNS.index(column)
         with open(self.path, newline="") as f:
             return sum(1 for row in csv.reader(f) if row[col] and float(row[col]) < threshold)
 

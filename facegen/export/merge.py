@@ -13,6 +13,7 @@ from tqdm import tqdm
 import facegen
 from facegen.atomic import write_json, write_text
 from facegen.config import FacegenError, read_json
+from facegen.export.card import write_card
 from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
 
 
@@ -109,3 +110,4 @@ def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict
         "counts": {"identities": first["identities"], "per_identity": first["per_identity"],
                    "images": first["identities"] * first["per_identity"]},
         "started": min(m["started"] for m in metas), "ended": max(m["ended"] for m in metas)})
+    write_card(out, EXPORT_JSON, read_manifest(out))

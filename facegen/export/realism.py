@@ -58,13 +58,15 @@ class RealismCalibration:
         return hashlib.sha256(self.reference_logits.tobytes()).hexdigest()[:16]
 
 
-def calibration_path(run_dir: Path, checkpoint_path: str) -> Path:
-    return Path(run_dir) / REALISM_DIR / f"{Path(checkpoint_path).name}.json"
+def calibration_path(run_dir: Path, checkpoint_path: str, precision: str = "off") -> Path:
+    # D's logits depend on the compute policy, so each policy has its own reference.
+    suffix = "" if precision == "off" else f".{precision}"
+    return Path(run_dir) / REALISM_DIR / f"{Path(checkpoint_path).name}{suffix}.json"
 
 
 def load_or_calibrate(gen, run_dir: Path) -> RealismCalibration:
     """The checkpoint's calibration, computed and stored the first time it is asked for."""
-    path = calibration_path(run_dir, gen.checkpoint_path)
+    path = calibration_path(run_dir, gen.checkpoint_path, gen.precision)
     if path.exists():
         stored = json.loads(path.read_text())
         return RealismCalibration(np.asarray(stored.pop("reference_logits"), np.float64), stored)
@@ -83,5 +85,6 @@ def calibrate(gen, n: int = CALIBRATION_IMAGES, seed: int = CALIBRATION_SEED) ->
     z = latents_for_seed(seed, n, gen.latent_dim)
     logits = np.concatenate([gen.realism_logits(gen.generator(z[i:i + BATCH], training=False))
                              for i in range(0, n, BATCH)])
-    source = {"checkpoint": Path(gen.checkpoint_path).name, "step": gen.step, "seed": seed, "images": n}
+    source = {"checkpoint": Path(gen.checkpoint_path).name, "step": gen.step, "seed": seed, "images": n,
+              "precision": gen.precision}
     return RealismCalibration(np.sort(logits.astype(np.float64)), source)

@@ -16,13 +16,17 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import facegen
+from facegen import hardware
 from facegen.atomic import write_bytes, write_json
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
 from facegen.distribute import make_strategy
 from facegen.export.identities import IdentityPlan, default_variation, shard_blocks
-from facegen.export.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out
+from facegen.export.card import write_card
+from facegen.export.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out, read_manifest, stored_settings
 from facegen.export.realism import RealismCalibration, load_or_calibrate
+from facegen.export.verify import Acceptance, accept_identities, resolve_check, similarities
 from facegen.images import encode
+from facegen.models.embedder import Embedder
 from facegen.models.generator import Generator, to_uint8
 
 
@@ -57,20 +61,27 @@ class BlockRenderer:
     """
 
     def __init__(self, gen: Generator, block: int, size: int, realism: bool,
-                 strategy: tf.distribute.Strategy | None = None) -> None:
+                 strategy: tf.distribute.Strategy | None = None, embedder: Embedder | None = None) -> None:
         self.gen, self.block = gen, block
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         res = gen.config.model.resolution
         self.size = size or res
-        out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8), tf.TensorSpec([block], tf.float32))
+        dim = embedder.config.embedding_dim if embedder else 1
+        out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8), tf.TensorSpec([block], tf.float32),
+                    tf.TensorSpec([block, dim], tf.float32))
 
         def one_block(z):
             x = gen.generator(z, training=False)
             score = gen.realism_logits(x) if realism else tf.fill([block], float("nan"))
             if self.size != res:
                 x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
-            return to_uint8(x), score
+            image = to_uint8(x)
+            # The embedder sees the written image (its uint8 pixels), so a manifest's similarity is what anyone
+            # re-embedding the file gets.
+            embedding = (embedder.embed_float(tf.cast(image, tf.float32) / 127.5 - 1.0) if embedder
+                         else tf.fill([block, 1], float("nan")))
+            return image, score, embedding
 
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
@@ -78,20 +89,19 @@ class BlockRenderer:
         self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
         self._render_replicas = tf.function(lambda parts: self.strategy.run(render, args=(parts,)))
 
-    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """[k, block, latent] -> uint8 images [k, block, s, s, 3], D logits [k, block], embeddings [k, block, d]."""
         if self.replicas == 1:
-            images, realism = self._render(tf.convert_to_tensor(z))
-            return images.numpy(), realism.numpy()
+            return tuple(t.numpy() for t in self._render(tf.convert_to_tensor(z)))
         # Pad to whole blocks per replica with extra zero blocks (their outputs are dropped).
         k = len(z)
         per = -(-k // self.replicas)
         z = np.concatenate([z, np.zeros((per * self.replicas - k, *z.shape[1:]), np.float32)])
         parts = self.strategy.experimental_distribute_values_from_function(
             lambda ctx: tf.constant(z[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]))
-        images, realism = self._render_replicas(parts)
-        images = np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(images)])[:k]
-        realism = np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(realism)])[:k]
-        return images, realism
+        outputs = self._render_replicas(parts)
+        return tuple(np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(out)])[:k]
+                     for out in outputs)
 
 
 @dataclass(frozen=True)
@@ -127,22 +137,31 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
-    gen = Generator.from_run(checkpoint, strategy=strategy)
+    # auto: what an export already in `out` used (so a resume on this machine continues it), else the hardware's.
+    stored = None if overwrite else (stored_settings(out) or {}).get("precision")
+    cfg = dataclasses.replace(cfg, precision=hardware.resolve(cfg.precision, "export", stored))
+    gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
     if cfg.variation is None:
         cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
+    cfg, check = resolve_check(cfg)
     calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
     shard = plan_shard(gen, cfg, calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
         return ExportResult(out, shard.images, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy, check and check.embedder)
+    acceptance = None
+    if check is not None:  # the global identity plan: every shard computes the same one
+        acceptance = accept_identities(renderer, shard.plan, check, cfg.max_candidates, cfg.blocks_per_call)
+        shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
     journal = Journal(state / "journal.csv")
     writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
-                     calibration, progress)
+                     calibration, progress, acceptance)
     try:
-        writer.run(BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy))
+        writer.run(renderer)
     finally:
         writer.close()
-    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started)
+    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance)
     ended = dt.datetime.now(dt.timezone.utc)
     return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, below,
                         (ended - started).total_seconds())
@@ -153,9 +172,10 @@ class _Writer:
     dispatch once its files are on disk; at most two dispatches are in flight, so memory stays flat."""
 
     def __init__(self, out: Path, journal: Journal, cfg: ExportConfig, shard: ShardPlan, gen: Generator,
-                 checkpoint_label: str, calibration: RealismCalibration | None, progress: bool) -> None:
+                 checkpoint_label: str, calibration: RealismCalibration | None, progress: bool,
+                 acceptance: Acceptance | None = None) -> None:
         self.out, self.journal, self.cfg, self.plan, self.step = out, journal, cfg, shard.plan, gen.step
-        self.checkpoint_label, self.calibration = checkpoint_label, calibration
+        self.checkpoint_label, self.calibration, self.acceptance = checkpoint_label, calibration, acceptance
         self.done = set(journal.global_indices().tolist())  # empty for a fresh export
         self.todo = [b for b in shard.blocks if not self.done.issuperset(self.plan.block_images(b).tolist())]
         self.bar = tqdm(total=shard.images, initial=len(self.done), desc="exporting", unit="img",
@@ -187,8 +207,9 @@ class _Writer:
         cfg, plan = self.cfg, self.plan
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
         valid = indices >= 0
-        images, logits, realism, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, cfg,
-                                                                                  self.calibration)
+        references = None if self.acceptance is None else self.acceptance.references
+        images, logits, realism, similarity, attempts, n_replaced = _render_with_replacements(
+            renderer, plan, indices, valid, cfg, self.calibration, references)
         self.replaced += n_replaced
         futures, rows = [], []
         for k, pos in zip(*np.nonzero(valid)):
@@ -202,7 +223,7 @@ class _Writer:
             rows.append(manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]),
                                      None if realism is None else float(realism[k, pos]),
                                      None if realism is None else float(logits[k, pos]), self.checkpoint_label,
-                                     self.step))
+                                     self.step, None if similarity is None else float(similarity[k, pos])))
         self.pending.append((futures, rows))
         self.written += len(rows)
 
@@ -224,21 +245,24 @@ class _Writer:
 
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
-            command: str, writer: _Writer, started: dt.datetime) -> int:
+            command: str, writer: _Writer, started: dt.datetime, acceptance: Acceptance | None = None) -> int:
     """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state.
     Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
     journaled = journal.global_indices()
     if len(journaled) != shard.images or len(np.unique(journaled)) != shard.images:
         raise FacegenError(f"{out}: journal holds {len(journaled)} rows for {shard.images} images; re-run to repair")
     below = journal.count_below(cfg.min_realism) if cfg.min_realism > 0 else 0
+    counts = {"identities": shard.identities, "per_identity": cfg.per_identity, "images": shard.images,
+              "plan_images": shard.plan.count, "replaced_this_run": writer.replaced, "below_min_realism": below}
+    if acceptance is not None:
+        counts["below_min_consistency"] = journal.count_below(cfg.min_consistency, "identity_similarity")
     journal.write_manifest(out)
     write_json(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
-        "model": gen.config.to_dict(), "counts": {
-            "identities": shard.identities, "per_identity": cfg.per_identity, "images": shard.images,
-            "plan_images": shard.plan.count, "replaced_this_run": writer.replaced,
-            "below_min_realism": below},
+        "model": gen.config.to_dict(), "hardware": hardware.detect().describe(), "counts": counts,
+        **({"identity_check": acceptance.record()} if acceptance is not None else {}),
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()})
+    write_card(out, EXPORT_JSON, read_manifest(out))
     shutil.rmtree(state)
     return below
 
@@ -256,33 +280,49 @@ def _latents(plan: IdentityPlan, indices: np.ndarray, attempt: int) -> np.ndarra
 
 
 def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indices: np.ndarray, valid: np.ndarray,
-                              cfg: ExportConfig, calibration: RealismCalibration | None):
-    """Render, then redraw images whose calibrated realism is below --min-realism: attempt a of an image is
-    keyed by (seed, identity, index, a) and rendered in its own block at its own position, so the result does
-    not depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
-    best-scoring attempt is kept (by logit: the calibration is monotone). Returns images, D's logits, their
-    calibrated realism (None when the export does not score it), attempts and the number replaced."""
-    images, logits = renderer(_latents(plan, indices, 0))
+                              cfg: ExportConfig, calibration: RealismCalibration | None,
+                              references: np.ndarray | None = None):
+    """Render, then redraw images that fail a check: calibrated realism below --min-realism, or (with an
+    embedder) cosine to their identity's reference below --min-consistency. Attempt a of an image is keyed by
+    (seed, identity, index, a) and rendered in its own block at its own position, so the result does not
+    depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
+    best attempt is kept: by identity similarity when an embedder checks, else by D's logit (the calibration
+    is monotone). Returns images, D's logits, their calibrated realism (None when not scored), the identity
+    similarities (None without an embedder), attempts and the number of images replaced."""
+    labels = np.where(valid, plan.split(np.maximum(indices, 0))[0], -1)
+
+    def draw(rows: np.ndarray, attempt: int):
+        images, logits, emb = renderer(_latents(plan, indices[rows], attempt))
+        realism = None if calibration is None else calibration.score(logits)
+        sim = None if references is None else similarities(emb, labels[rows], references)
+        passes = np.ones(logits.shape, bool)
+        if cfg.min_realism > 0:
+            passes &= realism >= cfg.min_realism
+        if sim is not None:
+            passes &= sim >= cfg.min_consistency
+        return images, logits, realism, sim, passes, (logits if sim is None else sim)
+
+    everything = np.arange(len(indices))
+    images, logits, realism, sim, accepted, key = draw(everything, 0)
     attempts = np.zeros(indices.shape, np.int64)
-    realism = None if calibration is None else calibration.score(logits)
-    if cfg.min_realism <= 0:
-        return images, logits, realism, attempts, 0
-    accepted = realism >= cfg.min_realism
     n_replaced = 0
-    for a in range(1, cfg.max_attempts):
+    for a in range(1, cfg.max_attempts if (cfg.min_realism > 0 or sim is not None) else 1):
         need = valid & ~accepted
         if not need.any():
             break
         rows = np.flatnonzero(need.any(axis=1))
-        imgs_a, logits_a = renderer(_latents(plan, indices[rows], a))
-        real_a = calibration.score(logits_a)
+        imgs_a, logits_a, real_a, sim_a, pass_a, key_a = draw(rows, a)
         for j, k in enumerate(rows):
-            take = need[k] & ((real_a[j] >= cfg.min_realism) | (logits_a[j] > logits[k]))
+            take = need[k] & (pass_a[j] | (key_a[j] > key[k]))
             n_replaced += int((take & (attempts[k] == 0)).sum())
-            images[k][take], logits[k][take], realism[k][take] = imgs_a[j][take], logits_a[j][take], real_a[j][take]
+            images[k][take], logits[k][take], key[k][take] = imgs_a[j][take], logits_a[j][take], key_a[j][take]
+            if realism is not None:
+                realism[k][take] = real_a[j][take]
+            if sim is not None:
+                sim[k][take] = sim_a[j][take]
             attempts[k][take] = a
-            accepted[k] |= need[k] & (real_a[j] >= cfg.min_realism)
-    return images, logits, realism, attempts, n_replaced
+            accepted[k] |= need[k] & pass_a[j]
+    return images, logits, realism, sim, attempts, n_replaced
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:

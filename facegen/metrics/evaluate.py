@@ -147,7 +147,21 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", report)
     save_png(out / "report.png", report_image(fake[:64], report))
+    if export_dir is not None:
+        _add_to_card(Path(export_dir), report)
     return EvalResult(report, out)
+
+
+def _add_to_card(export_dir: Path, report: dict) -> None:
+    """The export's dataset card shows what was measured (evaluation.json beside it, card re-written)."""
+    from facegen.export.card import EVALUATION, write_card
+    from facegen.export.manifest import EXPORT_JSON
+
+    try:
+        write_json(export_dir / EVALUATION, report)
+        write_card(export_dir, EXPORT_JSON, read_manifest(export_dir))
+    except OSError as e:  # a read-only export: the report in --out is still complete
+        log.warning("cannot add the metrics to the card in %s (%s)", export_dir, e.strerror or e)
 
 
 def report_image(samples: np.ndarray, report: dict) -> np.ndarray:

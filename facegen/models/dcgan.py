@@ -7,6 +7,8 @@ from keras import layers
 
 from facegen.config import ModelConfig
 
+POLICIES = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}  # --mixed-precision -> Keras
+
 # The article's init: every conv and dense weight N(0, 0.02); BN gamma around 1 (the article's code drew
 # it from N(0, 0.02) too, which starts every BN layer near zero output - a bug we do not copy).
 WEIGHT_STD = 0.02

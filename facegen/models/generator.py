@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from facegen.config import FacegenError, ModelConfig, RunConfig
-from facegen.models.dcgan import build_discriminator, build_generator, build_pair_discriminator
+from facegen.models.dcgan import POLICIES, build_discriminator, build_generator, build_pair_discriminator
 from facegen.run import read_run_config, restore
 
 
@@ -47,22 +47,25 @@ class Generator:
     discriminator: tf.keras.Model
     checkpoint_path: str
     step: int
+    precision: str = "off"  # compute policy of G and D: off (float32) or bfloat16 (float32 weights either way)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str | None = None,
-                 strategy: tf.distribute.Strategy | None = None) -> "Generator":
-        """Load the latest (or the given) checkpoint; with a strategy, the models are mirrored on its devices."""
+                 strategy: tf.distribute.Strategy | None = None, precision: str = "off") -> "Generator":
+        """Load the latest (or the given) checkpoint; with a strategy, the models are mirrored on its devices.
+        `precision` "bfloat16" computes in bfloat16 (faster where native; see facegen.hardware)."""
         run_dir = Path(run_dir)
         cfg = read_run_config(run_dir)
+        policy = POLICIES[precision]
         with (strategy or tf.distribute.get_strategy()).scope():
-            g = build_generator(cfg.model, name="ema_generator")
-            d = (build_pair_discriminator if cfg.model.identity_dim else build_discriminator)(cfg.model)
+            g = build_generator(cfg.model, name="ema_generator", dtype=policy)
+            d = (build_pair_discriminator if cfg.model.identity_dim else build_discriminator)(cfg.model, dtype=policy)
             step = tf.Variable(0, dtype=tf.int64)
         path = restore(tf.train.Checkpoint(ema_generator=g, discriminator=d, step=step), run_dir, checkpoint,
                        partial=True)
         if path is None:
             raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
-        return cls(cfg, g, d, path, int(step.numpy()))
+        return cls(cfg, g, d, path, int(step.numpy()), precision)
 
     @property
     def latent_dim(self) -> int:

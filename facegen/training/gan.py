@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
+from facegen import hardware
 from facegen.config import ModelConfig, TrainConfig
-from facegen.models.dcgan import build_discriminator, build_generator, build_pair_discriminator
+from facegen.models.dcgan import POLICIES, build_discriminator, build_generator, build_pair_discriminator
 
-POLICIES = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
@@ -32,8 +34,10 @@ class DCGAN:
     """
 
     def __init__(self, model: ModelConfig, train: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> None:
-        self.model_cfg, self.train_cfg = model, train
         self.strategy = strategy or tf.distribute.get_strategy()
+        if train.mixed_precision == "auto":  # callers that skip resolve_config (tests, notebooks)
+            train = dataclasses.replace(train, mixed_precision=hardware.resolve("auto", "train"))
+        self.model_cfg, self.train_cfg = model, train
         policy = POLICIES[train.mixed_precision]
         with self.strategy.scope():
             self.generator = build_generator(model, seed=train.seed, dtype=policy, sync_bn=train.sync_bn)

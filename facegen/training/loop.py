@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from facegen import hardware
 from facegen.atomic import write_json
 from facegen.config import FacegenError, Interrupted, RunConfig, read_json
 from facegen.data import TrainingData, discover, pair_dataset
@@ -40,7 +42,7 @@ class TrainResult:
 def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainResult:
     """Train (or resume) the run in `run_dir` up to the configured number of steps."""
     run_dir = Path(run_dir)
-    cfg = resolve_config(run_dir, cfg)
+    cfg = resolve_precision(resolve_config(run_dir, cfg))
     t = cfg.train
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -77,10 +79,17 @@ def init_run(run_dir: str | Path, cfg: RunConfig) -> Path:
     """A run folder holding the untrained (step 0) model: the baseline that benches and tests compare a
     trained run against, written exactly as a training run is."""
     run_dir = Path(run_dir)
+    cfg = resolve_precision(resolve_config(run_dir, cfg))
     write_run_config(run_dir, cfg)
     gan = DCGAN(cfg.model, cfg.train)
     checkpoint_manager(gan.checkpoint, run_dir, 1).save(checkpoint_number=0)
     return run_dir
+
+
+def resolve_precision(cfg: RunConfig) -> RunConfig:
+    """A new run's `--mixed-precision auto` as the concrete policy it records (facegen.hardware)."""
+    precision = hardware.resolve(cfg.train.mixed_precision, "train")
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mixed_precision=precision))
 
 
 def load_training_data(cfg: RunConfig, progress: bool) -> TrainingData:

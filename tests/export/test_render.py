@@ -11,6 +11,7 @@ from PIL import Image
 
 from facegen.config import ExportConfig, FacegenError, Interrupted
 from facegen.export import render as export_mod
+from facegen.export.card import CARD
 from facegen.export.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
 from facegen.export.render import export
 from facegen.metrics.identity import within_identity_variety
@@ -33,10 +34,11 @@ def cfg(**kw):
     return ExportConfig(**{**base, **kw})
 
 
-def digest(folder):
-    """sha256 of every file under the folder by relative path (the whole dataset's bytes)."""
+def digest(folder, skip=(EXPORT_JSON, CARD)):
+    """sha256 of every file under the folder by relative path (the dataset's bytes; records with dates and
+    commands, `skip`, aside)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != EXPORT_JSON}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in skip}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,31 @@ def test_same_bytes_whatever_the_batch_size(run, straight, tmp_path):
     for batch in (16, 40):  # 40 is not a whole number of 16-image blocks: it renders 48 per dispatch
         export(run, tmp_path / f"b{batch}", cfg(batch_size=batch, workers=1), progress=False)
         assert digest(tmp_path / f"b{batch}") == digest(straight)
+
+
+@pytest.mark.parametrize("precision", ["off", "bfloat16"])
+def test_each_precision_is_exact_across_batch_sizes_and_recorded(run, tmp_path, precision):
+    """The guarantee per policy: the same machine and policy give the same bytes (auto picks one of these)."""
+    small = dict(identities=4, per_identity=20)
+    for batch in (16, 48):
+        export(run, tmp_path / f"b{batch}", cfg(batch_size=batch, precision=precision, **small), progress=False)
+    assert digest(tmp_path / "b16") == digest(tmp_path / "b48")
+    record = pd.read_json(tmp_path / "b16" / EXPORT_JSON, typ="series")
+    assert record["settings"]["precision"] == precision and record["hardware"]
+    # A resumed export under auto keeps the folder's policy whatever this machine would pick.
+    again = export(run, tmp_path / "b16", cfg(batch_size=16, **small), progress=False)
+    assert again.already_complete
+
+
+def test_bfloat16_images_are_the_same_faces(run, tmp_path):
+    """bfloat16 generation rounds differently, it does not draw other images."""
+    small = dict(identities=4, per_identity=20)
+    images = {}
+    for precision in ("off", "bfloat16"):
+        export(run, tmp_path / precision, cfg(precision=precision, **small), progress=False)
+        images[precision] = _images(tmp_path / precision)[0].astype(np.float32)
+    diff = np.abs(images["off"] - images["bfloat16"])
+    assert diff.mean() < 4.0, diff.mean()  # of 255 levels
 
 
 def _images(folder):

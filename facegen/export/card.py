@@ -1,0 +1,202 @@
+"""The dataset card of every dataset facegen writes (export, merge, mix): README.md in the Hugging Face
+dataset-card shape (YAML front matter, then what it is, how it was made, counts, how to load it, limitations,
+measured metrics) and preview.jpg, one row per identity. Written last, atomically, from the folder's record
+(export.json or mix.json) and manifest, so re-writing it (after `facegen evaluate --export`) is always safe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from facegen.atomic import write_bytes, write_text
+from facegen.config import read_json
+from facegen.data.sources import PREVIEW_NAME
+from facegen.images import encode, grid
+
+CARD = "README.md"
+EVALUATION = "evaluation.json"  # the numbers `facegen evaluate --export` measured, shown in the card
+PREVIEW_ROWS, PREVIEW_COLUMNS = 8, 8
+
+
+def size_category(n: int) -> str:
+    """Hugging Face's size_categories bucket for n examples."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                        (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return name
+    return "n>10M"
+
+
+def write_card(folder: Path, record_name: str, frame: pd.DataFrame) -> None:
+    """preview.jpg, then README.md (last) for the dataset in `folder`, described by its record and manifest."""
+    folder = Path(folder)
+    record = read_json(folder / record_name)
+    evaluation = read_json(folder / EVALUATION) if (folder / EVALUATION).exists() else None
+    write_bytes(folder / PREVIEW_NAME, encode(preview(folder, frame), "jpg", quality=90))
+    write_text(folder / CARD, card_text(record, record_name, frame, evaluation))
+
+
+def preview(folder: Path, frame: pd.DataFrame, rows: int = PREVIEW_ROWS, columns: int = PREVIEW_COLUMNS) -> np.ndarray:
+    """A sheet with one row per identity (the first `rows`, spread over the sources) and up to `columns` images
+    of it; short identities leave their row's end white."""
+    names = _preview_identities(frame, rows)
+    tiles = []
+    for name in names:
+        paths = frame.loc[frame["identity"] == name, "path"].head(columns)
+        row = [np.asarray(Image.open(folder / p).convert("RGB")) for p in paths]
+        tiles += row + [np.full_like(row[0], 255)] * (columns - len(row))
+    return grid(np.stack(tiles), columns)
+
+
+def _preview_identities(frame: pd.DataFrame, rows: int) -> list[str]:
+    """The first identities of each source in turn (a mix shows real and synthetic rows alike)."""
+    identities = frame.drop_duplicates("identity")
+    if "source" not in identities:
+        return identities["identity"].head(rows).tolist()
+    groups = [g["identity"].tolist() for _, g in identities.groupby("source", sort=False)]
+    picked: list[str] = []
+    while len(picked) < min(rows, len(identities)):
+        for g in groups:
+            if g and len(picked) < rows:
+                picked.append(g.pop(0))
+    return picked
+
+
+def card_text(record: dict, record_name: str, frame: pd.DataFrame, evaluation: dict | None = None) -> str:
+    images, identities = len(frame), frame["identity"].nunique()
+    per = frame.groupby("identity").size()
+    ext = Path(str(frame["path"].iloc[0])).suffix.lstrip(".")
+    kind = "mix" if record_name != "export.json" else "export"
+    sources = _sources_text(record, kind)
+    front = "\n".join([
+        "---",
+        "license: other  # set the license of your generator's training data and your own terms",
+        "pretty_name: facegen synthetic faces" + (" (mixed with real faces)" if kind == "mix" else ""),
+        "size_categories:",
+        f"- {size_category(images)}",
+        "task_categories:",
+        "- image-classification",
+        "tags:",
+        "- faces",
+        "- face-recognition",
+        "- synthetic" if kind == "export" else "- synthetic\n- real",
+        "- facegen",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        f"    path: \"*/*.{ext}\"",
+        "---",
+    ])
+    metrics = _metrics_text(evaluation)
+    return f"""{front}
+
+# facegen {"mixed" if kind == "mix" else "synthetic"} face dataset
+
+{_what_text(kind)}
+
+## How it was made
+
+{sources}
+
+Command: `{record.get("command") or "(not recorded)"}`
+
+Made by facegen {record.get("facegen_version", "?")}; the full record is `{record_name}` beside this card.
+
+## Counts
+
+| identities | images | images per identity (min / median / max) | image format |
+|---|---|---|---|
+| {identities} | {images} | {per.min()} / {int(per.median())} / {per.max()} | {ext} |
+
+`manifest.csv` lists every image (path relative to this folder, identity folder, integer label{", source" if kind == "mix" else ""});
+`train.lst` is insightface's list (`1<TAB>path<TAB>label`). Labels are 0..{identities - 1} in sorted folder order.
+
+## How to load it
+
+Keras:
+
+```python
+import keras
+ds = keras.utils.image_dataset_from_directory("THIS_FOLDER", batch_size=64)  # labels = sorted folder names
+```
+
+PyTorch:
+
+```python
+from torchvision.datasets import ImageFolder
+ds = ImageFolder("THIS_FOLDER")  # class_to_idx follows sorted folder names, like manifest.csv's label
+```
+
+Hugging Face `datasets`:
+
+```python
+from datasets import load_dataset
+ds = load_dataset("imagefolder", data_files={{"train": "THIS_FOLDER/*/*.{ext}"}})["train"]  # label from folder
+```
+
+insightface: `train.lst` is the list its `im2rec` packing reads; pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.
+
+## Metrics
+
+{metrics}
+
+## Limitations
+
+- {"The synthetic identities" if kind == "mix" else "Every image"} is generated by a DCGAN: these are not photos of real people, and a
+  recognizer trained only on them is weaker on real faces than one trained on real photos.
+- An identity folder holds images generated from one identity code; whether they read as one person, and
+  whether two folders read as two people, depends on the model: measure it (`facegen evaluate --export`).
+- The generator learned from its training photos and may reproduce traits, biases and (for small training
+  sets) near-copies of people in them.
+{"- Real images keep their source's license and consent terms; the mix adds none." if kind == "mix" else ""}
+"""
+
+
+def _what_text(kind: str) -> str:
+    if kind == "mix":
+        return ("Real face identities and facegen synthetic identities in one labeled dataset for training face "
+                "recognition: one folder per identity, disjoint labels, every image the same size.")
+    return ("Synthetic faces for training face recognition: one folder per synthetic identity, many generated "
+            "images per identity.")
+
+
+def _sources_text(record: dict, kind: str) -> str:
+    if kind == "mix":
+        s, lines = record["settings"], []
+        if s["real"]:
+            lines.append(f"- real: `{s['real']}`, partition {s['partition']} ({record['counts']['real_identities']} "
+                         f"identities, {record['counts']['real_images']} images, centre-cropped as facegen trains "
+                         f"and resized to {s['size']}px)")
+        for synth, n in zip(s["synth"], record["counts"]["synth_identities"]):
+            lines.append(f"- synthetic: `{synth}` ({n} identities)")
+        lines.append(f"- selection seed {s['seed']}; files {'linked where possible' if s['link'] else 'copied'}")
+        return "\n".join(lines)
+    s, model = record["settings"], record.get("model", {})
+    return "\n".join([
+        f"- checkpoint `{s['checkpoint']}` at step {s['step']} (preset {model.get('train', {}).get('preset', '?')}, "
+        f"{model.get('mode', '?')} mode)",
+        f"- seed {s['seed']}, variation {s['variation']}, size {s['size'] or model.get('model', {}).get('resolution')}"
+        f", precision {s.get('precision', 'off')}",
+        f"- realism scored: {s['realism']}; min realism {s['min_realism']} (max attempts {s['max_attempts']})",
+        f"- settings: `{json.dumps(s, sort_keys=True)}`",
+    ])
+
+
+def _metrics_text(evaluation: dict | None) -> str:
+    if not evaluation:
+        return "Not measured yet: run `facegen evaluate --export THIS_FOLDER --data REAL_DATA`."
+    m = evaluation.get("metrics", {})
+    rows = [("FID", m.get("fid")), ("KID", m.get("kid")), ("face rate", m.get("face_rate"))]
+    for group, values in (m.get("identity") or {}).items():
+        if isinstance(values, dict):
+            rows += [(f"identity {group}: {k}", v) for k, v in values.items()]
+    table = "\n".join(f"| {name} | {value:.4g} |" for name, value in rows
+                      if isinstance(value, (int, float)) and not isinstance(value, bool))
+    return (f"Measured by `facegen evaluate` on {evaluation.get('when', '?')} against `{evaluation.get('data')}` "
+            f"({evaluation.get('n_generated')} generated, {evaluation.get('n_real')} real images):\n\n"
+            f"| metric | value |\n|---|---|\n{table}")

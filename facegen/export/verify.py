@@ -1,0 +1,127 @@
+"""Verified identities: an identity embedder (facegen.models.embedder) inside the export.
+
+- An identity's *reference* is the unit mean embedding of REFERENCE_IMAGES observations of it, drawn with their
+  own keys (identities.REFERENCE_STREAM) and never exported.
+- *Separation* and *no leakage*: identity candidates 0, 1, 2, ... are examined in order; a candidate is
+  accepted when its reference's cosine to every accepted identity's reference is at most --max-similarity and
+  to every training identity's mean embedding at most --max-leakage. Label k is the k-th accepted candidate
+  and takes that candidate's keys for its images. Each decision depends only on earlier candidates, and each
+  candidate's reference images sit at a fixed position of a fixed block, so every shard, batch size and
+  resume computes the same plan.
+- *Consistency*: an image whose cosine to its identity's reference is below --min-consistency is redrawn
+  like one below --min-realism (facegen.export.render), keyed by attempt.
+
+The limits default to the embedder's own held-out calibration (its report.json: facegen.training.embedder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegen.config import ExportConfig, FacegenError
+from facegen.export.identities import IdentityPlan
+from facegen.models.embedder import REFERENCE_IMAGES, Embedder
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """The embedder, its resolved limits and the training identities' mean embeddings."""
+
+    embedder: Embedder
+    min_consistency: float
+    max_similarity: float
+    max_leakage: float
+    train_means: np.ndarray  # [n_train_identities, d], unit rows
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The accepted identities: candidate per label, their references, and what was drawn to find them."""
+
+    candidates: np.ndarray  # label -> candidate
+    references: np.ndarray  # [K, d] unit
+    drawn: int  # candidates examined
+    too_similar: int  # rejected: another accepted identity's reference within --max-similarity
+    leaked: int  # rejected: a training identity's mean within --max-leakage
+
+    def record(self) -> dict:
+        return {"identities": int(len(self.candidates)), "candidates_drawn": self.drawn,
+                "rejected_too_similar": self.too_similar, "rejected_leaked": self.leaked,
+                "candidates_per_identity": round(self.drawn / max(1, len(self.candidates)), 3)}
+
+
+def resolve_check(cfg: ExportConfig) -> tuple[ExportConfig, IdentityCheck | None]:
+    """The export config with the embedder's calibrated limits filled in (recorded in export.json), and the check."""
+    if not cfg.embedder:
+        return cfg, None
+    embedder = Embedder.from_folder(cfg.embedder)
+    limits = embedder.report["limits"]
+    cfg = dataclasses.replace(
+        cfg, embedder=os.path.abspath(cfg.embedder),
+        min_consistency=_pick(cfg.min_consistency, limits["consistency"]),
+        max_similarity=_pick(cfg.max_similarity, limits["separation"]),
+        max_leakage=_pick(cfg.max_leakage, limits["leakage"]))
+    _, means = embedder.identity_means()
+    return cfg, IdentityCheck(embedder, cfg.min_consistency, cfg.max_similarity, cfg.max_leakage, means)
+
+
+def _pick(given: float | None, calibrated: float) -> float:
+    return round(float(calibrated), 6) if given is None else given
+
+
+def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck, max_candidates: int,
+                      blocks_per_call: int, progress=None) -> Acceptance:
+    """Examine candidates in order until plan.identities are accepted (see the module doc)."""
+    per_block = max(1, renderer.block // REFERENCE_IMAGES)
+    want, cap = plan.identities, plan.identities * max_candidates
+    references = np.empty((want, check.train_means.shape[1]), np.float32)
+    candidates: list[int] = []
+    too_similar = leaked = examined = 0
+    block = 0
+    while len(candidates) < want and examined < cap:
+        blocks = list(range(block, min(block + blocks_per_call, -(-cap // per_block))))
+        block = blocks[-1] + 1
+        refs = reference_embeddings(renderer, plan, blocks, per_block)
+        leak = (refs @ check.train_means.T).max(axis=1) if len(check.train_means) else np.full(len(refs), -1.0)
+        for j, c in enumerate(range(blocks[0] * per_block, (blocks[-1] + 1) * per_block)):
+            if len(candidates) == want or c >= cap:
+                break
+            examined += 1
+            if leak[j] > check.max_leakage:
+                leaked += 1
+            elif candidates and float((references[:len(candidates)] @ refs[j]).max()) > check.max_similarity:
+                too_similar += 1
+            else:
+                references[len(candidates)] = refs[j]
+                candidates.append(c)
+        if progress is not None:
+            progress(len(candidates))
+    if len(candidates) < want:
+        raise FacegenError(
+            f"only {len(candidates)} of {want} identities passed the embedder's checks in {examined} candidates "
+            f"({too_similar} too similar to an accepted one, {leaked} too close to a training identity): ask for "
+            "fewer --identities, raise --max-candidates or loosen --max-similarity / --max-leakage")
+    return Acceptance(np.array(candidates, np.int64), references, examined, too_similar, leaked)
+
+
+def reference_embeddings(renderer, plan: IdentityPlan, blocks: list[int], per_block: int) -> np.ndarray:
+    """Unit references of the candidates of reference blocks `blocks` (per_block candidates each, block-major)."""
+    z = np.zeros((len(blocks), renderer.block, plan.latent_dim), np.float32)
+    for k, b in enumerate(blocks):
+        cands = np.arange(b * per_block, (b + 1) * per_block)
+        z[k, :per_block * REFERENCE_IMAGES] = plan.reference_latents(cands, REFERENCE_IMAGES)
+    _, _, emb = renderer(z)
+    emb = emb[:, :per_block * REFERENCE_IMAGES].reshape(len(blocks) * per_block, REFERENCE_IMAGES, -1).mean(axis=1)
+    return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+
+
+def similarities(embeddings: np.ndarray, labels: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Cosine of each image's embedding [..., d] to its label's reference (labels < 0: padding, NaN)."""
+    out = np.full(labels.shape, np.nan, np.float32)
+    ok = labels >= 0
+    out[ok] = np.sum(embeddings[ok] * references[labels[ok]], axis=-1)
+    return out

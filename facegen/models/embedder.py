@@ -1,0 +1,121 @@
+"""The identity embedder: a residual CNN mapping a face to an L2-normalised embedding (cosine = same person?),
+its CosFace training head, and a trained embedder loaded from its folder.
+
+    EMB/config.json       {"facegen_version", "kind": "embedder", ...EmbedderConfig...}
+    EMB/checkpoints/      backbone, head, optimizer, step
+    EMB/report.json       held-out verification: accuracy, ROC AUC, threshold at FAR 1e-3, export limits
+    EMB/verification.png  same/different similarity histograms with the thresholds
+    EMB/identities.npz    each training identity's mean embedding (the export's leakage check)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from facegen.config import EmbedderConfig, FacegenError, read_json
+from facegen.run import read_folder_config, restore
+
+EMBEDDER_KIND = "embedder"
+REPORT = "report.json"
+IDENTITIES = "identities.npz"
+REFERENCE_IMAGES = 4  # images averaged into an identity's reference (the report calibrates, the export checks)
+
+
+def build_backbone(cfg: EmbedderConfig, name: str = "embedder") -> keras.Model:
+    """[b, r, r, 3] float in [-1, 1] -> [b, embedding_dim] unit vectors. Stem conv, one stride-2 stage per
+    width of `blocks` basic residual blocks, then BN -> dense -> BN (ArcFace's output layer) and L2 norm."""
+    init = keras.initializers.HeNormal(seed=cfg.seed)
+    image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
+    x = layers.Conv2D(cfg.widths[0], 3, padding="same", use_bias=False, kernel_initializer=init, name="stem")(image)
+    x = layers.ReLU()(layers.BatchNormalization(name="stem_bn")(x))
+    for s, width in enumerate(cfg.widths):
+        for b in range(cfg.blocks):
+            x = _residual(x, width, 2 if b == 0 else 1, f"s{s}b{b}", init)
+    x = layers.BatchNormalization(name="out_bn")(x)
+    x = layers.Flatten()(layers.AveragePooling2D(2)(x) if x.shape[1] >= 4 else x)
+    x = layers.Dense(cfg.embedding_dim, kernel_initializer=init, name="embedding")(x)
+    x = layers.BatchNormalization(name="embedding_bn")(x)
+    unit = layers.UnitNormalization(name="unit")(x)
+    return keras.Model(image, unit, name=name)
+
+
+def _residual(x, width: int, stride: int, name: str, init):
+    y = layers.Conv2D(width, 3, stride, padding="same", use_bias=False, kernel_initializer=init, name=f"{name}_c1")(x)
+    y = layers.ReLU()(layers.BatchNormalization(name=f"{name}_bn1")(y))
+    y = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"{name}_c2")(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    if stride != 1 or x.shape[-1] != width:
+        x = layers.Conv2D(width, 1, stride, use_bias=False, kernel_initializer=init, name=f"{name}_skip")(x)
+        x = layers.BatchNormalization(name=f"{name}_skip_bn")(x)
+    return layers.ReLU()(layers.Add()([x, y]))
+
+
+class CosFace(keras.layers.Layer):
+    """Large-margin cosine logits (Wang et al. 2018): s * (cos(theta_j) - m [j = y]), theta_j the angle between
+    the unit embedding and class j's unit weight vector."""
+
+    def __init__(self, n_classes: int, margin: float, scale: float, seed: int = 0, **kw) -> None:
+        super().__init__(**kw)
+        self.n_classes, self.margin, self.scale, self.seed = n_classes, margin, scale, seed
+
+    def build(self, input_shape) -> None:
+        self.w = self.add_weight(shape=(input_shape[-1], self.n_classes), name="w",
+                                 initializer=keras.initializers.GlorotUniform(seed=self.seed))
+
+    def call(self, embedding, labels):
+        cos = tf.matmul(embedding, tf.math.l2_normalize(self.w, axis=0))
+        return self.scale * (cos - self.margin * tf.one_hot(labels, self.n_classes))
+
+
+@dataclass
+class Embedder:
+    """A trained embedder: images -> unit embeddings, its report and its training identities' means."""
+
+    config: EmbedderConfig
+    model: keras.Model
+    folder: Path
+    step: int
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "Embedder":
+        folder = Path(folder)
+        cfg = EmbedderConfig.from_dict(read_folder_config(folder, EMBEDDER_KIND, "embedder"))
+        model = build_backbone(cfg)
+        step = tf.Variable(0, dtype=tf.int64)
+        if restore(tf.train.Checkpoint(backbone=model, step=step), folder, partial=True) is None:
+            raise FacegenError(f"{folder} has no embedder checkpoint yet; run facegen embedder train first")
+        return cls(cfg, model, folder, int(step.numpy()))
+
+    def embed_float(self, images: tf.Tensor) -> tf.Tensor:
+        """Float images in [-1, 1], any square size -> unit embeddings (in-graph: the export's block calls it)."""
+        r = self.config.resolution
+        if images.shape[1] != r:
+            images = tf.image.resize(images, [r, r], method="bilinear", antialias=True)
+        return self.model(images, training=False)
+
+    def embed(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
+        """uint8 images [n, s, s, 3] -> unit embeddings [n, d] float32."""
+        out = [self.embed_float(tf.cast(images[i:i + batch], tf.float32) / 127.5 - 1.0).numpy()
+               for i in range(0, len(images), batch)]
+        return np.concatenate(out) if out else np.zeros((0, self.config.embedding_dim), np.float32)
+
+    @property
+    def report(self) -> dict:
+        path = self.folder / REPORT
+        if not path.exists():
+            raise FacegenError(f"{self.folder} has no {REPORT}: finish `facegen embedder train` first")
+        return read_json(path)
+
+    def identity_means(self) -> tuple[np.ndarray, np.ndarray]:
+        """(training identity ids, their unit mean embeddings [n, d])."""
+        path = self.folder / IDENTITIES
+        if not path.exists():
+            raise FacegenError(f"{self.folder} has no {IDENTITIES}: finish `facegen embedder train` first")
+        with np.load(path) as z:
+            return z["identities"], z["means"]

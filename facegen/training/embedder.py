@@ -1,0 +1,190 @@
+"""Training the identity embedder: the identity split (held-out identities never train), the resumable CosFace
+loop, the held-out verification report with the export's calibrated limits, and the training identities'
+mean embeddings (for the export's leakage check)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from facegen import plots
+from facegen.atomic import replacing, write_json
+from facegen.config import DataConfig, EmbedderConfig, FacegenError, Interrupted
+from facegen.data import TrainingData, discover
+from facegen.data.pipeline import index_stream
+from facegen.data.sources import ImageSource
+from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_far, verification_pairs
+from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
+                                     build_backbone)
+from facegen.run import CONFIG_FILE, checkpoint_manager, read_folder_config, restore, write_config
+
+log = logging.getLogger("facegen")
+FAR = 1e-3  # the false-accept rate the export's limits are set at
+REPORT_PAIRS = 6000
+GENUINE_KEPT = 0.9  # the consistency limit never rejects more than 10% of real held-out images
+
+
+def split_identities(source: ImageSource, every: int) -> tuple[ImageSource, ImageSource]:
+    """(training, held-out) images by identity: CelebA's train partition against val+test; identity folders
+    hold out every `every`-th identity in sorted order. Images without an identity are dropped."""
+    frame = source.frame.dropna(subset=["identity"])
+    if frame.empty:
+        raise FacegenError(f"{source.root} has no identity labels: the embedder needs CelebA's identity_CelebA.txt "
+                           "or one sub-folder per identity")
+    if "partition" in frame:
+        held = frame["partition"] > 0
+    else:
+        ids = np.sort(frame["identity"].astype(int).unique())
+        held = frame["identity"].astype(int).isin(set(ids[every - 1::every]))
+    train, test = (ImageSource(source.root, source.layout, f.reset_index(drop=True)) for f in (frame[~held], frame[held]))
+    if train.frame["identity"].nunique() < 2 or test.frame["identity"].nunique() < 2:
+        raise FacegenError(f"{source.root}: need at least two training and two held-out identities")
+    return train, test
+
+
+def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = True) -> dict:
+    """Train (or resume) the embedder in `folder` to cfg.steps, then write its report and identity means."""
+    folder = Path(folder)
+    if (folder / CONFIG_FILE).exists():
+        stored = EmbedderConfig.from_dict(read_folder_config(folder, EMBEDDER_KIND, "embedder"))
+        changed = [f.name for f in dataclasses.fields(cfg) if f.name != "data" and getattr(stored, f.name)
+                   != getattr(cfg, f.name)]
+        if changed:
+            raise FacegenError(f"{folder} was trained with other settings ({', '.join(changed)}); use them to resume "
+                               "or pick a new --out")
+    tf.config.experimental.enable_op_determinism()  # same seed, same weights; a resumed run equals a straight one
+    train_src, held_src = split_identities(discover(cfg.data, "all"), cfg.held_out_every)
+    data_cfg = DataConfig(path=cfg.data, resolution=cfg.resolution)
+    data = TrainingData(train_src, data_cfg, progress)
+    ids = data.identities
+    classes, labels = np.unique(ids, return_inverse=True)
+    write_config(folder, dataclasses.asdict(cfg), EMBEDDER_KIND)
+
+    backbone = build_backbone(cfg)
+    head = CosFace(len(classes), cfg.margin, cfg.scale, seed=cfg.seed + 1)
+    head.build((None, cfg.embedding_dim))
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.01)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+    optimizer.build(backbone.trainable_variables + head.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(backbone=backbone, head=head, optimizer=optimizer, step=step)
+    manager = checkpoint_manager(checkpoint, folder, 2)
+    restore(checkpoint, folder)
+    start = int(step.numpy())
+    if start and start < cfg.steps:
+        log.info("resuming %s at step %d of %d", folder, start, cfg.steps)
+    variables = backbone.trainable_variables + head.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def train_step(images, y, flip):
+        x = tf.cast(images, tf.float32) / 127.5 - 1.0
+        x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
+        with tf.GradientTape() as tape:
+            logits = head(backbone(x, training=True), y)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        step.assign_add(1)
+        hit = tf.reduce_mean(tf.cast(tf.argmax(logits, 1) == tf.cast(y, tf.int64), tf.float32))
+        return loss, hit
+
+    # The batch of step s is a pure function of (seed, s): a resumed run trains on what an uninterrupted one would.
+    stream = index_stream(cfg.seed, len(data), start * cfg.batch_size)
+    bar = tqdm(total=cfg.steps, initial=start, desc="training embedder", unit="step", disable=not progress)
+    try:
+        for s in range(start, cfg.steps):
+            rows = np.fromiter((next(stream) for _ in range(cfg.batch_size)), np.int64, cfg.batch_size)
+            flip = np.random.default_rng([cfg.seed, s, 0xF11D]).random(cfg.batch_size) < 0.5
+            loss, hit = train_step(data.images[rows], labels[rows].astype(np.int32), flip)
+            bar.update(1)
+            if (s + 1) % 25 == 0:
+                bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(hit):.2f}")
+            if (s + 1) % cfg.checkpoint_every == 0 or s + 1 == cfg.steps:
+                manager.save(checkpoint_number=s + 1)
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=int(step.numpy()))
+        raise Interrupted(f"interrupted at step {int(step.numpy())}; checkpoint saved in {folder}; re-run the same "
+                          "command to resume") from None
+    finally:
+        bar.close()
+
+    embedder = Embedder(cfg, backbone, folder, int(step.numpy()))
+    means = identity_means(embedder.embed(data.images), ids)
+    with replacing(folder / IDENTITIES) as tmp, open(tmp, "wb") as f:
+        np.savez(f, identities=classes, means=means)
+    held = TrainingData(held_src, data_cfg, progress=False)
+    report = verification_report(embedder, held.images, held.identities, folder, cfg.seed)
+    report.update(train_identities=int(len(classes)), train_images=int(len(data)), step=embedder.step)
+    write_json(folder / REPORT, report)
+    return report
+
+
+def identity_means(embeddings: np.ndarray, identities: np.ndarray) -> np.ndarray:
+    """Unit mean embedding of each identity, in np.unique(identities) order."""
+    classes, inverse = np.unique(identities, return_inverse=True)
+    sums = np.zeros((len(classes), embeddings.shape[1]), np.float64)
+    np.add.at(sums, inverse, embeddings)
+    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+
+
+def references(embeddings: np.ndarray, identities: np.ndarray, k: int, seed: int):
+    """Per identity with more than k images: the unit mean of k of its images (its reference, as the export
+    defines one) and the rest. Returns (reference [n_ids, d], ref identity [n_ids], rest rows, rest identity)."""
+    rng = np.random.default_rng(seed)
+    refs, ref_ids, rest = [], [], []
+    for ident in np.unique(identities):
+        rows = rng.permutation(np.flatnonzero(identities == ident))
+        if len(rows) <= k:
+            continue
+        m = embeddings[rows[:k]].mean(0)
+        refs.append(m / np.linalg.norm(m))
+        ref_ids.append(ident)
+        rest.extend(rows[k:])
+    rest = np.array(rest, np.int64)
+    return np.array(refs), np.array(ref_ids), rest, identities[rest]
+
+
+def verification_report(embedder: Embedder, images: np.ndarray, identities: np.ndarray, folder: Path,
+                        seed: int) -> dict:
+    """Held-out verification (image pairs) and the export's limits, calibrated on held-out references:
+
+    - consistency: an image of an identity below this similarity to the identity's reference is closer to it
+      than only FAR of other people's images are, i.e. as likely someone else as a real impostor; capped at
+      the similarity GENUINE_KEPT of real images of their own reference reach (a weak embedder would
+      otherwise ask of generated faces what real ones fail);
+    - separation / leakage: two references (or a reference and a training identity's mean) above this are more
+      alike than all but FAR of pairs of different real people's references: likely one person.
+    """
+    e = embedder.embed(images)
+    pairs, same = verification_pairs(identities, REPORT_PAIRS, seed)
+    scores = np.sum(e[pairs[:, 0]] * e[pairs[:, 1]], axis=1)
+    accuracy, best_t = best_accuracy(scores, same)
+    refs, ref_ids, rest, rest_ids = references(e, identities, REFERENCE_IMAGES, seed)
+    to_ref = e[rest] @ refs.T  # every remaining image against every reference
+    genuine = to_ref[rest_ids[:, None] == ref_ids[None, :]]
+    impostor = to_ref[rest_ids[:, None] != ref_ids[None, :]]
+    ref_sim = refs @ refs.T
+    distinct = ref_sim[np.triu_indices(len(refs), 1)]
+    consistency = min(threshold_at_far(impostor, FAR), float(np.quantile(genuine, 1.0 - GENUINE_KEPT)))
+    limits = {"consistency": consistency, "separation": threshold_at_far(distinct, FAR),
+              "leakage": threshold_at_far(distinct, FAR)}
+    report = {"held_out_identities": int(len(np.unique(identities))), "held_out_images": int(len(images)),
+              "pairs": int(len(pairs)), "verification_accuracy": accuracy, "roc_auc": roc_auc(scores, same),
+              "best_threshold": best_t, "far": FAR, "threshold_at_far": threshold_at_far(scores[same == 0], FAR),
+              "reference_images": REFERENCE_IMAGES, "limits": limits,
+              "genuine_to_reference_below_consistency": float(np.mean(genuine < limits["consistency"]))}
+    plots.save(plots.side_by_side([
+        plots.histogram({"same person": scores[same == 1], "different": scores[same == 0]},
+                        "held-out image pairs: cosine similarity", "cosine",
+                        marks={f"FAR {FAR:g}": report["threshold_at_far"], "best": best_t}),
+        plots.histogram({"own reference": genuine, "other references": impostor},
+                        f"image vs identity reference ({REFERENCE_IMAGES} images)", "cosine",
+                        marks={"consistency limit": limits["consistency"]}),
+        plots.histogram({"different people": distinct}, "reference vs reference", "cosine",
+                        marks={"separation/leakage limit": limits["separation"]})]), folder / "verification.png")
+    return report

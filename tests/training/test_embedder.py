@@ -1,0 +1,103 @@
+"""The identity embedder: its folder describes itself, it learns to verify identities it never saw, held-out
+identities never train, a resumed run equals a straight one, and mistakes are one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import checkpoint_values
+from PIL import Image
+
+from facegen.config import EmbedderConfig, FacegenError, Interrupted
+from facegen.data import discover
+from facegen.models.embedder import Embedder
+from facegen.training import embedder as embedder_mod
+from facegen.training.embedder import split_identities, train_embedder
+
+
+def cfg(data, **kw):
+    return EmbedderConfig(**{**dict(data=str(data), preset="tiny", resolution=32, steps=100, batch_size=32,
+                                    checkpoint_every=50, seed=1), **kw})
+
+
+@pytest.fixture(scope="module")
+def trained(celeba_sample, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("emb") / "e"
+    return folder, train_embedder(folder, cfg(celeba_sample), progress=False)
+
+
+def test_folder_describes_itself_and_reports_held_out_verification(trained, celeba_sample):
+    folder, report = trained
+    config = json.loads((folder / "config.json").read_text())
+    assert config["kind"] == "embedder" and config["facegen_version"] and config["preset"] == "tiny"
+    assert json.loads((folder / "report.json").read_text()) == report
+    for key in ("verification_accuracy", "roc_auc", "threshold_at_far", "best_threshold"):
+        assert np.isfinite(report[key])
+    assert report["far"] == 1e-3 and set(report["limits"]) == {"consistency", "separation", "leakage"}
+    assert all(-1 <= v <= 1 for v in report["limits"].values())
+    with Image.open(folder / "verification.png") as im:
+        assert im.size[0] > 1000
+    embedder = Embedder.from_folder(folder)
+    ids, means = embedder.identity_means()
+    train_ids = set(discover(celeba_sample, "train").frame["identity"].astype(int))
+    assert set(ids.tolist()) == train_ids and report["train_identities"] == len(train_ids)
+    np.testing.assert_allclose(np.linalg.norm(means, axis=1), 1.0, rtol=1e-5)
+
+
+def test_held_out_identities_never_train(celeba_sample, tmp_path):
+    train, held = split_identities(discover(celeba_sample, "all"), 10)
+    assert not set(train.frame["identity"]) & set(held.frame["identity"])
+    assert set(held.frame["partition"]) == {1, 2}
+    # Identity folders (no CelebA partitions): every 3rd identity is held out.
+    folders = tmp_path / "folders"
+    for path, ident in zip(discover(celeba_sample).frame["path"][:60], discover(celeba_sample).frame["identity"][:60]):
+        (folders / f"person{int(ident):03d}").mkdir(parents=True, exist_ok=True)
+        (folders / f"person{int(ident):03d}" / path.rsplit("/", 1)[1]).write_bytes(open(path, "rb").read())
+    train, held = split_identities(discover(folders), 3)
+    names = sorted(set(discover(folders).frame["identity"]))
+    assert set(held.frame["identity"]) == set(names[2::3]) and not set(train.frame["identity"]) & set(names[2::3])
+
+
+def test_trained_embedder_beats_an_untrained_one(trained, celeba_sample, tmp_path):
+    _, report = trained
+    untrained = train_embedder(tmp_path / "u", cfg(celeba_sample, steps=1), progress=False)
+    assert report["roc_auc"] > untrained["roc_auc"] + 0.03, (report["roc_auc"], untrained["roc_auc"])
+
+
+def test_interrupted_training_resumes_to_the_same_weights(trained, celeba_sample, tmp_path, monkeypatch):
+    folder, _ = trained
+    real_tqdm = embedder_mod.tqdm
+
+    class Interrupting(real_tqdm):  # Ctrl-C after the 57th step
+        done = 0
+
+        def update(self, n=1):
+            super().update(n)
+            Interrupting.done += n
+            if Interrupting.done == 57:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(embedder_mod, "tqdm", Interrupting)
+    with pytest.raises(Interrupted, match="step 57"):
+        train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
+    monkeypatch.setattr(embedder_mod, "tqdm", real_tqdm)
+    train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
+    a, b = checkpoint_values(folder), checkpoint_values(tmp_path / "r")
+    assert a.keys() == b.keys() and len(a) > 20
+    assert [k for k in a if not np.array_equal(a[k], b[k])] == []
+
+
+def test_mistakes_are_one_line_errors(celeba_sample, trained, tmp_path):
+    folder, _ = trained
+    with pytest.raises(FacegenError, match="other settings"):
+        train_embedder(folder, cfg(celeba_sample, margin=0.2), progress=False)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for p in sorted((celeba_sample / "img_align_celeba").iterdir())[:5]:
+        (flat / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(FacegenError, match="no identity labels"):
+        train_embedder(tmp_path / "x", cfg(flat), progress=False)
+    with pytest.raises(FacegenError, match="--preset"):
+        cfg(celeba_sample, preset="huge")
+    with pytest.raises(FacegenError, match="not a facegen embedder|holds a facegen"):
+        Embedder.from_folder(celeba_sample)
