@@ -26,6 +26,23 @@ def tiny_config(data: Path, **train) -> RunConfig:
                      train=dataclasses.replace(t, **train))
 
 
+def embedder_config(data: Path, **kw):
+    """The `tiny` embedder at 32x32: learns the sample's identities in about ten seconds."""
+    from facegen.config import EmbedderConfig
+
+    return EmbedderConfig(**{**dict(data=str(data), preset="tiny", resolution=32, steps=100, batch_size=32,
+                                    checkpoint_every=50, seed=1), **kw})
+
+
+@pytest.fixture(scope="session")
+def trained_embedder(celeba_sample, tmp_path_factory):
+    """(folder, report) of a tiny embedder trained on the sample's training identities."""
+    from facegen.training.embedder import train_embedder
+
+    folder = tmp_path_factory.mktemp("embedder") / "e"
+    return folder, train_embedder(folder, embedder_config(celeba_sample), progress=False)
+
+
 @pytest.fixture
 def tiny_cfg(celeba_sample):
     return lambda **train: tiny_config(celeba_sample, **train)

@@ -5,25 +5,22 @@ import json
 
 import numpy as np
 import pytest
-from conftest import checkpoint_values
+from conftest import checkpoint_values, embedder_config
 from PIL import Image
 
-from facegen.config import EmbedderConfig, FacegenError, Interrupted
+from facegen.config import FacegenError, Interrupted
 from facegen.data import discover
 from facegen.models.embedder import Embedder
 from facegen.training import embedder as embedder_mod
 from facegen.training.embedder import split_identities, train_embedder
 
 
-def cfg(data, **kw):
-    return EmbedderConfig(**{**dict(data=str(data), preset="tiny", resolution=32, steps=100, batch_size=32,
-                                    checkpoint_every=50, seed=1), **kw})
+cfg = embedder_config
 
 
-@pytest.fixture(scope="module")
-def trained(celeba_sample, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("emb") / "e"
-    return folder, train_embedder(folder, cfg(celeba_sample), progress=False)
+@pytest.fixture
+def trained(trained_embedder):
+    return trained_embedder
 
 
 def test_folder_describes_itself_and_reports_held_out_verification(trained, celeba_sample):

@@ -1,0 +1,133 @@
+"""export --embedder: identities separated from each other and from the training people, images consistent
+with their identity, limits recorded, and every exactness guarantee kept (batch size, shards, resume)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import test_render
+from test_render import cfg, digest
+
+from facegen.config import ExportConfig, FacegenError, Interrupted
+from facegen.export import render as export_mod
+from facegen.export.merge import merge
+from facegen.export.render import BlockRenderer, export
+from facegen.export.verify import accept_identities, reference_embeddings, resolve_check
+from facegen.models.generator import Generator
+
+run = test_render.run  # a tiny GAN run (module fixture); conftest's trained_embedder is the tiny embedder
+
+
+@pytest.fixture
+def trained(trained_embedder):
+    return trained_embedder
+
+K, M = 6, 8
+
+
+def vcfg(embedder, **kw):
+    # The test GAN trained 30 steps draws blobs that the tiny embedder (3 held-out identities to calibrate on)
+    # finds close to training people: identity limits set loose here, the calibrated ones checked apart.
+    return cfg(**{**dict(identities=K, per_identity=M, embedder=str(embedder), max_similarity=0.99,
+                         max_leakage=0.995), **kw})
+
+
+@pytest.fixture(scope="module")
+def verified(run, trained_embedder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("verified") / "v"
+    export(run, out, vcfg(trained_embedder[0]), progress=False)
+    return out
+
+
+def test_limits_default_to_the_calibration_and_are_recorded(verified, trained):
+    folder, report = trained
+    resolved, check = resolve_check(ExportConfig(identities=K, per_identity=M, embedder=str(folder)))
+    assert resolved.min_consistency == pytest.approx(report["limits"]["consistency"], abs=1e-6)
+    assert resolved.max_similarity == pytest.approx(report["limits"]["separation"], abs=1e-6)
+    assert resolved.max_leakage == pytest.approx(report["limits"]["leakage"], abs=1e-6)
+    record = json.loads((verified / "export.json").read_text())
+    s = record["settings"]
+    assert s["embedder"] == str(folder.resolve())
+    assert s["min_consistency"] == resolved.min_consistency and (s["max_similarity"], s["max_leakage"]) == (0.99, 0.995)
+    check = record["identity_check"]
+    assert check["identities"] == K and check["candidates_drawn"] >= K
+    assert check["candidates_drawn"] == K + check["rejected_too_similar"] + check["rejected_leaked"]
+    frame = pd.read_csv(verified / "manifest.csv")
+    sim = frame["identity_similarity"]
+    assert sim.notna().all() and sim.between(-1, 1).all()
+    # What the manifest says about consistency is what export.json counts.
+    assert record["counts"]["below_min_consistency"] == int((sim < s["min_consistency"]).sum())
+
+
+def test_accepted_identities_are_apart_from_each_other_and_from_training_people(run, trained):
+    from facegen.export.identities import IdentityPlan
+
+    e_cfg, check = resolve_check(ExportConfig(identities=K, per_identity=M, embedder=str(trained[0])))
+    gen = Generator.from_run(run)
+    renderer = BlockRenderer(gen, 16, 0, False, embedder=check.embedder)
+    plan = IdentityPlan(0, K, M, gen.latent_dim, 0.35, 16)
+    # Limits from the first 48 candidates' own spread, so that the check has something to reject either way.
+    refs = reference_embeddings(renderer, plan, list(range(12)), 4)
+    separation = float(np.median((refs @ refs.T)[np.triu_indices(len(refs), 1)]))
+    leakage = float(np.quantile((refs @ check.train_means.T).max(axis=1), 0.75))
+    strict = type(check)(check.embedder, check.min_consistency, separation, leakage, check.train_means)
+    acc = accept_identities(renderer, plan, strict, max_candidates=50, blocks_per_call=2)
+    sims = acc.references @ acc.references.T
+    assert sims[np.triu_indices(K, 1)].max() <= separation
+    assert (acc.references @ check.train_means.T).max() <= leakage
+    assert acc.too_similar + acc.leaked > 0 and list(acc.candidates) == sorted(acc.candidates)
+    # The plan does not depend on how many reference blocks go in one call.
+    again = accept_identities(renderer, plan, strict, max_candidates=50, blocks_per_call=5)
+    assert np.array_equal(again.candidates, acc.candidates)
+
+
+def test_same_bytes_across_batch_sizes_and_shards(run, trained, verified, tmp_path):
+    export(run, tmp_path / "b48", vcfg(trained[0], batch_size=48, workers=1), progress=False)
+    assert digest(tmp_path / "b48") == digest(verified)
+    parts = [tmp_path / f"p{i}" for i in range(2)]
+    for i, part in enumerate(parts):
+        export(run, part, vcfg(trained[0], shard=(i, 2)), progress=False)
+    merge(parts, tmp_path / "merged", progress=False)
+    assert digest(tmp_path / "merged") == digest(verified)
+
+
+def test_interrupted_verified_export_resumes_to_the_same_bytes(run, trained, verified, tmp_path, monkeypatch):
+    real_write, calls = export_mod._write, {"n": 0}
+
+    def dying_write(*a):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise KeyboardInterrupt
+        real_write(*a)
+
+    monkeypatch.setattr(export_mod, "_write", dying_write)
+    with pytest.raises(Interrupted):
+        export(run, tmp_path / "r", vcfg(trained[0], workers=1), progress=False)
+    monkeypatch.setattr(export_mod, "_write", real_write)
+    export(run, tmp_path / "r", vcfg(trained[0]), progress=False)
+    assert digest(tmp_path / "r") == digest(verified)
+
+
+def test_consistency_redraws_raise_similarity(run, trained, verified, tmp_path):
+    loose = tmp_path / "loose"
+    export(run, loose, vcfg(trained[0], min_consistency=-1.0), progress=False)
+    before = pd.read_csv(loose / "manifest.csv")
+    assert (before["attempt"] == 0).all()  # nothing fails a limit of -1
+    limit = float(before["identity_similarity"].median())
+    strict = tmp_path / "strict"
+    export(run, strict, vcfg(trained[0], min_consistency=limit), progress=False)
+    after = pd.read_csv(strict / "manifest.csv")
+    redrawn = after["attempt"] > 0
+    assert redrawn.any()
+    # A redrawn image passed the limit, or kept its best of max_attempts draws.
+    assert ((after["identity_similarity"] >= limit) | (after["attempt"] >= 0)).all()
+    assert after["identity_similarity"].mean() > before["identity_similarity"].mean()
+    assert (after.loc[~redrawn, "identity_similarity"] >= limit).all()
+
+
+def test_unreachable_separation_is_a_one_line_error(run, trained, tmp_path):
+    with pytest.raises(FacegenError, match=r"only \d+ of 6 identities passed"):
+        export(run, tmp_path / "x", vcfg(trained[0], max_similarity=-1.0, max_candidates=2), progress=False)
+    with pytest.raises(FacegenError, match="--min-consistency needs --embedder"):
+        ExportConfig(identities=2, per_identity=2, min_consistency=0.5)
