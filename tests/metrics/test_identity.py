@@ -83,3 +83,27 @@ def test_missing_extras_are_skipped_with_a_hint(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="facegen"):
         assert evaluate.face_rate(np.zeros((2, 64, 64, 3), np.uint8)) is None
     assert "pip install mtcnn" in caplog.text
+
+
+def test_an_embedder_judge_tells_true_identities_from_shuffled_ones_and_spots_leaked_people(trained_embedder,
+                                                                                            celeba_sample):
+    """Real photos grouped by true identity are consistent and separated; the same photos with shuffled folders
+    are not; folders of training people leak, folders of held-out people much less."""
+    from facegen.config import DataConfig
+    from facegen.data import TrainingData, discover
+    from facegen.metrics.identity import embedder_judgement
+    from facegen.models.embedder import Embedder
+
+    judge = Embedder.from_folder(trained_embedder[0])
+    held = TrainingData(discover(celeba_sample, "val"), DataConfig(path=str(celeba_sample), resolution=32),
+                        progress=False)
+    ids = held.identities
+    true = embedder_judgement(judge, held.images, ids)
+    shuffled = embedder_judgement(judge, held.images, np.random.default_rng(0).permutation(ids))
+    assert true["mean_similarity_to_reference"] > shuffled["mean_similarity_to_reference"] + 0.1
+    assert true["separated_identities"] > shuffled["separated_identities"]
+    train = TrainingData(discover(celeba_sample, "train"), DataConfig(path=str(celeba_sample), resolution=32),
+                         progress=False)
+    leaked = embedder_judgement(judge, train.images, train.identities)
+    assert leaked["leaked_identities"] == 1.0 and true["leaked_identities"] < 1.0
+    assert 0 <= true["consistency"] <= 1 and 0 <= true["duplicate_identities"] <= 1
