@@ -49,19 +49,24 @@ def one(run_dir: Path, count: int, mode: str) -> dict:
     from facegen.images import encode
     from facegen.models.generator import Generator
 
+    from facegen import hardware
+
     k, m = resolve_counts(count, None, None)
     out = Path(tempfile.mkdtemp()) / "synth"
+    # "_float32" modes pin float32; the others use --mixed-precision auto as a user gets it.
+    precision = "off" if mode.endswith("_float32") else hardware.resolve("auto", "export")
+    mode = mode.removesuffix("_float32")
     if mode in ("export", "export_realism"):
         if mode == "export_realism":  # the calibration is once per checkpoint, not per export: not timed
             from facegen.export.realism import load_or_calibrate
 
             load_or_calibrate(Generator.from_run(run_dir), run_dir)
         t = time.perf_counter()
-        export(run_dir, out, ExportConfig(identities=k, per_identity=m, realism=mode == "export_realism"),
-               progress=False)
+        export(run_dir, out, ExportConfig(identities=k, per_identity=m, realism=mode == "export_realism",
+                                          precision=precision), progress=False)
         seconds = time.perf_counter() - t
     else:
-        gen = Generator.from_run(run_dir)
+        gen = Generator.from_run(run_dir, precision=precision)
         plan = IdentityPlan(0, k, m, gen.latent_dim)
         z = plan.latents(np.arange(count))
         if mode in ("generate", "generate_realism"):
@@ -96,7 +101,7 @@ def one(run_dir: Path, count: int, mode: str) -> dict:
                         Image.fromarray(((img + 1) * 127.5).round().clip(0, 255).astype("uint8")).save(path)
                         rows.writerow([path, n // m])
             seconds = time.perf_counter() - t
-    return {"images_per_second": count / seconds,
+    return {"images_per_second": count / seconds, "precision": precision,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -115,11 +120,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     run = make_run(args.preset, tmp / args.preset)
     # Best of interleaved rounds: this machine's speed drifts by 2x within minutes (bench/RESULTS.md).
-    modes = ("generate", "generate_realism", "write", "naive", "export", "export_realism")
+    modes = ("generate", "generate_float32", "generate_realism", "write", "naive", "export", "export_float32",
+             "export_realism")
     r = {mode: 0.0 for mode in modes}
+    auto = "off"
     for _ in range(args.repeats):
         for mode in modes:
-            r[mode] = max(r[mode], run_json([__file__, "--one", str(run), str(args.count), mode])["images_per_second"])
+            one_run = run_json([__file__, "--one", str(run), str(args.count), mode])
+            r[mode] = max(r[mode], one_run["images_per_second"])
+            auto = one_run["precision"] if mode == "export" else auto
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -128,14 +137,18 @@ def main() -> None:
         return min(generate, r["write"]) if gpu else 1 / (1 / generate + 1 / r["write"])
 
     print(f"# export_speed — {dt.date.today()} — {machine()}{' + GPU' if gpu else ''}")
-    print(f"preset {args.preset}, 64x64 PNG, {args.count} images, float32, best of {args.repeats} interleaved rounds")
+    policy = "bfloat16" if auto == "bfloat16" else "float32"
+    print(f"preset {args.preset}, 64x64 PNG, {args.count} images, best of {args.repeats} interleaved rounds; "
+          f"--mixed-precision auto resolves to {policy} here")
     print("| stage | images/s |")
     print("|---|---|")
-    for name, key in (("(a) generator only (tf.function, blocks of 64)", "generate"),
+    for name, key in (("(a) generator only (tf.function, blocks of 64), auto", "generate"),
+                      ("(a) generator only, float32", "generate_float32"),
                       ("(a') generator + D realism score", "generate_realism"),
                       ("(b) encode + write only (PNG level 1, thread pool)", "write"),
                       ("(c) naive loop (eager G per 64, PIL save, csv row)", "naive"),
-                      ("(d) facegen export (default: no realism score)", "export"),
+                      ("(d) facegen export (default: auto precision, no realism score)", "export"),
+                      ("(d) facegen export --mixed-precision off (float32)", "export_float32"),
                       ("(d') facegen export --realism", "export_realism")):
         print(f"| {name} | {r[key]:.0f} |")
     how = "min(a, b)" if gpu else "1/(1/a + 1/b)"
@@ -143,6 +156,8 @@ def main() -> None:
           f"(bound {how} = {bound(r['generate']):.0f} img/s)")
     print(f"(d')/(c) = {r['export_realism'] / r['naive']:.2f}x the naive loop; (d')/bound' = "
           f"{r['export_realism'] / bound(r['generate_realism']):.2f} (bound with a' = {bound(r['generate_realism']):.0f})")
+    print(f"auto against float32: generator {r['generate'] / r['generate_float32']:.2f}x, export "
+          f"{r['export'] / r['export_float32']:.2f}x")
     if args.rss_counts:
         tiny = make_run("tiny", tmp / "tiny")
         rss = {int(c): run_json([__file__, "--one", str(tiny), c, "export"])["peak_rss_mib"]

@@ -26,7 +26,7 @@ from common import machine, matmul_peak_gflops, run_json, train_step_flops  # no
 BATCH = 64
 
 
-def measure_facegen(preset: str, steps: int, identity: bool = False) -> dict:
+def measure_facegen(preset: str, steps: int, identity: bool = False, precision: str = "auto") -> dict:
     import dataclasses
 
     import facegen  # noqa: F401
@@ -38,7 +38,7 @@ def measure_facegen(preset: str, steps: int, identity: bool = False) -> dict:
     from facegen.training.gan import DCGAN
 
     model = dataclasses.replace(make(preset), identity_dim=50) if identity else make(preset)
-    gan = DCGAN(model, TrainConfig(seed=0))
+    gan = DCGAN(model, TrainConfig(seed=0, mixed_precision=precision))
     shape = (BATCH, 2, 64, 64, 3) if identity else (BATCH, 64, 64, 3)
     real = tf.constant(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
     for _ in range(2):
@@ -47,7 +47,8 @@ def measure_facegen(preset: str, steps: int, identity: bool = False) -> dict:
     for _ in range(steps):
         out = gan.train_step(real)
     out["d_loss"].numpy()
-    return {"images_per_second": steps * BATCH * (2 if identity else 1) / (time.perf_counter() - t)}
+    return {"images_per_second": steps * BATCH * (2 if identity else 1) / (time.perf_counter() - t),
+            "precision": gan.train_cfg.mixed_precision}
 
 
 def measure_keras_fit(preset: str, steps: int, jit_compile="auto") -> dict:
@@ -99,7 +100,7 @@ def measure_keras_fit(preset: str, steps: int, jit_compile="auto") -> dict:
     return {"images_per_second": steps * BATCH / (time.perf_counter() - t)}
 
 
-def measure_torch(preset: str, steps: int) -> dict:
+def measure_torch(preset: str, steps: int, bfloat16: bool = False) -> dict:
     import torch
     from torch import nn
 
@@ -131,7 +132,16 @@ def measure_torch(preset: str, steps: int) -> dict:
     real = (torch.rand(BATCH, 3, 64, 64) * 2 - 1).to(memory_format=torch.channels_last)
     ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
 
+    import contextlib
+
+    def autocast():  # PyTorch's own mixed precision: bfloat16 autocast on the CPU
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext()
+
     def step():
+        with autocast():
+            return _step()
+
+    def _step():
         # As the PyTorch DCGAN example: D on real, D on detached fake, then G against "real" labels.
         D.zero_grad()
         fake = G(torch.randn(BATCH, cfg.latent_dim))
@@ -150,6 +160,9 @@ def measure_torch(preset: str, steps: int) -> dict:
 
 
 PEERS = {"facegen": measure_facegen, "keras_fit": measure_keras_fit, "torch": measure_torch,
+         "facegen_bfloat16": lambda preset, steps: measure_facegen(preset, steps, precision="bfloat16"),
+         "facegen_float32": lambda preset, steps: measure_facegen(preset, steps, precision="off"),
+         "torch_bfloat16": lambda preset, steps: measure_torch(preset, steps, bfloat16=True),
          "facegen_identity": lambda preset, steps: measure_facegen(preset, steps, identity=True),
          "keras_fit_nojit": lambda preset, steps: measure_keras_fit(preset, steps, jit_compile=False)}
 
@@ -176,7 +189,9 @@ def main() -> None:
     peak = matmul_peak_gflops()
     have_torch = importlib.util.find_spec("torch") is not None
     print(f"# train_speed — {dt.date.today()} — {machine()}")
-    print(f"numpy float32 matmul peak: {peak:.0f} GFLOP/s; batch {BATCH}, 64x64, float32")
+    auto = run_json([__file__, "--one", "facegen", "tiny", "1"])["precision"]
+    print(f"numpy float32 matmul peak: {peak:.0f} GFLOP/s; batch {BATCH}, 64x64; 'facegen' is the default, "
+          f"--mixed-precision auto, which trains in {'bfloat16' if auto == 'bfloat16' else 'float32'} here")
     if not have_torch:
         print("note: torch is not installed; the PyTorch peer is skipped (pip install torch==2.13.0)")
     print(f"best of {args.repeats} interleaved rounds per runner")
@@ -186,10 +201,13 @@ def main() -> None:
         steps = args.steps_paper if preset == "paper" else args.steps_small
         cfg = make(preset)
         flops = train_step_flops(cfg.generator_widths, 64, BATCH) / BATCH
-        runs = {"facegen": ("facegen", {}), "facegen, oneDNN off": ("facegen", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+        runs = {"facegen": ("facegen", {}), "facegen --mixed-precision off": ("facegen_float32", {}),
+                "facegen --mixed-precision bfloat16": ("facegen_bfloat16", {}),
+                "facegen, oneDNN off": ("facegen", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
                 "keras fit (default: XLA on)": ("keras_fit", {}), "keras fit, jit_compile=False": ("keras_fit_nojit", {})}
         if have_torch:
             runs["torch (channels_last)"] = ("torch", {})
+            runs["torch bfloat16 autocast"] = ("torch_bfloat16", {})
         if args.identity:
             runs["facegen identity mode (per image)"] = ("facegen_identity", {})
         results: dict[str, float] = {}

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from facegen import plots
 from facegen.atomic import replacing, write_json
-from facegen.config import DataConfig, EmbedderConfig, FacegenError, Interrupted
+from facegen.config import DataConfig, EmbedderConfig, FacegenError, Interrupted, read_json
 from facegen.data import TrainingData, discover
 from facegen.data.pipeline import index_stream
 from facegen.data.sources import ImageSource
@@ -78,6 +78,8 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     manager = checkpoint_manager(checkpoint, folder, 2)
     restore(checkpoint, folder)
     start = int(step.numpy())
+    if start >= cfg.steps and (folder / REPORT).exists():  # finished: nothing to redo
+        return read_json(folder / REPORT)
     if start and start < cfg.steps:
         log.info("resuming %s at step %d of %d", folder, start, cfg.steps)
     variables = backbone.trainable_variables + head.trainable_variables
