@@ -29,6 +29,9 @@ def facegen(*args, cwd=None, **env):
     (["sample", "--checkpoint", "nowhere", "--out", "g.png"], "not a facegen run folder"),
     (["sample", "--checkpoint", "nowhere", "--out", "g.jpg"], "--out must be a .png"),
     (["data", "sample", "--count", "0"], "--count must be at least 1"),
+    (["mix", "--out", "m"], "give --real, or --real-identities 0"),
+    (["mix", "--real", "x", "--out", "m"], "without --synth, give --size"),
+    (["embedder", "train", "--data", "x", "--out", "e", "--preset", "huge"], "--preset must be one of"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     r = facegen(*args, cwd=tmp_path)
@@ -45,6 +48,8 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     (["export", "--checkpoint", "run", "--out", "full", "--count", "20"], "not empty and is not a facegen export"),
     (["sample", "--checkpoint", "nowhere", "--out", "g.png"], "not a facegen run folder"),
     (["evaluate", "--data", "nowhere", "--export", "s"], "data folder nowhere does not exist"),
+    (["embedder", "train", "--data", "nowhere", "--out", "e"], "data folder nowhere does not exist"),
+    (["mix", "--real", "nowhere", "--size", "64", "--out", "m"], "data folder nowhere does not exist"),
 ])
 def test_user_errors_come_before_tensorflow_starts(tmp_path, args, message):
     """A typo must not wait for TensorFlow's import (~9 s): the error comes from a process that never imported it."""

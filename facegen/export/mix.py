@@ -52,6 +52,8 @@ def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> 
     """Write (or finish) the mix in `out`; returns its record (mix.json)."""
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(out)
+    if cfg.takes_real:
+        check_data_path(cfg.real)  # before anything is written
     synth = [_check_export(Path(s)) for s in cfg.synth]
     _check_paths(out, ([Path(cfg.real)] if cfg.takes_real else []) + [s for s, _ in synth])
     size, fmt = _shape(cfg, synth)
