@@ -233,7 +233,7 @@ def merge(
     """
     from facegen.export.merge import merge as run_merge
 
-    total = run_merge(sources, out)
+    total = run_merge(sources, out, command="facegen " + " ".join(sys.argv[1:]))
     typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
 
 

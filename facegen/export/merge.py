@@ -17,7 +17,7 @@ from facegen.export.card import write_card
 from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
 
 
-def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
+def merge(sources: list[Path], out: Path, progress: bool = True, command: str = "") -> int:
     """Join finished shard exports into `out` (moved when on the same file system, else copied).
 
     Refuses shards of different checkpoints, seeds or plans, missing or repeated shards, overlapping or
@@ -32,7 +32,7 @@ def merge(sources: list[Path], out: Path, progress: bool = True) -> int:
     files = [(src / p, p) for src, f in zip(sources, frames) for p in f["path"]]
     _verify_images(files, progress)
     _move(files, out, progress)
-    _write_labels(sources, metas, out, first)
+    _write_labels(sources, metas, out, first, command)
     return first["identities"] * first["per_identity"]
 
 
@@ -93,7 +93,7 @@ def _move(files: list[tuple[Path, str]], out: Path, progress: bool) -> None:
             shutil.copy2(path, dest)
 
 
-def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict) -> None:
+def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict, command: str) -> None:
     """manifest.csv, train.lst, then (last) export.json. Shards are contiguous slices of the plan, so their
     sorted manifests concatenate in shard order into exactly the text a single export writes."""
     order = sorted(range(len(sources)), key=lambda k: metas[k]["settings"]["shard"][0])
@@ -106,7 +106,7 @@ def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict
     write_text(out / LST, "".join(lst))
     write_json(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": {**metas[0]["settings"], "shard": [0, 1]},
-        "merged_from": [str(s) for s in sources], "model": metas[0]["model"],
+        "merged_from": [str(s) for s in sources], "command": command, "model": metas[0]["model"],
         "counts": {"identities": first["identities"], "per_identity": first["per_identity"],
                    "images": first["identities"] * first["per_identity"]},
         "started": min(m["started"] for m in metas), "ended": max(m["ended"] for m in metas)})
