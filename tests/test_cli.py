@@ -1,5 +1,6 @@
 """The command line as a user meets it: real subprocesses, one-line errors, exit codes, files written."""
 
+import json
 import os
 import subprocess
 import sys
@@ -134,3 +135,25 @@ def test_export_and_merge_commands(tmp_path, celeba_sample):
     r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "synth", "--identities", "3",
                 "--per-identity", "40", "--quiet")
     assert r.returncode == 0 and "already holds this export" in r.stdout, r.stderr
+
+
+def test_embedder_train_then_verified_export(tmp_path, celeba_sample, trained_embedder):
+    """The flags reach the library: an embedder trains from the command line, and an export with --embedder
+    reports its identity check and records the limits it was given."""
+    r = facegen("embedder", "train", "--data", celeba_sample, "--out", tmp_path / "emb", "--preset", "tiny",
+                "--resolution", "32", "--steps", "5", "--batch-size", "16", "--quiet")
+    assert r.returncode == 0 and "held-out verification" in r.stdout, r.stderr
+    assert json.loads((tmp_path / "emb" / "report.json").read_text())["step"] == 5
+    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--preset", "tiny", "--resolution", "32",
+                "--steps", "2", "--batch-size", "8", "--partition", "all", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "v", "--identities", "3",
+                "--per-identity", "4", "--embedder", trained_embedder[0], "--max-similarity", "1",
+                "--max-leakage", "1", "--min-consistency", "-1", "--quiet")
+    assert r.returncode == 0 and "identities: 3 accepted of" in r.stdout, r.stderr
+    settings = json.loads((tmp_path / "v" / "export.json").read_text())["settings"]
+    assert (settings["max_similarity"], settings["max_leakage"], settings["min_consistency"]) == (1.0, 1.0, -1.0)
+    r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "w", "--count", "20", "--embedder",
+                celeba_sample)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"facegen: error: {celeba_sample} is not a facegen embedder folder (no config.json)"]
