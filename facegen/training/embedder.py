@@ -11,18 +11,17 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from facegen import plots
 from facegen.atomic import replacing, write_json
-from facegen.config import DataConfig, EmbedderConfig, FacegenError, Interrupted, read_json
+from facegen.config import DataConfig, EmbedderConfig, FacegenError, read_json
 from facegen.data import TrainingData, discover
-from facegen.data.pipeline import index_stream
 from facegen.data.sources import ImageSource
 from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_far, verification_pairs
 from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
                                      build_backbone)
-from facegen.run import CONFIG_FILE, checkpoint_manager, read_folder_config, restore, write_config
+from facegen.run import write_config
+from facegen.training.supervised import check_resume, fit, flipped
 
 log = logging.getLogger("facegen")
 FAR = 1e-3  # the false-accept rate the export's limits are set at
@@ -52,19 +51,13 @@ def split_identities(source: ImageSource, every: int) -> tuple[ImageSource, Imag
 def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = True) -> dict:
     """Train (or resume) the embedder in `folder` to cfg.steps, then write its report and identity means."""
     folder = Path(folder)
-    if (folder / CONFIG_FILE).exists():
-        stored = EmbedderConfig.from_dict(read_folder_config(folder, EMBEDDER_KIND, "embedder"))
-        changed = [f.name for f in dataclasses.fields(cfg) if f.name != "data" and getattr(stored, f.name)
-                   != getattr(cfg, f.name)]
-        if changed:
-            raise FacegenError(f"{folder} was trained with other settings ({', '.join(changed)}); use them to resume "
-                               "or pick a new --out")
-    tf.config.experimental.enable_op_determinism()  # same seed, same weights; a resumed run equals a straight one
+    check_resume(folder, cfg, EMBEDDER_KIND, "embedder")
     train_src, held_src = split_identities(discover(cfg.data, "all"), cfg.held_out_every)
     data_cfg = DataConfig(path=cfg.data, resolution=cfg.resolution)
     data = TrainingData(train_src, data_cfg, progress)
     ids = data.identities
     classes, labels = np.unique(ids, return_inverse=True)
+    labels = labels.astype(np.int32)
     write_config(folder, dataclasses.asdict(cfg), EMBEDDER_KIND)
 
     backbone = build_backbone(cfg)
@@ -72,49 +65,26 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     head.build((None, cfg.embedding_dim))
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.01)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
-    optimizer.build(backbone.trainable_variables + head.trainable_variables)
+    variables = backbone.trainable_variables + head.trainable_variables
+    optimizer.build(variables)
     step = tf.Variable(0, dtype=tf.int64)
     checkpoint = tf.train.Checkpoint(backbone=backbone, head=head, optimizer=optimizer, step=step)
-    manager = checkpoint_manager(checkpoint, folder, 2)
-    restore(checkpoint, folder)
-    start = int(step.numpy())
-    if start >= cfg.steps and (folder / REPORT).exists():  # finished: nothing to redo
-        return read_json(folder / REPORT)
-    if start and start < cfg.steps:
-        log.info("resuming %s at step %d of %d", folder, start, cfg.steps)
-    variables = backbone.trainable_variables + head.trainable_variables
 
     @tf.function(reduce_retracing=True)
     def train_step(images, y, flip):
-        x = tf.cast(images, tf.float32) / 127.5 - 1.0
-        x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
         with tf.GradientTape() as tape:
-            logits = head(backbone(x, training=True), y)
+            logits = head(backbone(flipped(images, flip), training=True), y)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         step.assign_add(1)
         hit = tf.reduce_mean(tf.cast(tf.argmax(logits, 1) == tf.cast(y, tf.int64), tf.float32))
         return loss, hit
 
-    # The batch of step s is a pure function of (seed, s): a resumed run trains on what an uninterrupted one would.
-    stream = index_stream(cfg.seed, len(data), start * cfg.batch_size)
-    bar = tqdm(total=cfg.steps, initial=start, desc="training embedder", unit="step", disable=not progress)
-    try:
-        for s in range(start, cfg.steps):
-            rows = np.fromiter((next(stream) for _ in range(cfg.batch_size)), np.int64, cfg.batch_size)
-            flip = np.random.default_rng([cfg.seed, s, 0xF11D]).random(cfg.batch_size) < 0.5
-            loss, hit = train_step(data.images[rows], labels[rows].astype(np.int32), flip)
-            bar.update(1)
-            if (s + 1) % 25 == 0:
-                bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(hit):.2f}")
-            if (s + 1) % cfg.checkpoint_every == 0 or s + 1 == cfg.steps:
-                manager.save(checkpoint_number=s + 1)
-    except KeyboardInterrupt:
-        manager.save(checkpoint_number=int(step.numpy()))
-        raise Interrupted(f"interrupted at step {int(step.numpy())}; checkpoint saved in {folder}; re-run the same "
-                          "command to resume") from None
-    finally:
-        bar.close()
+    ran = fit(folder, checkpoint, step, cfg.steps, cfg.checkpoint_every,
+              lambda rows, flip: train_step(data.images[rows], labels[rows], flip), cfg.seed, len(data),
+              cfg.batch_size, "training embedder", progress)
+    if not ran and (folder / REPORT).exists():  # finished: nothing to redo
+        return read_json(folder / REPORT)
 
     embedder = Embedder(cfg, backbone, folder, int(step.numpy()))
     means = identity_means(embedder.embed(data.images), ids)

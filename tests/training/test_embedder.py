@@ -11,7 +11,7 @@ from PIL import Image
 from facegen.config import FacegenError, Interrupted
 from facegen.data import discover
 from facegen.models.embedder import Embedder
-from facegen.training import embedder as embedder_mod
+from facegen.training import supervised as loop_mod
 from facegen.training.embedder import split_identities, train_embedder
 
 
@@ -63,7 +63,7 @@ def test_trained_embedder_beats_an_untrained_one(trained, celeba_sample, tmp_pat
 
 def test_interrupted_training_resumes_to_the_same_weights(trained, celeba_sample, tmp_path, monkeypatch):
     folder, _ = trained
-    real_tqdm = embedder_mod.tqdm
+    real_tqdm = loop_mod.tqdm
 
     class Interrupting(real_tqdm):  # Ctrl-C after the 57th step
         done = 0
@@ -74,10 +74,10 @@ def test_interrupted_training_resumes_to_the_same_weights(trained, celeba_sample
             if Interrupting.done == 57:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(embedder_mod, "tqdm", Interrupting)
+    monkeypatch.setattr(loop_mod, "tqdm", Interrupting)
     with pytest.raises(Interrupted, match="step 57"):
         train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
-    monkeypatch.setattr(embedder_mod, "tqdm", real_tqdm)
+    monkeypatch.setattr(loop_mod, "tqdm", real_tqdm)
     train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
     a, b = checkpoint_values(folder), checkpoint_values(tmp_path / "r")
     assert a.keys() == b.keys() and len(a) > 20

@@ -1,0 +1,81 @@
+"""The resumable supervised loop shared by the identity embedder and the attribute classifier: a config check
+on resume, deterministic batches as a pure function of (seed, step), checkpoints on a cadence and on Ctrl-C."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from facegen.config import FacegenError, Interrupted
+from facegen.data.pipeline import index_stream
+from facegen.run import CONFIG_FILE, checkpoint_manager, read_folder_config, restore
+
+log = logging.getLogger("facegen")
+
+
+def check_resume(folder: Path, cfg, kind: str, what: str) -> None:
+    """A folder already holding a model of `kind` must have been trained with `cfg` (its data path aside)."""
+    if not (folder / CONFIG_FILE).exists():
+        return
+    stored = type(cfg).from_dict(read_folder_config(folder, kind, what))
+    changed = [f.name for f in dataclasses.fields(cfg) if f.name != "data" and getattr(stored, f.name)
+               != getattr(cfg, f.name)]
+    if changed:
+        raise FacegenError(f"{folder} was trained with other settings ({', '.join(changed)}); use them to resume "
+                           "or pick a new --out")
+
+
+def batch_rows(seed: int, n: int, batch_size: int, start_step: int):
+    """Yields (step, rows, flip) from `start_step` on: the rows and horizontal flips of each step's batch, a pure
+    function of (seed, step), so a resumed run trains on what an uninterrupted one would."""
+    stream = index_stream(seed, n, start_step * batch_size)
+    s = start_step
+    while True:
+        rows = np.fromiter((next(stream) for _ in range(batch_size)), np.int64, batch_size)
+        yield s, rows, np.random.default_rng([seed, s, 0xF11D]).random(batch_size) < 0.5
+        s += 1
+
+
+def fit(folder: Path, checkpoint: tf.train.Checkpoint, step: tf.Variable, steps: int, checkpoint_every: int,
+        train_step: Callable[[np.ndarray, np.ndarray], tuple], seed: int, n: int, batch_size: int, desc: str,
+        progress: bool) -> bool:
+    """Restore the newest checkpoint, then run train_step(rows, flip) -> (loss, metric) up to `steps`.
+    Returns False when the folder was already trained to `steps` (nothing ran)."""
+    tf.config.experimental.enable_op_determinism()  # same seed, same weights; a resumed run equals a straight one
+    manager = checkpoint_manager(checkpoint, folder, 2)
+    restore(checkpoint, folder)
+    start = int(step.numpy())
+    if start >= steps:
+        return False
+    if start:
+        log.info("resuming %s at step %d of %d", folder, start, steps)
+    bar = tqdm(total=steps, initial=start, desc=desc, unit="step", disable=not progress)
+    try:
+        for s, rows, flip in batch_rows(seed, n, batch_size, start):
+            if s >= steps:
+                break
+            loss, metric = train_step(rows, flip)
+            bar.update(1)
+            if (s + 1) % 25 == 0:
+                bar.set_postfix(loss=f"{float(loss):.3f}", metric=f"{float(metric):.2f}")
+            if (s + 1) % checkpoint_every == 0 or s + 1 == steps:
+                manager.save(checkpoint_number=s + 1)
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=int(step.numpy()))
+        raise Interrupted(f"interrupted at step {int(step.numpy())}; checkpoint saved in {folder}; re-run the same "
+                          "command to resume") from None
+    finally:
+        bar.close()
+    return True
+
+
+def flipped(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
+    """uint8 batch -> float [-1, 1], mirrored where `flip`."""
+    x = tf.cast(images, tf.float32) / 127.5 - 1.0
+    return tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
