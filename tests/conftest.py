@@ -30,7 +30,7 @@ def embedder_config(data: Path, **kw):
     """The `tiny` embedder at 32x32: learns the sample's identities in about ten seconds."""
     from facegen.config import EmbedderConfig
 
-    return EmbedderConfig(**{**dict(data=str(data), preset="tiny", resolution=32, steps=100, batch_size=32,
+    return EmbedderConfig(**{**dict(data=str(data), preset="tiny", resolution=32, steps=150, batch_size=32,
                                     checkpoint_every=50, seed=1), **kw})
 
 

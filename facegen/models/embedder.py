@@ -27,31 +27,44 @@ IDENTITIES = "identities.npz"
 REFERENCE_IMAGES = 4  # images averaged into an identity's reference (the report calibrates, the export checks)
 
 
-def build_backbone(cfg: EmbedderConfig, name: str = "embedder") -> keras.Model:
-    """[b, r, r, 3] float in [-1, 1] -> [b, embedding_dim] unit vectors. Stem conv, one stride-2 stage per
-    width of `blocks` basic residual blocks, then BN -> dense -> BN (ArcFace's output layer) and L2 norm."""
-    init = keras.initializers.HeNormal(seed=cfg.seed)
-    image = keras.Input((cfg.resolution, cfg.resolution, 3), name="image")
-    x = layers.Conv2D(cfg.widths[0], 3, padding="same", use_bias=False, kernel_initializer=init, name="stem")(image)
+def build_trunk(resolution: int, widths: tuple[int, ...], blocks: int, seed: int):
+    """(image input, flat features): stem conv, one stride-2 stage per width of `blocks` basic residual blocks,
+    BN, 2x2 average pooling. The embedder and the attribute classifier put their heads on it."""
+    image = keras.Input((resolution, resolution, 3), name="image")
+    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, kernel_initializer=_init(seed, 0),
+                      name="stem")(image)
     x = layers.ReLU()(layers.BatchNormalization(name="stem_bn")(x))
-    for s, width in enumerate(cfg.widths):
-        for b in range(cfg.blocks):
-            x = _residual(x, width, 2 if b == 0 else 1, f"s{s}b{b}", init)
+    for s, width in enumerate(widths):
+        for b in range(blocks):
+            x = _residual(x, width, 2 if b == 0 else 1, f"s{s}b{b}", seed * 1000 + 10 * (s * blocks + b + 1))
     x = layers.BatchNormalization(name="out_bn")(x)
-    x = layers.Flatten()(layers.AveragePooling2D(2)(x) if x.shape[1] >= 4 else x)
-    x = layers.Dense(cfg.embedding_dim, kernel_initializer=init, name="embedding")(x)
+    return image, layers.Flatten()(layers.AveragePooling2D(2)(x) if x.shape[1] >= 4 else x)
+
+
+def build_backbone(cfg: EmbedderConfig, name: str = "embedder") -> keras.Model:
+    """[b, r, r, 3] float in [-1, 1] -> [b, embedding_dim] unit vectors: the trunk, then BN -> dense -> BN
+    (ArcFace's output layer) and L2 norm."""
+    image, x = build_trunk(cfg.resolution, cfg.widths, cfg.blocks, cfg.seed)
+    x = layers.Dense(cfg.embedding_dim, kernel_initializer=_init(cfg.seed, 999), name="embedding")(x)
     x = layers.BatchNormalization(name="embedding_bn")(x)
     unit = layers.UnitNormalization(name="unit")(x)
     return keras.Model(image, unit, name=name)
 
 
-def _residual(x, width: int, stride: int, name: str, init):
-    y = layers.Conv2D(width, 3, stride, padding="same", use_bias=False, kernel_initializer=init, name=f"{name}_c1")(x)
+def _init(seed: int, k: int) -> keras.initializers.Initializer:
+    # One seed per layer: a seeded Keras initializer returns the same values on every call.
+    return keras.initializers.HeNormal(seed=seed * 1000 + k)
+
+
+def _residual(x, width: int, stride: int, name: str, seed: int):
+    y = layers.Conv2D(width, 3, stride, padding="same", use_bias=False, kernel_initializer=_init(seed, 1),
+                      name=f"{name}_c1")(x)
     y = layers.ReLU()(layers.BatchNormalization(name=f"{name}_bn1")(y))
-    y = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"{name}_c2")(y)
+    y = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=_init(seed, 2),
+                      name=f"{name}_c2")(y)
     y = layers.BatchNormalization(name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != width:
-        x = layers.Conv2D(width, 1, stride, use_bias=False, kernel_initializer=init, name=f"{name}_skip")(x)
+        x = layers.Conv2D(width, 1, stride, use_bias=False, kernel_initializer=_init(seed, 3), name=f"{name}_skip")(x)
         x = layers.BatchNormalization(name=f"{name}_skip_bn")(x)
     return layers.ReLU()(layers.Add()([x, y]))
 

@@ -118,12 +118,12 @@ def test_consistency_redraws_raise_similarity(run, trained, verified, tmp_path):
     strict = tmp_path / "strict"
     export(run, strict, vcfg(trained[0], min_consistency=limit), progress=False)
     after = pd.read_csv(strict / "manifest.csv")
-    redrawn = after["attempt"] > 0
-    assert redrawn.any()
-    # A redrawn image passed the limit, or kept its best of max_attempts draws.
-    assert ((after["identity_similarity"] >= limit) | (after["attempt"] >= 0)).all()
+    assert (after["attempt"] > 0).any()
     assert after["identity_similarity"].mean() > before["identity_similarity"].mean()
-    assert (after.loc[~redrawn, "identity_similarity"] >= limit).all()
+    # Half the first draws fail a median limit; after up to 8 draws (each keeping its best) far fewer do.
+    below_before, below_after = (before["identity_similarity"] < limit).sum(), (after["identity_similarity"] < limit).sum()
+    assert below_after < below_before / 2
+    assert json.loads((strict / "export.json").read_text())["counts"]["below_min_consistency"] == below_after
 
 
 def test_unreachable_separation_is_a_one_line_error(run, trained, tmp_path):
