@@ -345,6 +345,36 @@ class EmbedderConfig:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
+@dataclass(frozen=True)
+class AttributeConfig:
+    """A face attribute classifier: the embedder's residual trunk with one sigmoid output per attribute."""
+
+    data: str = ""  # faces with attribute labels (CelebA's list_attr_celeba.txt)
+    preset: str = "small"  # trunk widths, as the embedder's presets
+    resolution: int = 64
+    blocks: int = 1
+    steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-4
+    seed: int = 0
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        _one_of(self.preset, tuple(EMBEDDER_PRESETS), "--preset")
+        at_least(self.resolution, 16, "--resolution")
+        for name in ("blocks", "steps", "batch_size", "checkpoint_every"):
+            at_least(getattr(self, name), 1, "--" + name.replace("_", "-"))
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return EMBEDDER_PRESETS[self.preset]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AttributeConfig":
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())

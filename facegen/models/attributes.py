@@ -1,0 +1,78 @@
+"""The attribute classifier: the embedder's residual trunk (facegen.models.embedder) with one sigmoid output per
+attribute, and a trained classifier loaded from its folder.
+
+    ATTR/config.json      {"facegen_version", "kind": "attributes", ...AttributeConfig..., "attributes": [...]}
+    ATTR/checkpoints/     model, optimizer, step
+    ATTR/report.json      held-out accuracy per attribute (and the majority-class baseline), dropped columns
+    ATTR/accuracy.png     the same as a bar chart
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from facegen.config import AttributeConfig, FacegenError, read_json
+from facegen.models.embedder import build_trunk
+from facegen.run import read_folder_config, restore
+
+ATTRIBUTES_KIND = "attributes"
+REPORT = "report.json"
+# Attributes of the person rather than of one photo: an identity's majority value labels all its images.
+IDENTITY_ATTRIBUTES = frozenset({
+    "Male", "Eyeglasses", "Bald", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Goatee", "Mustache",
+    "No_Beard", "Sideburns", "Pale_Skin", "Big_Nose", "Pointy_Nose", "Narrow_Eyes", "Oval_Face", "Chubby",
+    "Double_Chin", "Bushy_Eyebrows", "Arched_Eyebrows", "Receding_Hairline", "Young", "Straight_Hair", "Wavy_Hair",
+    "Bangs", "High_Cheekbones", "Big_Lips"})
+
+
+def build_classifier(cfg: AttributeConfig, n_attributes: int) -> keras.Model:
+    """[b, r, r, 3] float in [-1, 1] -> [b, n_attributes] logits."""
+    image, x = build_trunk(cfg.resolution, cfg.widths, cfg.blocks, cfg.seed)
+    logits = layers.Dense(n_attributes, kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed + 7),
+                          name="attributes")(layers.Dropout(0.2, seed=cfg.seed)(x))
+    return keras.Model(image, logits, name="attribute_classifier")
+
+
+@dataclass
+class AttributeClassifier:
+    """A trained classifier: images -> the probability of each of its attributes."""
+
+    config: AttributeConfig
+    names: list[str]
+    model: keras.Model
+    folder: Path
+    step: int
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "AttributeClassifier":
+        folder = Path(folder)
+        raw = read_folder_config(folder, ATTRIBUTES_KIND, "attribute classifier")
+        cfg, names = AttributeConfig.from_dict(raw), list(raw["attributes"])
+        model = build_classifier(cfg, len(names))
+        step = tf.Variable(0, dtype=tf.int64)
+        if restore(tf.train.Checkpoint(model=model, step=step), folder, partial=True) is None:
+            raise FacegenError(f"{folder} has no checkpoint yet; run facegen attributes train first")
+        return cls(cfg, names, model, folder, int(step.numpy()))
+
+    def probabilities_float(self, images: tf.Tensor) -> tf.Tensor:
+        """Float images in [-1, 1], any square size -> [b, n] probabilities (in-graph)."""
+        r = self.config.resolution
+        if images.shape[1] != r:
+            images = tf.image.resize(images, [r, r], method="bilinear", antialias=True)
+        return tf.sigmoid(self.model(images, training=False))
+
+    def probabilities(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
+        """uint8 images [n, s, s, 3] -> [n, attributes] probabilities."""
+        out = [self.probabilities_float(tf.cast(images[i:i + batch], tf.float32) / 127.5 - 1.0).numpy()
+               for i in range(0, len(images), batch)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
+
+    @property
+    def report(self) -> dict:
+        return read_json(self.folder / REPORT)
