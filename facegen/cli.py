@@ -168,6 +168,8 @@ def export_cmd(
                                                 "training identity [default: calibrated]."),
     max_candidates: int = typer.Option(10, "--max-candidates", help="Identity candidates per identity before "
                                        "giving up."),
+    attributes: Optional[Path] = typer.Option(None, "--attributes", help="An attribute classifier folder (facegen "
+                                              "attributes train): a probability column per attribute."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -185,12 +187,16 @@ def export_cmd(
                        size=size, min_realism=min_realism, realism=realism, shard=parse_shard(shard),
                        batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
                        embedder=str(embedder or ""), min_consistency=min_consistency, max_similarity=max_similarity,
-                       max_leakage=max_leakage, max_candidates=max_candidates)
+                       max_leakage=max_leakage, max_candidates=max_candidates, attributes=str(attributes or ""))
     read_run_config(checkpoint)
     if embedder:
         from facegen.run import read_folder_config
 
         read_folder_config(embedder, "embedder", "embedder")
+    if attributes:
+        from facegen.run import read_folder_config
+
+        read_folder_config(attributes, "attributes", "attribute classifier")
     check_out_folder(out, overwrite)
     used = cfg.blocks_per_call * cfg.block
     if used != batch_size:

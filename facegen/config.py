@@ -203,6 +203,7 @@ class ExportConfig:
     max_similarity: float | None = None  # an identity's reference cosine to any accepted identity's, else rejected
     max_leakage: float | None = None  # an identity's reference cosine to any training identity's mean, else rejected
     max_candidates: int = 10  # (bytes) identity candidates drawn per requested identity before giving up
+    attributes: str = ""  # (bytes) an attribute classifier folder: attribute columns in the manifest; "" = off
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
     batch_size: int = 256  # images per generator dispatch, rounded up to whole blocks
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core

@@ -43,6 +43,17 @@ def trained_embedder(celeba_sample, tmp_path_factory):
     return folder, train_embedder(folder, embedder_config(celeba_sample), progress=False)
 
 
+@pytest.fixture(scope="session")
+def trained_attributes(celeba_sample, tmp_path_factory):
+    """(folder, report) of a tiny attribute classifier trained briefly on the sample."""
+    from facegen.config import AttributeConfig
+    from facegen.training.attributes import train_attributes
+
+    folder = tmp_path_factory.mktemp("attributes") / "a"
+    cfg = AttributeConfig(data=str(celeba_sample), preset="tiny", resolution=32, steps=40, batch_size=32, seed=4)
+    return folder, train_attributes(folder, cfg, progress=False)
+
+
 @pytest.fixture
 def tiny_cfg(celeba_sample):
     return lambda **train: tiny_config(celeba_sample, **train)

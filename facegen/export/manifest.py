@@ -87,9 +87,9 @@ def prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
     return state
 
 
-def to_csv_text(rows: list[dict]) -> str:
+def to_csv_text(rows: list[dict], columns: list[str] = COLUMNS) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, columns, lineterminator="\n")
     w.writerows(rows)
     return buf.getvalue()
 
@@ -120,8 +120,9 @@ class Journal:
     that image is simply generated again (its bytes are the same).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, extra_columns: list[str] | None = None) -> None:
+        # The export's own columns (attribute labels: facegen.export.attributes) come after COLUMNS.
+        self.path, self.columns = path, COLUMNS + list(extra_columns or [])
         self._cut_torn_tail()
 
     def _cut_torn_tail(self) -> None:
@@ -157,7 +158,7 @@ class Journal:
         offsets_arr = np.asarray(offsets, np.int64)
         with replacing(root / MANIFEST) as manifest_tmp, replacing(root / LST) as lst_tmp:
             with open(self.path, "rb") as src, open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
-                man.write(",".join(COLUMNS) + "\n")
+                man.write(",".join(self.columns) + "\n")
                 for i in order:
                     src.seek(int(offsets_arr[i]))
                     line = src.readline().decode()
@@ -177,6 +178,6 @@ class Journal:
 
     def append(self, rows: list[dict]) -> None:
         with open(self.path, "a", newline="") as f:
-            f.write(to_csv_text(rows))
+            f.write(to_csv_text(rows, self.columns))
             f.flush()
             os.fsync(f.fileno())

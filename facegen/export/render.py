@@ -24,8 +24,10 @@ from facegen.export.identities import IdentityPlan, default_variation, shard_blo
 from facegen.export.card import write_card
 from facegen.export.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out, read_manifest, stored_settings
 from facegen.export.realism import RealismCalibration, load_or_calibrate
-from facegen.export.verify import Acceptance, accept_identities, resolve_check, similarities
+from facegen.export.attributes import AttributeLabels
+from facegen.export.verify import Acceptance, accept_identities, identity_attributes, resolve_check, similarities
 from facegen.images import encode
+from facegen.models.attributes import AttributeClassifier
 from facegen.models.embedder import Embedder
 from facegen.models.generator import Generator, to_uint8
 
@@ -61,15 +63,17 @@ class BlockRenderer:
     """
 
     def __init__(self, gen: Generator, block: int, size: int, realism: bool,
-                 strategy: tf.distribute.Strategy | None = None, embedder: Embedder | None = None) -> None:
+                 strategy: tf.distribute.Strategy | None = None, embedder: Embedder | None = None,
+                 attributes: AttributeClassifier | None = None) -> None:
         self.gen, self.block = gen, block
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         res = gen.config.model.resolution
         self.size = size or res
         dim = embedder.config.embedding_dim if embedder else 1
+        n_attr = len(attributes.names) if attributes else 1
         out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8), tf.TensorSpec([block], tf.float32),
-                    tf.TensorSpec([block, dim], tf.float32))
+                    tf.TensorSpec([block, dim], tf.float32), tf.TensorSpec([block, n_attr], tf.float32))
 
         def one_block(z):
             x = gen.generator(z, training=False)
@@ -79,9 +83,10 @@ class BlockRenderer:
             image = to_uint8(x)
             # The embedder sees the written image (its uint8 pixels), so a manifest's similarity is what anyone
             # re-embedding the file gets.
-            embedding = (embedder.embed_float(tf.cast(image, tf.float32) / 127.5 - 1.0) if embedder
-                         else tf.fill([block, 1], float("nan")))
-            return image, score, embedding
+            pixels = tf.cast(image, tf.float32) / 127.5 - 1.0
+            embedding = embedder.embed_float(pixels) if embedder else tf.fill([block, 1], float("nan"))
+            attribute = attributes.probabilities_float(pixels) if attributes else tf.fill([block, 1], float("nan"))
+            return image, score, embedding, attribute
 
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
@@ -89,8 +94,9 @@ class BlockRenderer:
         self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
         self._render_replicas = tf.function(lambda parts: self.strategy.run(render, args=(parts,)))
 
-    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """[k, block, latent] -> uint8 images [k, block, s, s, 3], D logits [k, block], embeddings [k, block, d]."""
+    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """[k, block, latent] -> uint8 images [k, block, s, s, 3], D logits [k, block], embeddings [k, block, d]
+        and attribute probabilities [k, block, a] (NaN-filled for what the export does not compute)."""
         if self.replicas == 1:
             return tuple(t.numpy() for t in self._render(tf.convert_to_tensor(z)))
         # Pad to whole blocks per replica with extra zero blocks (their outputs are dropped).
@@ -144,24 +150,33 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     if cfg.variation is None:
         cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
     cfg, check = resolve_check(cfg)
+    classifier = None
+    if cfg.attributes:
+        classifier = AttributeClassifier.from_folder(cfg.attributes)
+        cfg = dataclasses.replace(cfg, attributes=os.path.abspath(cfg.attributes))
     calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
     shard = plan_shard(gen, cfg, calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
         return ExportResult(out, shard.images, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
-    renderer = BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy, check and check.embedder)
-    acceptance = None
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy, check and check.embedder,
+                             classifier)
+    acceptance = labels = None
     if check is not None:  # the global identity plan: every shard computes the same one
         acceptance = accept_identities(renderer, shard.plan, check, cfg.max_candidates, cfg.blocks_per_call)
         shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
-    journal = Journal(state / "journal.csv")
+    if classifier is not None:
+        references = (acceptance.attributes if acceptance is not None
+                      else identity_attributes(renderer, shard.plan, cfg.blocks_per_call))
+        labels = AttributeLabels.from_references(classifier.names, references)
+    journal = Journal(state / "journal.csv", labels.columns if labels else None)
     writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
-                     calibration, progress, acceptance)
+                     calibration, progress, acceptance, labels)
     try:
         writer.run(renderer)
     finally:
         writer.close()
-    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance)
+    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance, labels)
     ended = dt.datetime.now(dt.timezone.utc)
     return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, below,
                         (ended - started).total_seconds())
@@ -173,9 +188,10 @@ class _Writer:
 
     def __init__(self, out: Path, journal: Journal, cfg: ExportConfig, shard: ShardPlan, gen: Generator,
                  checkpoint_label: str, calibration: RealismCalibration | None, progress: bool,
-                 acceptance: Acceptance | None = None) -> None:
+                 acceptance: Acceptance | None = None, labels: AttributeLabels | None = None) -> None:
         self.out, self.journal, self.cfg, self.plan, self.step = out, journal, cfg, shard.plan, gen.step
         self.checkpoint_label, self.calibration, self.acceptance = checkpoint_label, calibration, acceptance
+        self.labels = labels
         self.done = set(journal.global_indices().tolist())  # empty for a fresh export
         self.todo = [b for b in shard.blocks if not self.done.issuperset(self.plan.block_images(b).tolist())]
         self.bar = tqdm(total=shard.images, initial=len(self.done), desc="exporting", unit="img",
@@ -208,7 +224,7 @@ class _Writer:
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
         valid = indices >= 0
         references = None if self.acceptance is None else self.acceptance.references
-        images, logits, realism, similarity, attempts, n_replaced = _render_with_replacements(
+        images, logits, realism, similarity, attr, attempts, n_replaced = _render_with_replacements(
             renderer, plan, indices, valid, cfg, self.calibration, references)
         self.replaced += n_replaced
         futures, rows = [], []
@@ -220,10 +236,13 @@ class _Writer:
             rel = image_path(label, index, plan, FORMATS[cfg.format])
             self._folder(rel.split("/")[0])
             futures.append(self.pool.submit(_write, self.out / rel, images[k, pos], cfg.format, cfg.quality))
-            rows.append(manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]),
-                                     None if realism is None else float(realism[k, pos]),
-                                     None if realism is None else float(logits[k, pos]), self.checkpoint_label,
-                                     self.step, None if similarity is None else float(similarity[k, pos])))
+            row = manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]),
+                               None if realism is None else float(realism[k, pos]),
+                               None if realism is None else float(logits[k, pos]), self.checkpoint_label,
+                               self.step, None if similarity is None else float(similarity[k, pos]))
+            if self.labels is not None:
+                row.update(self.labels.row(label, attr[k, pos]))
+            rows.append(row)
         self.pending.append((futures, rows))
         self.written += len(rows)
 
@@ -245,7 +264,8 @@ class _Writer:
 
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
-            command: str, writer: _Writer, started: dt.datetime, acceptance: Acceptance | None = None) -> int:
+            command: str, writer: _Writer, started: dt.datetime, acceptance: Acceptance | None = None,
+            labels: AttributeLabels | None = None) -> int:
     """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state.
     Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
     journaled = journal.global_indices()
@@ -261,6 +281,8 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
         "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
         "model": gen.config.to_dict(), "hardware": hardware.detect().describe(), "counts": counts,
         **({"identity_check": acceptance.record()} if acceptance is not None else {}),
+        **({"attributes": {"columns": labels.names, "identity_attributes": labels.identity_names,
+                           "identity_shares": labels.shares()}} if labels is not None else {}),
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()})
     write_card(out, EXPORT_JSON, read_manifest(out))
     shutil.rmtree(state)
@@ -288,11 +310,12 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
     depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
     best attempt is kept: by identity similarity when an embedder checks, else by D's logit (the calibration
     is monotone). Returns images, D's logits, their calibrated realism (None when not scored), the identity
-    similarities (None without an embedder), attempts and the number of images replaced."""
+    similarities (None without an embedder), attribute probabilities (NaN without a classifier), attempts and
+    the number of images replaced."""
     labels = np.where(valid, plan.split(np.maximum(indices, 0))[0], -1)
 
     def draw(rows: np.ndarray, attempt: int):
-        images, logits, emb = renderer(_latents(plan, indices[rows], attempt))
+        images, logits, emb, attr = renderer(_latents(plan, indices[rows], attempt))
         realism = None if calibration is None else calibration.score(logits)
         sim = None if references is None else similarities(emb, labels[rows], references)
         passes = np.ones(logits.shape, bool)
@@ -300,10 +323,10 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
             passes &= realism >= cfg.min_realism
         if sim is not None:
             passes &= sim >= cfg.min_consistency
-        return images, logits, realism, sim, passes, (logits if sim is None else sim)
+        return images, logits, realism, sim, attr, passes, (logits if sim is None else sim)
 
     everything = np.arange(len(indices))
-    images, logits, realism, sim, accepted, key = draw(everything, 0)
+    images, logits, realism, sim, attr, accepted, key = draw(everything, 0)
     attempts = np.zeros(indices.shape, np.int64)
     n_replaced = 0
     for a in range(1, cfg.max_attempts if (cfg.min_realism > 0 or sim is not None) else 1):
@@ -311,18 +334,19 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
         if not need.any():
             break
         rows = np.flatnonzero(need.any(axis=1))
-        imgs_a, logits_a, real_a, sim_a, pass_a, key_a = draw(rows, a)
+        imgs_a, logits_a, real_a, sim_a, attr_a, pass_a, key_a = draw(rows, a)
         for j, k in enumerate(rows):
             take = need[k] & (pass_a[j] | (key_a[j] > key[k]))
             n_replaced += int((take & (attempts[k] == 0)).sum())
             images[k][take], logits[k][take], key[k][take] = imgs_a[j][take], logits_a[j][take], key_a[j][take]
+            attr[k][take] = attr_a[j][take]
             if realism is not None:
                 realism[k][take] = real_a[j][take]
             if sim is not None:
                 sim[k][take] = sim_a[j][take]
             attempts[k][take] = a
             accepted[k] |= need[k] & pass_a[j]
-    return images, logits, realism, sim, attempts, n_replaced
+    return images, logits, realism, sim, attr, attempts, n_replaced
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:

@@ -47,6 +47,7 @@ class Acceptance:
     drawn: int  # candidates examined
     too_similar: int  # rejected: another accepted identity's reference within --max-similarity
     leaked: int  # rejected: a training identity's mean within --max-leakage
+    attributes: np.ndarray | None = None  # [K, a] mean attribute probabilities of the reference images
 
     def record(self) -> dict:
         return {"identities": int(len(self.candidates)), "candidates_drawn": self.drawn,
@@ -79,13 +80,14 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck, max_ca
     per_block = max(1, renderer.block // REFERENCE_IMAGES)
     want, cap = plan.identities, plan.identities * max_candidates
     references = np.empty((want, check.train_means.shape[1]), np.float32)
+    attributes: list[np.ndarray] = []
     candidates: list[int] = []
     too_similar = leaked = examined = 0
     block = 0
     while len(candidates) < want and examined < cap:
         blocks = list(range(block, min(block + blocks_per_call, -(-cap // per_block))))
         block = blocks[-1] + 1
-        refs = reference_embeddings(renderer, plan, blocks, per_block)
+        refs, attrs = reference_outputs(renderer, plan, blocks, per_block)
         leak = (refs @ check.train_means.T).max(axis=1) if len(check.train_means) else np.full(len(refs), -1.0)
         for j, c in enumerate(range(blocks[0] * per_block, (blocks[-1] + 1) * per_block)):
             if len(candidates) == want or c >= cap:
@@ -97,6 +99,7 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck, max_ca
                 too_similar += 1
             else:
                 references[len(candidates)] = refs[j]
+                attributes.append(attrs[j])
                 candidates.append(c)
         if progress is not None:
             progress(len(candidates))
@@ -105,18 +108,41 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck, max_ca
             f"only {len(candidates)} of {want} identities passed the embedder's checks in {examined} candidates "
             f"({too_similar} too similar to an accepted one, {leaked} too close to a training identity): ask for "
             "fewer --identities, raise --max-candidates or loosen --max-similarity / --max-leakage")
-    return Acceptance(np.array(candidates, np.int64), references, examined, too_similar, leaked)
+    return Acceptance(np.array(candidates, np.int64), references, examined, too_similar, leaked,
+                      np.array(attributes, np.float32))
 
 
-def reference_embeddings(renderer, plan: IdentityPlan, blocks: list[int], per_block: int) -> np.ndarray:
-    """Unit references of the candidates of reference blocks `blocks` (per_block candidates each, block-major)."""
+def identity_attributes(renderer, plan: IdentityPlan, blocks_per_call: int) -> np.ndarray:
+    """[K, a]: each label's mean attribute probabilities over its reference images (no embedder: label k is
+    candidate k), rendered in the same fixed reference blocks as accept_identities uses."""
+    per_block = max(1, renderer.block // REFERENCE_IMAGES)
+    n_blocks = -(-plan.identities // per_block)
+    out = []
+    for start in range(0, n_blocks, blocks_per_call):
+        out.append(reference_outputs(renderer, plan, list(range(start, min(start + blocks_per_call, n_blocks))),
+                                     per_block)[1])
+    return np.concatenate(out)[:plan.identities]
+
+
+def reference_outputs(renderer, plan: IdentityPlan, blocks: list[int], per_block: int) -> tuple[np.ndarray, np.ndarray]:
+    """(unit reference embeddings, mean attribute probabilities) of the candidates of reference blocks `blocks`
+    (per_block candidates each, block-major). Each is NaN where the renderer does not compute it."""
     z = np.zeros((len(blocks), renderer.block, plan.latent_dim), np.float32)
     for k, b in enumerate(blocks):
         cands = np.arange(b * per_block, (b + 1) * per_block)
         z[k, :per_block * REFERENCE_IMAGES] = plan.reference_latents(cands, REFERENCE_IMAGES)
-    _, _, emb = renderer(z)
-    emb = emb[:, :per_block * REFERENCE_IMAGES].reshape(len(blocks) * per_block, REFERENCE_IMAGES, -1).mean(axis=1)
-    return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    _, _, emb, attr = renderer(z)
+
+    def mean(x):
+        return x[:, :per_block * REFERENCE_IMAGES].reshape(len(blocks) * per_block, REFERENCE_IMAGES, -1).mean(axis=1)
+
+    emb = mean(emb)
+    return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32), mean(attr).astype(np.float32)
+
+
+def reference_embeddings(renderer, plan: IdentityPlan, blocks: list[int], per_block: int) -> np.ndarray:
+    """Unit references of the candidates of reference blocks `blocks`."""
+    return reference_outputs(renderer, plan, blocks, per_block)[0]
 
 
 def similarities(embeddings: np.ndarray, labels: np.ndarray, references: np.ndarray) -> np.ndarray:

@@ -1,0 +1,41 @@
+"""Attribute labels in an export (`--attributes`): each image's probability of every attribute the classifier
+knows (named as in CelebA), and for attributes that belong to a person (Male, Eyeglasses, hair colour, beard…)
+each identity's value, decided once from its reference observations (facegen.export.verify) so that every
+shard and resume labels an identity alike; image attributes (Smiling, Mouth_Slightly_Open) stay per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facegen.models.attributes import IDENTITY_ATTRIBUTES
+
+IDENTITY_PREFIX = "identity_"  # manifest column of an identity-level attribute: identity_Male, …
+
+
+@dataclass(frozen=True)
+class AttributeLabels:
+    names: list[str]  # the classifier's attributes: one probability column each
+    identity_names: list[str]  # those that belong to a person: one 0/1 column each, per identity
+    identity_values: np.ndarray  # [K, len(identity_names)] bool
+
+    @classmethod
+    def from_references(cls, names: list[str], reference_probabilities: np.ndarray) -> "AttributeLabels":
+        """Identity values: the mean probability over the identity's reference images, thresholded at 0.5."""
+        identity_names = [n for n in names if n in IDENTITY_ATTRIBUTES]
+        idx = [names.index(n) for n in identity_names]
+        return cls(list(names), identity_names, reference_probabilities[:, idx] > 0.5)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.names + [IDENTITY_PREFIX + n for n in self.identity_names]
+
+    def row(self, label: int, probabilities: np.ndarray) -> dict:
+        d = {n: f"{p:.6f}" for n, p in zip(self.names, probabilities)}
+        d.update({IDENTITY_PREFIX + n: int(v) for n, v in zip(self.identity_names, self.identity_values[label])})
+        return d
+
+    def shares(self) -> dict[str, float]:
+        """Share of identities with each identity-level attribute."""
+        return {n: float(self.identity_values[:, i].mean()) for i, n in enumerate(self.identity_names)}
