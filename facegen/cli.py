@@ -170,6 +170,8 @@ def export_cmd(
                                        "giving up."),
     attributes: Optional[Path] = typer.Option(None, "--attributes", help="An attribute classifier folder (facegen "
                                               "attributes train): a probability column per attribute."),
+    balance: str = typer.Option("", "--balance", help="Identity-attribute shares to hit, e.g. Male=0.5,Eyeglasses=0.3 "
+                                "(needs --attributes)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -187,7 +189,8 @@ def export_cmd(
                        size=size, min_realism=min_realism, realism=realism, shard=parse_shard(shard),
                        batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
                        embedder=str(embedder or ""), min_consistency=min_consistency, max_similarity=max_similarity,
-                       max_leakage=max_leakage, max_candidates=max_candidates, attributes=str(attributes or ""))
+                       max_leakage=max_leakage, max_candidates=max_candidates, attributes=str(attributes or ""),
+                       balance=parse_balance(balance))
     read_run_config(checkpoint)
     if embedder:
         from facegen.run import read_folder_config
@@ -419,6 +422,18 @@ def attributes_train(
         typer.echo(f"  {name:<20} {100 * a['accuracy']:5.1f}%  (majority {100 * a['majority_baseline']:.1f}%)")
     if r["dropped"]:
         typer.echo(f"  dropped (never vary in the training images): {', '.join(r['dropped'])}")
+
+
+def parse_balance(text: str) -> tuple[tuple[str, float], ...]:
+    """"Male=0.5,Eyeglasses=0.3" -> (("Male", 0.5), ("Eyeglasses", 0.3)); a one-line error otherwise."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            out.append((name.strip(), float(value)))
+        except ValueError:
+            raise FacegenError(f"--balance takes NAME=SHARE pairs like Male=0.5,Eyeglasses=0.3, got {part!r}") from None
+    return tuple(out)
 
 
 def main(argv: list[str] | None = None) -> None:

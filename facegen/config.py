@@ -204,6 +204,7 @@ class ExportConfig:
     max_leakage: float | None = None  # an identity's reference cosine to any training identity's mean, else rejected
     max_candidates: int = 10  # (bytes) identity candidates drawn per requested identity before giving up
     attributes: str = ""  # (bytes) an attribute classifier folder: attribute columns in the manifest; "" = off
+    balance: tuple[tuple[str, float], ...] = ()  # (bytes) identity-attribute shares to hit, e.g. (("Male", 0.5),)
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
     batch_size: int = 256  # images per generator dispatch, rounded up to whole blocks
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core
@@ -236,6 +237,11 @@ class ExportConfig:
                 raise FacegenError(f"--{name.replace('_', '-')} needs --embedder")
         if not 0.0 <= self.min_realism < 1.0:
             raise FacegenError(f"--min-realism must be in [0, 1), got {self.min_realism}")
+        if self.balance and not self.attributes:
+            raise FacegenError("--balance needs --attributes (the classifier that decides each identity's values)")
+        for name, share in self.balance:
+            if not 0.0 <= share <= 1.0:
+                raise FacegenError(f"--balance {name}={share}: a share is between 0 and 1")
         at_least(self.max_attempts, 1, "--max-attempts")
         if self.strategy not in ("auto", "default", "mirrored"):
             raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
@@ -257,6 +263,7 @@ class ExportConfig:
         for speed_only in ("batch_size", "workers", "strategy"):
             d.pop(speed_only)
         d["shard"] = list(self.shard)
+        d["balance"] = [list(b) for b in self.balance]
         d["realism"] = self.scores_realism
         return d
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facegen.config import FacegenError
+from facegen.export.verify import Balance
 from facegen.models.attributes import IDENTITY_ATTRIBUTES
 
 IDENTITY_PREFIX = "identity_"  # manifest column of an identity-level attribute: identity_Male, …
@@ -39,3 +41,17 @@ class AttributeLabels:
     def shares(self) -> dict[str, float]:
         """Share of identities with each identity-level attribute."""
         return {n: float(self.identity_values[:, i].mean()) for i, n in enumerate(self.identity_names)}
+
+
+def balance_for(balance: tuple[tuple[str, float], ...], classifier) -> Balance:
+    """--balance against the classifier's attributes: one-line errors for unknown or per-image attributes."""
+    names = [n for n, _ in balance]
+    unknown = [n for n in names if n not in classifier.names]
+    if unknown:
+        raise FacegenError(f"--balance: {', '.join(unknown)} is not an attribute of {classifier.folder} (it has "
+                           f"{', '.join(classifier.names)})")
+    per_image = [n for n in names if n not in IDENTITY_ATTRIBUTES]
+    if per_image:
+        raise FacegenError(f"--balance: {', '.join(per_image)} belongs to an image, not a person; balance identity "
+                           "attributes (Male, Eyeglasses, hair colour, beard…)")
+    return Balance([classifier.names.index(n) for n in names], names, [s for _, s in balance])

@@ -24,7 +24,7 @@ from facegen.export.identities import IdentityPlan, default_variation, shard_blo
 from facegen.export.card import write_card
 from facegen.export.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out, read_manifest, stored_settings
 from facegen.export.realism import RealismCalibration, load_or_calibrate
-from facegen.export.attributes import AttributeLabels
+from facegen.export.attributes import AttributeLabels, balance_for
 from facegen.export.verify import Acceptance, accept_identities, identity_attributes, resolve_check, similarities
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
@@ -155,6 +155,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
         classifier = AttributeClassifier.from_folder(cfg.attributes)
         cfg = dataclasses.replace(cfg, attributes=os.path.abspath(cfg.attributes))
     calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
+    balance = balance_for(cfg.balance, classifier) if cfg.balance else None
     shard = plan_shard(gen, cfg, calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
@@ -162,8 +163,13 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     renderer = BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy, check and check.embedder,
                              classifier)
     acceptance = labels = None
-    if check is not None:  # the global identity plan: every shard computes the same one
-        acceptance = accept_identities(renderer, shard.plan, check, cfg.max_candidates, cfg.blocks_per_call)
+    if check is not None or balance is not None:  # the global identity plan: every shard computes the same one
+        try:
+            acceptance = accept_identities(renderer, shard.plan, check, cfg.max_candidates, cfg.blocks_per_call,
+                                           balance)
+        except FacegenError:
+            _forget_unstarted(out, state)
+            raise
         shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
     if classifier is not None:
         references = (acceptance.attributes if acceptance is not None
@@ -223,7 +229,7 @@ class _Writer:
         cfg, plan = self.cfg, self.plan
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
         valid = indices >= 0
-        references = None if self.acceptance is None else self.acceptance.references
+        references = None if self.acceptance is None or not cfg.embedder else self.acceptance.references
         images, logits, realism, similarity, attr, attempts, n_replaced = _render_with_replacements(
             renderer, plan, indices, valid, cfg, self.calibration, references)
         self.replaced += n_replaced
@@ -287,6 +293,17 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
     write_card(out, EXPORT_JSON, read_manifest(out))
     shutil.rmtree(state)
     return below
+
+
+def _forget_unstarted(out: Path, state: Path) -> None:
+    """An export that failed before writing an image leaves nothing behind (not even its state), so a corrected
+    command may use the same --out."""
+    journal = state / "journal.csv"
+    if journal.exists() and journal.stat().st_size:
+        return
+    shutil.rmtree(state, ignore_errors=True)
+    if out.exists() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def _padded(indices: np.ndarray, block: int) -> np.ndarray:

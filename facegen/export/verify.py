@@ -48,10 +48,12 @@ class Acceptance:
     too_similar: int  # rejected: another accepted identity's reference within --max-similarity
     leaked: int  # rejected: a training identity's mean within --max-leakage
     attributes: np.ndarray | None = None  # [K, a] mean attribute probabilities of the reference images
+    unbalanced: int = 0  # rejected: would overshoot a --balance share
 
     def record(self) -> dict:
         return {"identities": int(len(self.candidates)), "candidates_drawn": self.drawn,
                 "rejected_too_similar": self.too_similar, "rejected_leaked": self.leaked,
+                "rejected_for_balance": self.unbalanced,
                 "candidates_per_identity": round(self.drawn / max(1, len(self.candidates)), 3)}
 
 
@@ -74,42 +76,78 @@ def _pick(given: float | None, calibrated: float) -> float:
     return round(float(calibrated), 6) if given is None else given
 
 
-def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck, max_candidates: int,
-                      blocks_per_call: int, progress=None) -> Acceptance:
-    """Examine candidates in order until plan.identities are accepted (see the module doc)."""
+@dataclass(frozen=True)
+class Balance:
+    """--balance: shares of identity-level attributes the accepted identities must hit, by the classifier's
+    value for each identity (its reference images' mean probability > 0.5)."""
+
+    columns: list[int]  # the attributes' positions in the classifier's outputs
+    names: list[str]
+    shares: list[float]
+
+    def targets(self, identities: int) -> np.ndarray:
+        """How many accepted identities must have each attribute (rounded to the nearest count)."""
+        return np.rint(np.asarray(self.shares) * identities).astype(np.int64)
+
+
+def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None, max_candidates: int,
+                      blocks_per_call: int, balance: Balance | None = None) -> Acceptance:
+    """Examine candidates in order until plan.identities are accepted (see the module doc). With `balance`, a
+    candidate is also rejected when taking it would overshoot a target count (of identities with, or without,
+    an attribute): deterministic, and exact when enough candidates come."""
     per_block = max(1, renderer.block // REFERENCE_IMAGES)
     want, cap = plan.identities, plan.identities * max_candidates
-    references = np.empty((want, check.train_means.shape[1]), np.float32)
+    dim = check.train_means.shape[1] if check else 1
+    references = np.full((want, dim), np.nan, np.float32)
     attributes: list[np.ndarray] = []
     candidates: list[int] = []
-    too_similar = leaked = examined = 0
+    too_similar = leaked = unbalanced = examined = 0
+    have = np.zeros(len(balance.names) if balance else 0, np.int64)
+    targets = balance.targets(want) if balance else have
     block = 0
     while len(candidates) < want and examined < cap:
         blocks = list(range(block, min(block + blocks_per_call, -(-cap // per_block))))
         block = blocks[-1] + 1
         refs, attrs = reference_outputs(renderer, plan, blocks, per_block)
-        leak = (refs @ check.train_means.T).max(axis=1) if len(check.train_means) else np.full(len(refs), -1.0)
+        if check is not None and len(check.train_means):
+            leak = (refs @ check.train_means.T).max(axis=1)
+        else:
+            leak = np.full(len(refs), -1.0)
         for j, c in enumerate(range(blocks[0] * per_block, (blocks[-1] + 1) * per_block)):
             if len(candidates) == want or c >= cap:
                 break
             examined += 1
-            if leak[j] > check.max_leakage:
+            if check is not None and leak[j] > check.max_leakage:
                 leaked += 1
-            elif candidates and float((references[:len(candidates)] @ refs[j]).max()) > check.max_similarity:
+            elif (check is not None and candidates
+                  and float((references[:len(candidates)] @ refs[j]).max()) > check.max_similarity):
                 too_similar += 1
+            elif balance is not None and _overshoots(attrs[j][balance.columns] > 0.5, have, targets,
+                                                     want - len(candidates)):
+                unbalanced += 1
             else:
                 references[len(candidates)] = refs[j]
                 attributes.append(attrs[j])
                 candidates.append(c)
-        if progress is not None:
-            progress(len(candidates))
+                if balance is not None:
+                    have += attrs[j][balance.columns] > 0.5
     if len(candidates) < want:
+        reached = (", ".join(f"{n}={have[i] / max(1, len(candidates)):.2f} of {s:g} asked" for i, (n, s)
+                             in enumerate(zip(balance.names, balance.shares))) if balance else "")
         raise FacegenError(
-            f"only {len(candidates)} of {want} identities passed the embedder's checks in {examined} candidates "
-            f"({too_similar} too similar to an accepted one, {leaked} too close to a training identity): ask for "
-            "fewer --identities, raise --max-candidates or loosen --max-similarity / --max-leakage")
+            f"only {len(candidates)} of {want} identities passed in {examined} candidates ({too_similar} too similar "
+            f"to an accepted one, {leaked} too close to a training identity, {unbalanced} over a --balance share"
+            + (f"; reached {reached}" if reached else "") + "): ask for fewer --identities, raise --max-candidates "
+            "or loosen the limits")
     return Acceptance(np.array(candidates, np.int64), references, examined, too_similar, leaked,
-                      np.array(attributes, np.float32))
+                      np.array(attributes, np.float32), unbalanced)
+
+
+def _overshoots(value: np.ndarray, have: np.ndarray, targets: np.ndarray, left: int) -> bool:
+    """Would accepting an identity with these attribute values make a target unreachable? (With `left` places
+    to fill, each attribute needs at most targets - have more with it and left - (targets - have) without.)"""
+    need_with = targets - have
+    return bool(np.any(value & (need_with <= 0)) or np.any(~value & (need_with >= left)))
 
 
 def identity_attributes(renderer, plan: IdentityPlan, blocks_per_call: int) -> np.ndarray:

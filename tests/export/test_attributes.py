@@ -60,3 +60,53 @@ def test_without_a_classifier_there_are_no_attribute_columns(straight_manifest):
 def straight_manifest(run, tmp_path):
     export(run, tmp_path / "plain", cfg(identities=2, per_identity=3), progress=False)
     return pd.read_csv(tmp_path / "plain" / "manifest.csv")
+
+
+def _identity_shares(folder, names):
+    frame = pd.read_csv(folder / "manifest.csv").drop_duplicates("identity")
+    return {n: frame[IDENTITY_PREFIX + n].mean() for n in names}
+
+
+@pytest.fixture(scope="module")
+def balanced_target(run, trained_attributes, tmp_path_factory):
+    """The identity attribute the unbalanced export splits most evenly, and that export's share of it."""
+    out = tmp_path_factory.mktemp("unbalanced") / "u"
+    export(run, out, acfg(trained_attributes[0], identities=20, per_identity=1), progress=False)
+    names = [n for n in json.loads((trained_attributes[0] / "config.json").read_text())["attributes"]
+             if n in IDENTITY_ATTRIBUTES]
+    shares = _identity_shares(out, names)
+    name = min(names, key=lambda n: abs(shares[n] - 0.5))
+    assert 0 < shares[name] < 1, shares  # the test needs an attribute the generator makes both ways
+    return name, shares[name]
+
+
+def test_balance_hits_the_share_exactly_and_exports_stay_exact(run, trained_attributes, balanced_target, tmp_path):
+    name, before = balanced_target
+    target = 0.5 if abs(before - 0.5) > 0.1 else 0.3
+    kw = dict(identities=10, per_identity=2, balance=((name, target),), max_candidates=20)
+    export(run, tmp_path / "b", acfg(trained_attributes[0], **kw), progress=False)
+    assert _identity_shares(tmp_path / "b", [name])[name] == pytest.approx(target)
+    record = json.loads((tmp_path / "b" / "export.json").read_text())
+    assert record["identity_check"]["rejected_for_balance"] > 0 and record["settings"]["balance"] == [[name, target]]
+    parts = [tmp_path / f"p{i}" for i in range(2)]
+    for i, part in enumerate(parts):
+        export(run, part, acfg(trained_attributes[0], shard=(i, 2), **kw), progress=False)
+    merge(parts, tmp_path / "merged", progress=False)
+    assert digest(tmp_path / "merged") == digest(tmp_path / "b")
+
+
+def test_unreachable_or_unknown_balance_is_a_one_line_error_and_leaves_nothing(run, trained_attributes, tmp_path):
+    from facegen.config import ExportConfig, FacegenError
+
+    names = json.loads((trained_attributes[0] / "config.json").read_text())["attributes"]
+    identity_names = [n for n in names if n in IDENTITY_ATTRIBUTES]
+    every = tuple((n, 1.0) for n in identity_names)  # every identity attribute at once: no face has them all
+    with pytest.raises(FacegenError, match=r"reached .*=0\.\d\d of 1 asked"):
+        export(run, tmp_path / "x", acfg(trained_attributes[0], balance=every, max_candidates=2), progress=False)
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(FacegenError, match="not an attribute"):
+        export(run, tmp_path / "y", acfg(trained_attributes[0], balance=(("Wings", 0.5),)), progress=False)
+    with pytest.raises(FacegenError, match="belongs to an image"):
+        export(run, tmp_path / "y", acfg(trained_attributes[0], balance=(("Smiling", 0.5),)), progress=False)
+    with pytest.raises(FacegenError, match="--balance needs --attributes"):
+        ExportConfig(identities=2, per_identity=2, balance=(("Male", 0.5),))
