@@ -330,6 +330,11 @@ def _print_report(report: dict, out: Path) -> None:
         c = ident["classifier"]
         typer.echo(f"{'consistency':<12}{100 * c['consistency']:>11.1f}%  ({c['distinct_majorities']} distinct "
                    f"true identities over {c['folders']} folders; exact classifier)")
+    attrs = m.get("attributes")
+    if attrs:
+        typer.echo("attributes   share of identities, export vs real: " + ", ".join(
+            f"{n} {100 * s:.0f}/" + (f"{100 * attrs['real'][n]:.0f}%" if n in attrs["real"] else "-")
+            for n, s in attrs["export"].items()))
     if ident.get("judge"):
         j = ident["judge"]
         typer.echo(f"{'judge':<12}consistency {100 * j['consistency']:.1f}%, separated {100 * j['separated_identities']:.1f}%"

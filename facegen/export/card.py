@@ -141,7 +141,7 @@ ds = load_dataset("imagefolder", data_files={{"train": "THIS_FOLDER/*/*.{ext}"}}
 
 insightface: `train.lst` is the list its `im2rec` packing reads; pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.
 
-## Metrics
+{_attributes_text(record, evaluation)}## Metrics
 
 {metrics}
 
@@ -185,6 +185,22 @@ def _sources_text(record: dict, kind: str) -> str:
         f"- realism scored: {s['realism']}; min realism {s['min_realism']} (max attempts {s['max_attempts']})",
         f"- settings: `{json.dumps(s, sort_keys=True)}`",
     ])
+
+
+def _attributes_text(record: dict, evaluation: dict | None) -> str:
+    """The identity-attribute shares the classifier gave the identities (and the real data's, once evaluated)."""
+    attrs = record.get("attributes")
+    if not attrs:
+        return ""
+    real = ((evaluation or {}).get("metrics", {}).get("attributes") or {}).get("real", {})
+    balance = dict(map(tuple, record["settings"].get("balance") or []))
+    rows = "\n".join(f"| {n} | {100 * s:.1f}% | " + (f"{100 * real[n]:.1f}%" if n in real else "-") + " | "
+                     + (f"{100 * balance[n]:.0f}%" if n in balance else "-") + " |"
+                     for n, s in attrs["identity_shares"].items())
+    return (f"## Attributes\n\nEvery image has a probability column per attribute in `manifest.csv` "
+            f"({', '.join(attrs['columns'])}); identity-level attributes also an `identity_` column, one value per "
+            f"identity. Share of identities with each (by the classifier `{record['settings']['attributes']}`):\n\n"
+            f"| attribute | this dataset | real training data | asked (--balance) |\n|---|---|---|---|\n{rows}\n\n")
 
 
 def _metrics_text(evaluation: dict | None) -> str:

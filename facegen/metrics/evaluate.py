@@ -16,7 +16,7 @@ import facegen
 from facegen.atomic import write_json
 from facegen.config import DataConfig, FacegenError, at_least, read_json
 from facegen.data import TrainingData, check_data_path, discover
-from facegen.export.manifest import MANIFEST, read_manifest
+from facegen.export.manifest import COLUMNS, MANIFEST, read_manifest
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
@@ -83,6 +83,32 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
 
         report["judge"] = embedder_judgement(Embedder.from_folder(judge), images, labels)
     return report
+
+
+def attribute_distribution(export_dir: Path, source, out: Path) -> dict | None:
+    """Identity-attribute shares of an export labelled with --attributes beside the real data's (share of its
+    identities whose images mostly have the attribute; of all images where the data has no identities), as a
+    table in metrics.json and a bar chart (attributes.png). None for an export without attribute columns."""
+    from facegen.export.attributes import IDENTITY_PREFIX
+    from facegen.plots import bar_chart, save
+
+    frame = read_manifest(export_dir)
+    names = [c[len(IDENTITY_PREFIX):] for c in frame.columns if c.startswith(IDENTITY_PREFIX) and c not in COLUMNS]
+    if not names:
+        return None
+    synthetic = {n: float(frame.drop_duplicates("identity")[IDENTITY_PREFIX + n].mean()) for n in names}
+    real_frame = source.frame
+    known = [n for n in names if n in real_frame.columns]
+    real = {}
+    if known:
+        values = real_frame[known] > 0
+        if real_frame["identity"].notna().any():
+            values = values.groupby(real_frame["identity"]).mean() > 0.5
+        real = {n: float(values[n].mean()) for n in known}
+    out.mkdir(parents=True, exist_ok=True)
+    save(bar_chart(names, {"export": [synthetic[n] for n in names], "real": [real.get(n, 0.0) for n in names]},
+                   "share of identities with each attribute"), out / "attributes.png")
+    return {"export": synthetic, "real": real}
 
 
 def face_rate(images: np.ndarray) -> float | None:
@@ -156,6 +182,8 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     fake_feats = extractor(fake, progress=progress, desc="generated features")
     metrics = fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
     metrics["face_rate"] = face_rate(fake[: min(len(fake), 500)])
+    if export_dir is not None:
+        metrics["attributes"] = attribute_distribution(Path(export_dir), source, out)
     if labels is not None:
         metrics["identity"] = identity_report(fake, labels, real, seed, judge)
     report = {"facegen_version": facegen.__version__, "when": dt.datetime.now(dt.timezone.utc).isoformat(),

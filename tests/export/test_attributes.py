@@ -110,3 +110,20 @@ def test_unreachable_or_unknown_balance_is_a_one_line_error_and_leaves_nothing(r
         export(run, tmp_path / "y", acfg(trained_attributes[0], balance=(("Smiling", 0.5),)), progress=False)
     with pytest.raises(FacegenError, match="--balance needs --attributes"):
         ExportConfig(identities=2, per_identity=2, balance=(("Male", 0.5),))
+
+
+def test_evaluate_shows_the_attribute_distribution_beside_the_real_data(labelled, celeba_sample, tmp_path):
+    import shutil
+
+    from facegen.metrics.evaluate import evaluate
+
+    folder = tmp_path / "copy"
+    shutil.copytree(labelled, folder)
+    result = evaluate(celeba_sample, tmp_path / "ev", export_dir=folder, n=K * M, n_real=30, progress=False)
+    attrs = result.metrics["metrics"]["attributes"]
+    assert set(attrs["export"]) == set(attrs["real"]) and "Male" in attrs["real"]
+    assert all(0 <= v <= 1 for v in list(attrs["export"].values()) + list(attrs["real"].values()))
+    assert (tmp_path / "ev" / "attributes.png").exists()
+    card = (folder / "README.md").read_text()
+    male = next(line for line in card.splitlines() if line.startswith("| Male |"))
+    assert male.split("|")[3].strip() == f"{100 * attrs['real']['Male']:.1f}%"
