@@ -1,5 +1,6 @@
-"""export --attributes: a probability column per attribute, identity-level attributes constant within an
-identity and recorded as shares, and the exactness guarantees kept (batch size, shards)."""
+"""export --attributes and --balance (facegen.export.attributes): a probability column per attribute,
+identity-level attributes constant within an identity and recorded as shares, balanced shares hit exactly,
+and the exactness guarantees kept (batch size, shards)."""
 
 import json
 
