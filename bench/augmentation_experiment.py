@@ -44,6 +44,8 @@ def main() -> None:
     p.add_argument("--fractions", type=floats, default=[0.1, 0.25, 0.5, 1.0], help="shares of the real identities")
     p.add_argument("--recognizer-steps", type=int, default=1500)
     p.add_argument("--seeds", type=int, default=1, help="recognizer seeds per cell (mean reported)")
+    p.add_argument("--synth-per-real", type=float, default=0.0,
+                   help="real + synthetic arm: synthetic identities per real one (0 = the whole export)")
     p.add_argument("--head", default="softmax")
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "augmentation.png")
     args = p.parse_args()
@@ -69,12 +71,16 @@ def main() -> None:
     table = {}
     for fraction in args.fractions:
         n = max(1, round(fraction * train_ids))
+        ratio = ["--synth-identities", str(min(args.synth_ids, round(args.synth_per_real * n)))] \
+            if args.synth_per_real else []
         sets = {"real": ["--real", data, "--real-identities", str(n), "--size", "64"],
-                "real+synthetic": ["--real", data, "--real-identities", str(n), "--synth", str(work / "synth")],
+                "real+synthetic": ["--real", data, "--real-identities", str(n), "--synth", str(work / "synth"),
+                                   *ratio],
                 "synthetic": ["--real-identities", "0", "--synth", str(work / "synth"), "--synth-identities",
                               str(min(n, args.synth_ids))]}
         for arm, mix_args in sets.items():
-            folder = work / f"{arm.replace('+', '-')}-{n}"
+            suffix = f"-x{args.synth_per_real:g}" if arm == "real+synthetic" and args.synth_per_real else ""
+            folder = work / f"{arm.replace('+', '-')}-{n}{suffix}"
             c = ["facegen", "mix", *mix_args, "--out", str(folder), "--quiet"]
             sh(*c)
             commands.append(c)
@@ -98,7 +104,9 @@ def main() -> None:
 
     print(f"\n# augmentation_experiment — {dt.date.today()} — {machine()}")
     print(f"{data}: {train_ids} training identities; GAN {args.preset} identity mode, {args.gan_steps} steps; "
-          f"export {args.synth_ids} x {args.per_identity}; recognizer {args.head}, {args.recognizer_steps} steps of "
+          f"export {args.synth_ids} x {args.per_identity}"
+          + (f", {args.synth_per_real:g} synthetic identities per real one" if args.synth_per_real else "")
+          + f"; recognizer {args.head}, {args.recognizer_steps} steps of "
           f"64, {args.seeds} seed(s); verification on held-out (val+test) real identities")
     print("| real identities | real only: acc | AUC | real + synthetic: acc | AUC | gain | "
           "synthetic only (same identities): acc | AUC |")
