@@ -265,6 +265,16 @@ class ExportConfig:
         d["shard"] = list(self.shard)
         d["balance"] = [list(b) for b in self.balance]
         d["realism"] = self.scores_realism
+        # Features that are off leave no trace, so an export made before they existed still reads as the same
+        # export (a re-run is a no-op, an interrupted one resumes): float32, no embedder, no attributes.
+        if not self.embedder:
+            for key in ("embedder", "min_consistency", "max_similarity", "max_leakage", "max_candidates"):
+                d.pop(key)
+        if not self.attributes:
+            d.pop("attributes")
+            d.pop("balance")
+        if self.precision == "off":
+            d.pop("precision")
         return d
 
 

@@ -144,7 +144,8 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
     # auto: what an export already in `out` used (so a resume on this machine continues it), else the hardware's.
-    stored = None if overwrite else (stored_settings(out) or {}).get("precision")
+    saved = None if overwrite else stored_settings(out)
+    stored = None if saved is None else saved.get("precision", "off")  # no key: a float32 export
     cfg = dataclasses.replace(cfg, precision=hardware.resolve(cfg.precision, "export", stored))
     gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
     if cfg.variation is None:
