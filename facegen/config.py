@@ -327,51 +327,14 @@ EMBEDDER_PRESETS = {  # residual stage widths (one stride-2 stage each, `blocks`
 
 
 @dataclass(frozen=True)
-class EmbedderConfig:
-    """A face-recognition embedder: residual CNN, L2-normalised embedding, CosFace margin head."""
+class TrunkConfig:
+    """What the embedder and the attribute classifier share: their data, the residual trunk, the optimiser."""
 
-    data: str = ""  # identity-labelled faces: CelebA (identity_CelebA.txt) or one sub-folder per identity
-    preset: str = "small"
+    data: str = ""  # the labelled faces (identities for the embedder, attributes for the classifier)
+    preset: str = "small"  # trunk widths: EMBEDDER_PRESETS
     resolution: int = 64  # faces are read (and exported faces resized) to this side
     blocks: int = 1  # residual blocks per stage
-    embedding_dim: int = 128
-    margin: float = 0.35  # CosFace additive cosine margin m
-    scale: float = 30.0  # CosFace logit scale s
     steps: int = 3000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 5e-4
-    seed: int = 0
-    checkpoint_every: int = 500
-    held_out_every: int = 10  # identity folders without CelebA partitions: every n-th identity is held out
-
-    def __post_init__(self) -> None:
-        _one_of(self.preset, tuple(EMBEDDER_PRESETS), "--preset")
-        at_least(self.resolution, 16, "--resolution")
-        for name in ("blocks", "embedding_dim", "steps", "batch_size", "checkpoint_every"):
-            at_least(getattr(self, name), 1, "--" + name.replace("_", "-"))
-        at_least(self.held_out_every, 2, "held_out_every")
-        if not 0.0 <= self.margin < 1.0:
-            raise FacegenError(f"--margin must be in [0, 1), got {self.margin}")
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return EMBEDDER_PRESETS[self.preset]
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EmbedderConfig":
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-
-
-@dataclass(frozen=True)
-class AttributeConfig:
-    """A face attribute classifier: the embedder's residual trunk with one sigmoid output per attribute."""
-
-    data: str = ""  # faces with attribute labels (CelebA's list_attr_celeba.txt)
-    preset: str = "small"  # trunk widths, as the embedder's presets
-    resolution: int = 64
-    blocks: int = 1
-    steps: int = 2000
     batch_size: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 5e-4
@@ -389,8 +352,32 @@ class AttributeConfig:
         return EMBEDDER_PRESETS[self.preset]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AttributeConfig":
+    def from_dict(cls, d: dict[str, Any]):
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+@dataclass(frozen=True)
+class EmbedderConfig(TrunkConfig):
+    """A face-recognition embedder: residual CNN, L2-normalised embedding, CosFace margin head."""
+
+    embedding_dim: int = 128
+    margin: float = 0.35  # CosFace additive cosine margin m
+    scale: float = 30.0  # CosFace logit scale s
+    held_out_every: int = 10  # identity folders without CelebA partitions: every n-th identity is held out
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least(self.embedding_dim, 1, "--embedding-dim")
+        at_least(self.held_out_every, 2, "held_out_every")
+        if not 0.0 <= self.margin < 1.0:
+            raise FacegenError(f"--margin must be in [0, 1), got {self.margin}")
+
+
+@dataclass(frozen=True)
+class AttributeConfig(TrunkConfig):
+    """A face attribute classifier: the embedder's residual trunk with one sigmoid output per attribute."""
+
+    steps: int = 2000
 
 
 def read_json(path: Path) -> Any:
