@@ -42,3 +42,16 @@ def encode(image: np.ndarray, fmt: str = "png", quality: int = 95, compress_leve
 
 def save_png(path: Path | str, image: np.ndarray) -> None:
     write_bytes(path, encode(image, "png", compress_level=6))
+
+
+def check_decodes(path: Path | str) -> None:
+    """A one-line error for a file that is missing or does not decode as an image (a cheap PIL verify)."""
+    from PIL import Image
+
+    from facegen.config import FacegenError
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, SyntaxError) as e:
+        raise FacegenError(f"{path} is missing or incomplete ({e})") from None

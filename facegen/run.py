@@ -131,6 +131,17 @@ def restore(checkpoint, folder: Path, path: str | None = None, partial: bool = F
     return None
 
 
+def restore_trained(folder: Path, what: str, **objects) -> int:
+    """Restore a trained model folder's newest checkpoint into `objects` (keys as saved); returns its step, or a
+    one-line error naming the command that trains `what`."""
+    import tensorflow as tf
+
+    step = tf.Variable(0, dtype=tf.int64)
+    if restore(tf.train.Checkpoint(step=step, **objects), folder, partial=True) is None:
+        raise FacegenError(f"{folder} has no {what} checkpoint yet; run facegen {what} train first")
+    return int(step.numpy())
+
+
 def checkpoint_manager(checkpoint, folder: Path, keep: int, sub: str = CHECKPOINT_DIR):
     import tensorflow as tf
 

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 import facegen
@@ -15,6 +14,7 @@ from facegen.atomic import write_json, write_text
 from facegen.config import FacegenError, read_json
 from facegen.export.card import write_card
 from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
+from facegen.images import check_decodes
 
 
 def merge(sources: list[Path], out: Path, progress: bool = True, command: str = "") -> int:
@@ -75,11 +75,7 @@ def _check_plan(sources: list[Path], metas: list[dict], frames: list[pd.DataFram
 
 def _verify_images(files: list[tuple[Path, str]], progress: bool) -> None:
     for path, _ in tqdm(files, desc="verifying", unit="img", disable=not progress):
-        try:
-            with Image.open(path) as im:
-                im.verify()
-        except (OSError, SyntaxError) as e:
-            raise FacegenError(f"{path} is missing or incomplete ({e})") from None
+        check_decodes(path)
 
 
 def _move(files: list[tuple[Path, str]], out: Path, progress: bool) -> None:

@@ -32,7 +32,7 @@ from facegen.data.pipeline import load_image
 from facegen.data.sources import check_data_path, discover
 from facegen.export.card import write_card
 from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
-from facegen.images import encode
+from facegen.images import check_decodes, encode
 
 MIX_JSON = "mix.json"  # written last (before the card): its presence without MIX_STATE marks a finished mix
 MIX_STATE = ".facegen-mix"
@@ -191,7 +191,7 @@ def _write_files(items: list[_Item], out: Path, size: int, crop: int, fmt: str, 
             return
         dest.parent.mkdir(exist_ok=True)
         if item.source != "real":
-            _verify(Path(item.source_path))
+            check_decodes(item.source_path)
             _link_or_copy(Path(item.source_path), dest, link)
             return
         image = load_image(item.source_path, size, crop)  # the training crop, at the synthetic images' size
@@ -202,14 +202,6 @@ def _write_files(items: list[_Item], out: Path, size: int, crop: int, fmt: str, 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         for _ in tqdm(pool.map(one, items), total=len(items), desc="mixing", unit="img", disable=not progress):
             pass
-
-
-def _verify(path: Path) -> None:
-    try:
-        with Image.open(path) as im:
-            im.verify()
-    except (OSError, SyntaxError) as e:
-        raise FacegenError(f"{path} is missing or does not decode ({e})") from None
 
 
 def _link_or_copy(src: Path, dest: Path, link: bool) -> None:

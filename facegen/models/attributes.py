@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from facegen.config import AttributeConfig, FacegenError, read_json
+from facegen.config import AttributeConfig, read_json
 from facegen.models.embedder import build_trunk
-from facegen.run import read_folder_config, restore
+from facegen.run import read_folder_config, restore_trained
 
 ATTRIBUTES_KIND = "attributes"
 REPORT = "report.json"
@@ -55,10 +55,7 @@ class AttributeClassifier:
         raw = read_folder_config(folder, ATTRIBUTES_KIND, "attribute classifier")
         cfg, names = AttributeConfig.from_dict(raw), list(raw["attributes"])
         model = build_classifier(cfg, len(names))
-        step = tf.Variable(0, dtype=tf.int64)
-        if restore(tf.train.Checkpoint(model=model, step=step), folder, partial=True) is None:
-            raise FacegenError(f"{folder} has no checkpoint yet; run facegen attributes train first")
-        return cls(cfg, names, model, folder, int(step.numpy()))
+        return cls(cfg, names, model, folder, restore_trained(folder, "attributes", model=model))
 
     def probabilities_float(self, images: tf.Tensor) -> tf.Tensor:
         """Float images in [-1, 1], any square size -> [b, n] probabilities (in-graph)."""

@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from facegen.config import EmbedderConfig, FacegenError, read_json
-from facegen.run import read_folder_config, restore
+from facegen.run import read_folder_config, restore_trained
 
 EMBEDDER_KIND = "embedder"
 REPORT = "report.json"
@@ -100,10 +100,7 @@ class Embedder:
         folder = Path(folder)
         cfg = EmbedderConfig.from_dict(read_folder_config(folder, EMBEDDER_KIND, "embedder"))
         model = build_backbone(cfg)
-        step = tf.Variable(0, dtype=tf.int64)
-        if restore(tf.train.Checkpoint(backbone=model, step=step), folder, partial=True) is None:
-            raise FacegenError(f"{folder} has no embedder checkpoint yet; run facegen embedder train first")
-        return cls(cfg, model, folder, int(step.numpy()))
+        return cls(cfg, model, folder, restore_trained(folder, "embedder", backbone=model))
 
     def embed_float(self, images: tf.Tensor) -> tf.Tensor:
         """Float images in [-1, 1], any square size -> unit embeddings (in-graph: the export's block calls it)."""
