@@ -172,6 +172,9 @@ def export_cmd(
                                               "attributes train): a probability column per attribute."),
     balance: str = typer.Option("", "--balance", help="Identity-attribute shares to hit, e.g. Male=0.5,Eyeglasses=0.3 "
                                 "(needs --attributes)."),
+    balance_confidence: float = typer.Option(0.8, "--balance-confidence", help="With --balance, an identity counts "
+                                             "for an attribute only at this probability or more, against it at 1 - "
+                                             "this or less; candidates in between are redrawn."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -190,7 +193,7 @@ def export_cmd(
                        batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
                        embedder=str(embedder or ""), min_consistency=min_consistency, max_similarity=max_similarity,
                        max_leakage=max_leakage, max_candidates=max_candidates, attributes=str(attributes or ""),
-                       balance=parse_balance(balance))
+                       balance=parse_balance(balance), balance_confidence=balance_confidence)
     read_run_config(checkpoint)
     if embedder:
         from facegen.run import read_folder_config

@@ -205,6 +205,9 @@ class ExportConfig:
     max_candidates: int = 10  # (bytes) identity candidates drawn per requested identity before giving up
     attributes: str = ""  # (bytes) an attribute classifier folder: attribute columns in the manifest; "" = off
     balance: tuple[tuple[str, float], ...] = ()  # (bytes) identity-attribute shares to hit, e.g. (("Male", 0.5),)
+    # (bytes) with --balance, an identity counts for or against a balanced attribute only when its reference
+    # probability is at least this or at most 1 - this; candidates in between are rejected (facegen.export.verify)
+    balance_confidence: float = 0.8
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
     batch_size: int = 256  # images per generator dispatch, rounded up to whole blocks
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core
@@ -242,6 +245,8 @@ class ExportConfig:
         for name, share in self.balance:
             if not 0.0 <= share <= 1.0:
                 raise FacegenError(f"--balance {name}={share}: a share is between 0 and 1")
+        if not 0.5 <= self.balance_confidence < 1.0:
+            raise FacegenError(f"--balance-confidence is a probability in [0.5, 1), got {self.balance_confidence}")
         at_least(self.max_attempts, 1, "--max-attempts")
         if self.strategy not in ("auto", "default", "mirrored"):
             raise FacegenError(f"export --strategy must be auto, default or mirrored (use --shard across "
@@ -270,6 +275,8 @@ class ExportConfig:
         if not self.embedder:
             for key in ("embedder", "min_consistency", "max_similarity", "max_leakage", "max_candidates"):
                 d.pop(key)
+        if not self.balance:
+            d.pop("balance_confidence")
         if not self.attributes:
             d.pop("attributes")
             d.pop("balance")

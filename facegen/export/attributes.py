@@ -43,7 +43,7 @@ class AttributeLabels:
         return {n: float(self.identity_values[:, i].mean()) for i, n in enumerate(self.identity_names)}
 
 
-def balance_for(balance: tuple[tuple[str, float], ...], classifier) -> Balance:
+def balance_for(balance: tuple[tuple[str, float], ...], classifier, confidence: float) -> Balance:
     """--balance against the classifier's attributes: one-line errors for unknown or per-image attributes."""
     names = [n for n, _ in balance]
     unknown = [n for n in names if n not in classifier.names]
@@ -54,4 +54,4 @@ def balance_for(balance: tuple[tuple[str, float], ...], classifier) -> Balance:
     if per_image:
         raise FacegenError(f"--balance: {', '.join(per_image)} belongs to an image, not a person; balance identity "
                            "attributes (Male, Eyeglasses, hair colour, beard…)")
-    return Balance([classifier.names.index(n) for n in names], names, [s for _, s in balance])
+    return Balance([classifier.names.index(n) for n in names], names, [s for _, s in balance], confidence)

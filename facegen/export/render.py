@@ -156,7 +156,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
         classifier = AttributeClassifier.from_folder(cfg.attributes)
         cfg = dataclasses.replace(cfg, attributes=os.path.abspath(cfg.attributes))
     calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
-    balance = balance_for(cfg.balance, classifier) if cfg.balance else None
+    balance = balance_for(cfg.balance, classifier, cfg.balance_confidence) if cfg.balance else None
     shard = plan_shard(gen, cfg, calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:

@@ -49,11 +49,12 @@ class Acceptance:
     leaked: int  # rejected: a training identity's mean within --max-leakage
     attributes: np.ndarray | None = None  # [K, a] mean attribute probabilities of the reference images
     unbalanced: int = 0  # rejected: would overshoot a --balance share
+    ambiguous: int = 0  # rejected: a balanced attribute's probability between 1 - confidence and confidence
 
     def record(self) -> dict:
         return {"identities": int(len(self.candidates)), "candidates_drawn": self.drawn,
                 "rejected_too_similar": self.too_similar, "rejected_leaked": self.leaked,
-                "rejected_for_balance": self.unbalanced,
+                "rejected_for_balance": self.unbalanced, "rejected_ambiguous": self.ambiguous,
                 "candidates_per_identity": round(self.drawn / max(1, len(self.candidates)), 3)}
 
 
@@ -79,11 +80,22 @@ def _pick(given: float | None, calibrated: float) -> float:
 @dataclass(frozen=True)
 class Balance:
     """--balance: shares of identity-level attributes the accepted identities must hit, by the classifier's
-    value for each identity (its reference images' mean probability > 0.5)."""
+    value for each identity (its reference images' mean probability > 0.5).
+
+    Only identities the classifier is sure of count (`confidence`): an identity read at 0.6 from four reference
+    images is as likely as not to show the attribute on its exported images, and choosing among such candidates
+    favours the ones the classifier over-reads, so an independent judge would see the shares fall short.
+    """
 
     columns: list[int]  # the attributes' positions in the classifier's outputs
     names: list[str]
     shares: list[float]
+    confidence: float = 0.8  # counted only at probability >= confidence (has) or <= 1 - confidence (has not)
+
+    def decided(self, probabilities: np.ndarray) -> bool:
+        """Whether every balanced attribute of an identity with these mean probabilities is clear."""
+        p = probabilities[self.columns]
+        return bool(np.all((p >= self.confidence) | (p <= 1.0 - self.confidence)))
 
     def targets(self, identities: int) -> np.ndarray:
         """How many accepted identities must have each attribute (rounded to the nearest count)."""
@@ -101,7 +113,7 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
     references = np.full((want, dim), np.nan, np.float32)
     attributes: list[np.ndarray] = []
     candidates: list[int] = []
-    too_similar = leaked = unbalanced = examined = 0
+    too_similar = leaked = unbalanced = ambiguous = examined = 0
     have = np.zeros(len(balance.names) if balance else 0, np.int64)
     targets = balance.targets(want) if balance else have
     block = 0
@@ -122,6 +134,8 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
             elif (check is not None and candidates
                   and float((references[:len(candidates)] @ refs[j]).max()) > check.max_similarity):
                 too_similar += 1
+            elif balance is not None and not balance.decided(attrs[j]):
+                ambiguous += 1
             elif balance is not None and _overshoots(attrs[j][balance.columns] > 0.5, have, targets,
                                                      want - len(candidates)):
                 unbalanced += 1
@@ -136,11 +150,12 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
                              in enumerate(zip(balance.names, balance.shares))) if balance else "")
         raise FacegenError(
             f"only {len(candidates)} of {want} identities passed in {examined} candidates ({too_similar} too similar "
-            f"to an accepted one, {leaked} too close to a training identity, {unbalanced} over a --balance share"
+            f"to an accepted one, {leaked} too close to a training identity, {unbalanced} over a --balance share, "
+            f"{ambiguous} unclear for --balance"
             + (f"; reached {reached}" if reached else "") + "): ask for fewer --identities, raise --max-candidates "
-            "or loosen the limits")
+            "or loosen the limits" + (" (--balance-confidence)" if ambiguous else ""))
     return Acceptance(np.array(candidates, np.int64), references, examined, too_similar, leaked,
-                      np.array(attributes, np.float32), unbalanced)
+                      np.array(attributes, np.float32), unbalanced, ambiguous)
 
 
 def _overshoots(value: np.ndarray, have: np.ndarray, targets: np.ndarray, left: int) -> bool:

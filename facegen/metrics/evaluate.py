@@ -105,6 +105,9 @@ def attribute_distribution(export_dir: Path, source, out: Path) -> dict | None:
         if real_frame["identity"].notna().any():
             values = values.groupby(real_frame["identity"]).mean() > 0.5
         real = {n: float(values[n].mean()) for n in known}
+    else:
+        log.info("%s has no attribute labels (CelebA's list_attr_celeba.txt): the attribute table shows the "
+                 "export's shares only", source.root)
     out.mkdir(parents=True, exist_ok=True)
     save(bar_chart(names, {"export": [synthetic[n] for n in names], "real": [real.get(n, 0.0) for n in names]},
                    "share of identities with each attribute"), out / "attributes.png")

@@ -4,6 +4,7 @@ and the exactness guarantees kept (batch size, shards)."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import test_render
@@ -84,7 +85,9 @@ def balanced_target(run, trained_attributes, tmp_path_factory):
 def test_balance_hits_the_share_exactly_and_exports_stay_exact(run, trained_attributes, balanced_target, tmp_path):
     name, before = balanced_target
     target = 0.5 if abs(before - 0.5) > 0.1 else 0.3
-    kw = dict(identities=10, per_identity=2, balance=((name, target),), max_candidates=20)
+    # The test classifier is barely trained (its probabilities sit near 0.5), so every reading counts here;
+    # test_balance_counts_only_identities_the_classifier_is_sure_of covers --balance-confidence.
+    kw = dict(identities=10, per_identity=2, balance=((name, target),), balance_confidence=0.5, max_candidates=20)
     export(run, tmp_path / "b", acfg(trained_attributes[0], **kw), progress=False)
     assert _identity_shares(tmp_path / "b", [name])[name] == pytest.approx(target)
     record = json.loads((tmp_path / "b" / "export.json").read_text())
@@ -128,3 +131,55 @@ def test_evaluate_shows_the_attribute_distribution_beside_the_real_data(labelled
     card = (folder / "README.md").read_text()
     male = next(line for line in card.splitlines() if line.startswith("| Male |"))
     assert male.split("|")[3].strip() == f"{100 * attrs['real']['Male']:.1f}%"
+
+
+def test_real_data_without_attribute_labels_leaves_the_real_column_empty_and_says_so_once(
+        labelled, celeba_sample, tmp_path, caplog):
+    import logging
+    import shutil
+
+    from facegen.metrics.evaluate import evaluate
+
+    data = tmp_path / "no-attributes"
+    shutil.copytree(celeba_sample, data)
+    (data / "list_attr_celeba.txt").unlink()
+    folder = tmp_path / "copy"
+    shutil.copytree(labelled, folder)
+    with caplog.at_level(logging.INFO, logger="facegen"):
+        result = evaluate(data, tmp_path / "ev", export_dir=folder, n=K * M, n_real=30, progress=False)
+    attrs = result.metrics["metrics"]["attributes"]
+    assert attrs["real"] == {} and "Male" in attrs["export"]
+    assert sum("has no attribute labels" in r.getMessage() for r in caplog.records) == 1
+    male = next(line for line in (folder / "README.md").read_text().splitlines() if line.startswith("| Male |"))
+    assert male.split("|")[3].strip() == "-"
+
+
+class _ReadsTheLatent:
+    """A stand-in renderer whose 'classifier' reads attribute 0 straight off the latent: the probability is a
+    known function of the candidate, so acceptance can be checked against values computed here."""
+
+    block = 64
+
+    def __call__(self, z):
+        p = 1.0 / (1.0 + np.exp(-2.0 * z[..., :1]))  # [blocks, block, 1]
+        nan = np.full(z.shape[:2] + (1,), np.nan, np.float32)
+        return None, None, nan, p.reshape(-1, 1)
+
+
+def test_balance_counts_only_identities_the_classifier_is_sure_of():
+    from facegen.export.identities import IdentityPlan
+    from facegen.export.verify import REFERENCE_IMAGES, Balance, accept_identities
+
+    plan = IdentityPlan(seed=3, identities=40, per_identity=2)
+    balance = Balance([0], ["Male"], [0.5], confidence=0.8)
+    acc = accept_identities(_ReadsTheLatent(), plan, None, max_candidates=20, blocks_per_call=2, balance=balance)
+    examined = np.arange(acc.drawn)
+    refs = plan.reference_latents(examined, REFERENCE_IMAGES)[..., 0].reshape(acc.drawn, REFERENCE_IMAGES)
+    p = (1.0 / (1.0 + np.exp(-2.0 * refs))).mean(axis=1)  # each candidate's reference probability, recomputed
+    sure = (p >= 0.8) | (p <= 0.2)
+    assert sure[acc.candidates].all() and (p[acc.candidates] >= 0.8).sum() == 20  # exactly half, all clear
+    assert acc.ambiguous == int((~sure).sum()) > 0
+    assert acc.record()["rejected_ambiguous"] == acc.ambiguous
+    loose = accept_identities(_ReadsTheLatent(), plan, None, max_candidates=20, blocks_per_call=2,
+                              balance=Balance([0], ["Male"], [0.5], confidence=0.5))
+    assert loose.ambiguous == 0 and loose.drawn < acc.drawn
