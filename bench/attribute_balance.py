@@ -3,7 +3,7 @@ balanced it and by an independent one (another seed), beside an unbalanced expor
 balancing cost in export images/s, in one run.
 
     python bench/attribute_balance.py --gan RUN --classifier A0 --judge A1 --work W \
-        [--identities 2000 --per-identity 5 --balance Male=0.5,Eyeglasses=0.3]
+        [--identities 2000 --per-identity 5 --balance Male=0.5,Eyeglasses=0.3 --max-candidates 30]
 
 The judge labels each identity by the majority of its exported images (the classifier that balanced it
 decided from the identity's reference observations), so the two checks differ in model and in images.
@@ -31,12 +31,15 @@ def main() -> None:
     p.add_argument("--identities", type=int, default=2000)
     p.add_argument("--per-identity", type=int, default=5)
     p.add_argument("--balance", default="Male=0.5,Eyeglasses=0.3")
+    p.add_argument("--max-candidates", type=int, default=30, help="for the balanced export: --balance counts only "
+                   "identities the classifier is sure of, which can take more candidates than the default 10")
     args = p.parse_args()
     targets = {k: float(v) for k, v in (kv.split("=") for kv in args.balance.split(","))}
     base = ["facegen", "export", "--checkpoint", args.gan, "--identities", str(args.identities), "--per-identity",
             str(args.per_identity), "--quiet"]
     runs = {"no labels": [], "--attributes": ["--attributes", args.classifier],
-            f"--attributes --balance {args.balance}": ["--attributes", args.classifier, "--balance", args.balance]}
+            f"--attributes --balance {args.balance}": ["--attributes", args.classifier, "--balance", args.balance,
+                                                      "--max-candidates", str(args.max_candidates)]}
     speed, folders, commands = {}, {}, []
     for k, (name, extra) in enumerate(runs.items()):
         folders[name] = args.work / f"export-{k}"

@@ -1,8 +1,11 @@
 """Export under a strategy in a fresh process (tests/test_distribute.py).
 
-    python tests/distributed_export.py RUN OUT STRATEGY LOGICAL_CPUS
+    python tests/distributed_export.py RUN OUT STRATEGY LOGICAL_CPUS [SETTINGS_JSON]
+
+SETTINGS_JSON: ExportConfig fields (embedder, attributes, ...) instead of the plain export below.
 """
 
+import json
 import sys
 
 import tensorflow as tf
@@ -17,5 +20,6 @@ if cpus > 1:
 from facegen.config import ExportConfig  # noqa: E402
 from facegen.export.render import export  # noqa: E402
 
-export(run, out, ExportConfig(identities=6, per_identity=30, seed=4, block=16, batch_size=48, strategy=strategy),
-       progress=False)
+settings = json.loads(sys.argv[5]) if len(sys.argv) > 5 else dict(identities=6, per_identity=30, seed=4, block=16,
+                                                                  batch_size=48)
+export(run, out, ExportConfig(**settings, strategy=strategy), progress=False)

@@ -183,7 +183,8 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
         writer.run(renderer)
     finally:
         writer.close()
-    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance, labels)
+    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance, labels,
+                    renderer.replicas)
     ended = dt.datetime.now(dt.timezone.utc)
     return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, below,
                         (ended - started).total_seconds())
@@ -272,7 +273,7 @@ class _Writer:
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
             command: str, writer: _Writer, started: dt.datetime, acceptance: Acceptance | None = None,
-            labels: AttributeLabels | None = None) -> int:
+            labels: AttributeLabels | None = None, replicas: int = 1) -> int:
     """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state.
     Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
     journaled = journal.global_indices()
@@ -286,7 +287,8 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
     journal.write_manifest(out)
     write_json(out / EXPORT_JSON, {
         "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
-        "model": gen.config.to_dict(), "hardware": hardware.detect().describe(), "counts": counts,
+        "model": gen.config.to_dict(), "hardware": hardware.detect().describe(),
+        "replicas": replicas, "counts": counts,
         **({"identity_check": acceptance.record()} if acceptance is not None else {}),
         **({"attributes": {"columns": labels.names, "identity_attributes": labels.identity_names,
                            "identity_shares": labels.shares()}} if labels is not None else {}),
