@@ -1,6 +1,6 @@
 """export --attributes and --balance (facegen.export.attributes): a probability column per attribute,
 identity-level attributes constant within an identity and recorded as shares, balanced shares hit exactly,
-and the exactness guarantees kept (batch size, shards)."""
+and the exactness guarantees kept (batch size, shards, resume)."""
 
 import json
 
@@ -82,7 +82,10 @@ def balanced_target(run, trained_attributes, tmp_path_factory):
     return name, shares[name]
 
 
-def test_balance_hits_the_share_exactly_and_exports_stay_exact(run, trained_attributes, balanced_target, tmp_path):
+def test_balance_hits_the_share_exactly_and_exports_stay_exact(run, trained_attributes, balanced_target, tmp_path,
+                                                                monkeypatch):
+    from facegen.config import Interrupted
+
     name, before = balanced_target
     target = 0.5 if abs(before - 0.5) > 0.1 else 0.3
     # The test classifier is barely trained (its probabilities sit near 0.5), so every reading counts here;
@@ -97,6 +100,12 @@ def test_balance_hits_the_share_exactly_and_exports_stay_exact(run, trained_attr
         export(run, part, acfg(trained_attributes[0], shard=(i, 2), **kw), progress=False)
     merge(parts, tmp_path / "merged", progress=False)
     assert digest(tmp_path / "merged") == digest(tmp_path / "b")
+    test_render.interrupt_after(monkeypatch, 7)
+    with pytest.raises(Interrupted):
+        export(run, tmp_path / "r", acfg(trained_attributes[0], workers=1, **kw), progress=False)
+    monkeypatch.undo()
+    export(run, tmp_path / "r", acfg(trained_attributes[0], **kw), progress=False)
+    assert digest(tmp_path / "r") == digest(tmp_path / "b")
 
 
 def test_unreachable_or_unknown_balance_is_a_one_line_error_and_leaves_nothing(run, trained_attributes, tmp_path):

@@ -100,16 +100,22 @@ def test_variation_sets_how_alike_an_identity_s_images_are(run, straight, tmp_pa
     assert 0 < within_identity_variety(img, labels) < 0.8 * within_identity_variety(*_images(tmp_path / "free"))
 
 
-def test_interrupted_export_resumes_to_the_same_bytes(run, straight, tmp_path, monkeypatch):
+def interrupt_after(monkeypatch, n):
+    """Ctrl-C while the export writes its n-th image (monkeypatch.undo() restores the writer)."""
     real_write, calls = export_mod._write, {"n": 0}
 
-    def dying_write(path, image, fmt, quality):
+    def dying_write(*a):
         calls["n"] += 1
-        if calls["n"] == 250:
+        if calls["n"] == n:
             raise KeyboardInterrupt
-        real_write(path, image, fmt, quality)
+        real_write(*a)
 
     monkeypatch.setattr(export_mod, "_write", dying_write)
+
+
+def test_interrupted_export_resumes_to_the_same_bytes(run, straight, tmp_path, monkeypatch):
+    real_write = export_mod._write
+    interrupt_after(monkeypatch, 250)
     out = tmp_path / "resumed"
     with pytest.raises(Interrupted):
         export(run, out, cfg(workers=1), progress=False)

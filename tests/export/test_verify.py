@@ -10,7 +10,6 @@ import test_render
 from test_render import cfg, digest
 
 from facegen.config import ExportConfig, FacegenError, Interrupted
-from facegen.export import render as export_mod
 from facegen.export.merge import merge
 from facegen.export.render import BlockRenderer, export
 from facegen.export.verify import accept_identities, reference_embeddings, resolve_check
@@ -93,18 +92,10 @@ def test_same_bytes_across_batch_sizes_and_shards(run, trained, verified, tmp_pa
 
 
 def test_interrupted_verified_export_resumes_to_the_same_bytes(run, trained, verified, tmp_path, monkeypatch):
-    real_write, calls = export_mod._write, {"n": 0}
-
-    def dying_write(*a):
-        calls["n"] += 1
-        if calls["n"] == 20:
-            raise KeyboardInterrupt
-        real_write(*a)
-
-    monkeypatch.setattr(export_mod, "_write", dying_write)
+    test_render.interrupt_after(monkeypatch, 20)
     with pytest.raises(Interrupted):
         export(run, tmp_path / "r", vcfg(trained[0], workers=1), progress=False)
-    monkeypatch.setattr(export_mod, "_write", real_write)
+    monkeypatch.undo()
     export(run, tmp_path / "r", vcfg(trained[0]), progress=False)
     assert digest(tmp_path / "r") == digest(verified)
 
