@@ -7,7 +7,7 @@ synthetic only (as many synthetic identities as the real arm has), verified on h
 Protocol: the GAN (identity mode) trains on the training partition only; `facegen export` writes --synth-ids
 identities; every training set is made by `facegen mix` (real images cropped and resized as facegen trains,
 to the export's size); examples/train_recognizer.py trains each for --recognizer-steps batches of 64 (the
-same budget whatever the set's size) and verifies 1,000 pairs of the val+test identities, which nothing
+same budget whatever the set's size) and verifies --pairs pairs of the val+test identities, which nothing
 trained on. Everything in --work is reused when complete; results.json caches the recognizer runs.
 """
 
@@ -47,6 +47,11 @@ def main() -> None:
     p.add_argument("--synth-per-real", type=float, default=0.0,
                    help="real + synthetic arm: synthetic identities per real one (0 = the whole export)")
     p.add_argument("--head", default="softmax")
+    p.add_argument("--synthetic-weight", type=float, default=1.0,
+                   help="loss weight of synthetic images in the real + synthetic arm (real ones weigh 1)")
+    p.add_argument("--pairs", type=int, default=6000, help="verification pairs per recognizer")
+    p.add_argument("--arms", type=lambda t: t.split(","), default=list(ARMS),
+                   help="which of real, real+synthetic, synthetic to train (a '-' in the table for the others)")
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "augmentation.png")
     args = p.parse_args()
     work, data = args.work, args.data
@@ -79,6 +84,8 @@ def main() -> None:
                 "synthetic": ["--real-identities", "0", "--synth", str(work / "synth"), "--synth-identities",
                               str(min(n, args.synth_ids))]}
         for arm, mix_args in sets.items():
+            if arm not in args.arms:
+                continue
             suffix = f"-x{args.synth_per_real:g}" if arm == "real+synthetic" and args.synth_per_real else ""
             folder = work / f"{arm.replace('+', '-')}-{n}{suffix}"
             c = ["facegen", "mix", *mix_args, "--out", str(folder), "--quiet"]
@@ -86,9 +93,11 @@ def main() -> None:
             commands.append(c)
             runs = []
             for seed in range(args.seeds):
-                key = f"{folder.name}/seed{seed}/{args.recognizer_steps}/{args.head}"
+                weight = args.synthetic_weight if arm == "real+synthetic" else 1.0
+                key = f"{folder.name}/seed{seed}/{args.recognizer_steps}/{args.head}/w{weight:g}/pairs{args.pairs}"
                 rc = [sys.executable, "examples/train_recognizer.py", "--train", str(folder), "--real", data,
-                      "--steps", str(args.recognizer_steps), "--seed", str(seed), "--head", args.head]
+                      "--steps", str(args.recognizer_steps), "--seed", str(seed), "--head", args.head,
+                      "--pairs", str(args.pairs), "--synthetic-weight", str(weight)]
                 if key not in results:
                     print("$", " ".join(rc), flush=True)
                     results[key] = json.loads(sh(*rc).strip().splitlines()[-1])
@@ -106,17 +115,24 @@ def main() -> None:
     print(f"{data}: {train_ids} training identities; GAN {args.preset} identity mode, {args.gan_steps} steps; "
           f"export {args.synth_ids} x {args.per_identity}"
           + (f", {args.synth_per_real:g} synthetic identities per real one" if args.synth_per_real else "")
+          + (f", synthetic images weigh {args.synthetic_weight:g}" if args.synthetic_weight != 1 else "")
           + f"; recognizer {args.head}, {args.recognizer_steps} steps of "
-          f"64, {args.seeds} seed(s); verification on held-out (val+test) real identities")
+          f"64, {args.seeds} seed(s); {args.pairs} verification pairs of held-out (val+test) real identities")
     print("| real identities | real only: acc | AUC | real + synthetic: acc | AUC | gain | "
           "synthetic only (same identities): acc | AUC |")
     print("|---|---|---|---|---|---|---|---|")
     for fraction in args.fractions:
-        r, m, s = (table[(fraction, arm)] for arm in ARMS)
-        sd = (lambda c: f" ± {100 * c['accuracy_sd']:.1f}") if args.seeds > 1 else (lambda c: "")
-        print(f"| {r['identities']} ({100 * fraction:.0f}%) | {100 * r['accuracy']:.1f}%{sd(r)} | {r['auc']:.3f} | "
-              f"{100 * m['accuracy']:.1f}%{sd(m)} | {m['auc']:.3f} | {100 * (m['accuracy'] - r['accuracy']):+.1f} | "
-              f"{100 * s['accuracy']:.1f}%{sd(s)} | {s['auc']:.3f} |")
+        r, m, s = (table.get((fraction, arm)) for arm in ARMS)
+
+        def cells(c):
+            if c is None:
+                return "- | -"
+            sd = f" ± {100 * c['accuracy_sd']:.1f}" if args.seeds > 1 else ""
+            return f"{100 * c['accuracy']:.1f}%{sd} | {c['auc']:.3f}"
+
+        gain = f"{100 * (m['accuracy'] - r['accuracy']):+.1f}" if r and m else "-"
+        n = max(1, round(fraction * train_ids))
+        print(f"| {n} ({100 * fraction:.1f}%) | {cells(r)} | {cells(m)} | {gain} | {cells(s)} |")
     save_plot(args.plot, table, args.fractions, train_ids)
     print(f"\nplot: {args.plot}\ncommands:")
     for c in commands:
@@ -127,7 +143,8 @@ def save_plot(path: Path, table: dict, fractions: list[float], train_ids: int) -
     from facegen import plots
 
     xs = [max(1, round(f * train_ids)) for f in fractions]
-    series = {arm: (xs, [100 * table[(f, arm)]["accuracy"] for f in fractions]) for arm in ARMS}
+    series = {arm: (xs, [100 * table[(f, arm)]["accuracy"] for f in fractions]) for arm in ARMS
+              if all((f, arm) in table for f in fractions)}
     plots.save(plots.line_chart(series, "verification accuracy on held-out real identities (%)",
                                 "real training identities (synthetic only: as many synthetic)", markers=True), path)
 
