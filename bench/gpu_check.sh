@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check (under 8 minutes on one modern GPU): install, train `paper` a few hundred steps with and without
 # mixed precision / XLA, export 100,000 `paper` images, print training img/s, export img/s and the share of
-# the export spent waiting on writers. Run from the repository root on a machine with a GPU:
+# the export spent waiting on writers; then the extra cost of --embedder and --attributes in the export
+# (the embedder and classifier run in G's block tf.function on the device). Run from the repository root on a machine with a GPU:
 #     bash bench/gpu_check.sh 2>&1 | tee gpu_check.log
 set -euo pipefail
 STEPS=${STEPS:-300}
@@ -46,3 +47,20 @@ total = time.perf_counter() - t
 print(f"export: {count} paper images in {total:.1f} s = {count / total:.0f} img/s; "
       f"waiting on writers {100 * waited['s'] / total:.0f}% of the time")
 PY
+# Verified identities and attribute labels: the same `paper` run exported with and without the embedder
+# and the attribute classifier (each `small`, trained briefly: the cost, not the quality, is measured).
+EXTRA_COUNT=${EXTRA_COUNT:-20000}
+# Identity limits wide open: a briefly trained GAN and embedder would fail the calibrated ones, and the
+# check costs the same either way; the consistency redraws (calibrated) stay.
+loose="--max-similarity 1 --max-leakage 1"
+facegen embedder train --data "$work/data" --out "$work/embedder" --preset small --steps 200 --quiet >/dev/null
+facegen attributes train --data "$work/data" --out "$work/attributes" --preset small --steps 200 --quiet >/dev/null
+for variant in "plain:" "embedder:--embedder $work/embedder $loose" "attributes:--attributes $work/attributes" \
+               "both:--embedder $work/embedder $loose --attributes $work/attributes"; do
+  name=${variant%%:*}; flags=${variant#*:}
+  start=$(date +%s.%N)
+  facegen export --checkpoint "$work/run-fp32" --out "$work/extra-$name" --count "$EXTRA_COUNT" --batch-size 1024 \
+    --quiet $flags >/dev/null
+  end=$(date +%s.%N)
+  python3 -c "print(f'export {\"$name\"}: {$EXTRA_COUNT / ($end - $start):.0f} img/s including start-up')"
+done
