@@ -24,12 +24,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 
 PRESETS = ("paper", "small")
+BEFORE = "paper-2e-4"  # `paper` at the article's learning rate, as it trained before PRESET_LEARNING_RATES
 
 
-def train(data: str, out: Path, preset: str, steps: int, every: int, eval_n: int, seed: int) -> None:
+def train(data: str, out: Path, preset: str, steps: int, every: int, eval_n: int, seed: int, *extra: str) -> None:
     cmd = ["facegen", "train", "--data", data, "--out", str(out), "--preset", preset, "--steps", str(steps),
            "--seed", str(seed), "--mixed-precision", "off", "--eval-every", str(every), "--eval-n", str(eval_n),
-           "--sample-every", str(every), "--keep", "2", "--quiet"]
+           "--sample-every", str(every), "--keep", "2", "--quiet", *extra]
     print("$", " ".join(cmd), flush=True)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
@@ -84,13 +85,21 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--figures", type=Path, default=ROOT / "bench")
+    p.add_argument("--before-steps", type=int, default=100,
+                   help=f"also train `paper` at the article's 2e-4 this long ({BEFORE}: the before curves); 0 = skip")
     args = p.parse_args()
     for preset in PRESETS:
         train(args.data, args.work / preset, preset, args.steps, args.every, args.eval_n, args.seed)
+    runs = list(PRESETS)
+    if args.before_steps:
+        every = min(args.every, args.before_steps)
+        train(args.data, args.work / BEFORE, "paper", args.before_steps, every, args.eval_n, args.seed,
+              "--learning-rate", "0.0002")
+        runs.append(BEFORE)
 
-    curves = {preset: scalars(args.work / preset) for preset in PRESETS}
+    curves = {run: scalars(args.work / run) for run in runs}
     plot(curves, args.figures / "paper_convergence.png")
-    for preset in PRESETS:
+    for preset in runs:
         fids = sorted(curves[preset]["fid"])
         picks = [fids[i] for i in np.linspace(0, len(fids) - 1, 4).round().astype(int)]
         grid_strip(args.work / preset, picks, args.figures / f"{preset}_grids.jpg")
@@ -100,17 +109,20 @@ def main() -> None:
           "run's fixed real subset (in-training evaluation)")
     steps = sorted(curves["paper"]["fid"])
     print("| step | images seen | " + " | ".join(f"{pr} FID | {pr} KID x 1000 | {pr} D(x) | {pr} D(G(z))"
-                                              for pr in PRESETS) + " |")
-    print("|---" * (2 + 4 * len(PRESETS)) + "|")
-    for step in steps:
+                                              for pr in runs) + " |")
+    print("|---" * (2 + 4 * len(runs)) + "|")
+    for step in sorted(set(steps) | set(curves.get(BEFORE, {}).get("fid", {}))):
         cells = []
-        for pr in PRESETS:
+        for pr in runs:
             s = curves[pr]
+            if step > max(s["d_real"]):
+                cells += ["-"] * 4
+                continue
             near = min(s["d_real"], key=lambda k: abs(k - step))
             cells += [f"{s['fid'].get(step, float('nan')):.1f}", f"{1000 * s['kid'].get(step, float('nan')):.1f}",
                       f"{s['d_real'][near]:.2f}", f"{s['d_fake'][near]:.2f}"]
         print(f"| {step} | {64 * step:,} | " + " | ".join(cells) + " |")
-    for pr in PRESETS:
+    for pr in runs:
         rate = curves[pr].get("images_per_second", {})
         if rate:
             print(f"{pr}: {np.median(list(rate.values())):.1f} images/s (median over log windows)")

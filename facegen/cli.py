@@ -55,6 +55,9 @@ def train(
                                         help="auto, off (float32), float16 or bfloat16. auto stays float32 for "
                                              "training (bfloat16 has not matched its quality); a run keeps its policy."),
     xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on our CPUs."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Adam's step size [default: the "
+                                                  "article's 2e-4; paper: 2.5e-5, which keeps its wide layers "
+                                                  "from swinging]."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
     eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -79,7 +82,8 @@ def train(
         train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=TrainConfig.steps if steps is None
                           else steps, epochs=epochs or 0, checkpoint_every=checkpoint_every,
                           sample_every=sample_every, keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n,
-                          strategy=strategy, sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla))
+                          strategy=strategy, sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla,
+                          learning_rate=learning_rate))
     check_data_path(data)
     resolve_config(out, cfg)
     if eval_every:

@@ -115,16 +115,25 @@ class DataConfig:
         at_least(self.decode_workers, 0, "decode_workers")
 
 
+ARTICLE_LEARNING_RATE = 2e-4  # the article's Adam step size, tuned for its data
+# Adam moves every weight by about the learning rate per step whatever the gradient's size, so one step
+# changes a wide layer's output more: on the sample, one D step at 2e-4 moves `paper`'s logit on fresh fakes
+# by ~21 (`small`'s by ~0.8), and the two nets then swing by tens of logits and collapse (bench/RESULTS.md,
+# "The article's model"). As in muP (Yang et al. 2022: Adam's step for hidden layers shrinks as 1/width),
+# `paper`, 8x `small`'s widths, takes 1/8 of the step; it keeps the article's architecture and init.
+PRESET_LEARNING_RATES = {"paper": ARTICLE_LEARNING_RATE / 8}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation recipe; the article's values are the defaults."""
+    """The optimisation recipe; the article's values are the defaults (but see PRESET_LEARNING_RATES)."""
 
     preset: str = "small"  # the model preset recorded for humans; the model config is authoritative
     batch_size: int = 64  # the article's minibatch size
     steps: int = 5000  # total generator updates (re-running with more steps resumes and extends)
     epochs: int = 0  # if > 0, replaces steps: epochs * (training images // batch_size)
     seed: int = 0  # seeds weights, latents and data order
-    learning_rate: float = 2e-4  # Adam, as in the article
+    learning_rate: float | None = None  # Adam's; None = the preset's: PRESET_LEARNING_RATES, else the article's
     beta_1: float = 0.5  # the article lowers Adam's beta_1 from 0.9 for stability
     ema_decay: float = 0.999  # moving average of G's weights, used for samples and export
     checkpoint_every: int = 500  # steps between checkpoints
@@ -141,6 +150,10 @@ class TrainConfig:
     eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
 
     def __post_init__(self) -> None:
+        if self.learning_rate is None:  # recorded resolved, so config.json says what the run trained with
+            object.__setattr__(self, "learning_rate", PRESET_LEARNING_RATES.get(self.preset, ARTICLE_LEARNING_RATE))
+        if not 0 < self.learning_rate < 1:
+            raise FacegenError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
         for name in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
                      "eval_n"):
             at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))

@@ -21,8 +21,8 @@ def test_any_batch_size_rounds_up_to_whole_blocks():
 
 @pytest.mark.parametrize("field, value, flag", [
     ("steps", 0, "--steps"), ("batch_size", 0, "--batch-size"), ("keep_checkpoints", 0, "--keep"),
-    ("eval_every", -1, "--eval-every"), ("strategy", "ring", "--strategy"), ("mixed_precision", "fp8",
-                                                                           "--mixed-precision")])
+    ("eval_every", -1, "--eval-every"), ("learning_rate", 0.0, "--learning-rate"), ("strategy", "ring", "--strategy"),
+    ("mixed_precision", "fp8", "--mixed-precision")])
 def test_train_config_checks_each_value(field, value, flag):
     with pytest.raises(FacegenError, match=flag):
         TrainConfig(**{field: value})

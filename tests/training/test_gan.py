@@ -36,3 +36,38 @@ def test_gpu_options_still_train_on_cpu(tiny_cfg, options):
     if "mixed_precision" in options:
         assert gan.generator.get_layer("up8").compute_dtype != "float32"
         assert gan.generator.output.dtype == "float32"
+
+
+def _fake_logit_shift(data_path, preset_name: str, learning_rate: float | None) -> float:
+    """How far one D step (Adam, from init) moves D's mean logit on a fixed batch of fakes."""
+    import tensorflow as tf
+
+    from facegen.config import DataConfig, TrainConfig, preset
+    from facegen.training.gan import discriminator_loss
+
+    model = preset(preset_name, 32)
+    gan = DCGAN(model, TrainConfig(preset=preset_name, learning_rate=learning_rate, mixed_precision="off", seed=5))
+    real = next(iter(TrainingData(discover(str(data_path)), DataConfig(path=str(data_path), resolution=32),
+                                  progress=False).dataset(32, seed=0)))
+    fake = gan.generator(gan.latents(32)[:, 0], training=True)
+    before = tf.reduce_mean(gan.discriminator(fake, training=True))
+    with tf.GradientTape() as tape:
+        loss = discriminator_loss(gan.discriminator(real, training=True), gan.discriminator(fake, training=True))
+    variables = gan.discriminator.trainable_variables
+    gan.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return abs(float(tf.reduce_mean(gan.discriminator(fake, training=True)) - before))
+
+
+def test_paper_preset_takes_a_step_its_width_can_bear(celeba_sample):
+    """At the article's 2e-4 one D step moves `paper`'s logits on fakes many times as far as `small`'s (the
+    swings that collapsed it); the preset's learning rate (1/8, as its widths are 8x) brings that back."""
+    from facegen.config import ARTICLE_LEARNING_RATE, PRESET_LEARNING_RATES, TrainConfig
+
+    assert TrainConfig(preset="paper").learning_rate == PRESET_LEARNING_RATES["paper"] == ARTICLE_LEARNING_RATE / 8
+    assert TrainConfig(preset="small").learning_rate == ARTICLE_LEARNING_RATE
+    assert TrainConfig(preset="paper", learning_rate=1e-3).learning_rate == 1e-3  # an explicit choice wins
+    small = _fake_logit_shift(celeba_sample, "small", None)
+    article = _fake_logit_shift(celeba_sample, "paper", ARTICLE_LEARNING_RATE)
+    fixed = _fake_logit_shift(celeba_sample, "paper", None)
+    print(f"one D step moves the fake logit: small {small:.2f}, paper at 2e-4 {article:.2f}, paper {fixed:.2f}")
+    assert article > 4 * small and fixed < article / 4
