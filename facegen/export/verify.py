@@ -90,7 +90,7 @@ class Balance:
     columns: list[int]  # the attributes' positions in the classifier's outputs
     names: list[str]
     shares: list[float]
-    confidence: float = 0.8  # counted only at probability >= confidence (has) or <= 1 - confidence (has not)
+    confidence: float  # counted only at probability >= confidence (has) or <= 1 - confidence (has not)
 
     def decided(self, probabilities: np.ndarray) -> bool:
         """Whether every balanced attribute of an identity with these mean probabilities is clear."""
