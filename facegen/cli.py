@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -60,6 +61,11 @@ def train(
                                                   "from swinging]."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
     eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
+    identity_loss: float = typer.Option(0.0, "--identity-loss", help="Identity mode: weight of a frozen embedder's "
+                                        "term pulling images that share z_id together and other identities apart "
+                                        "(0 = off)."),
+    identity_embedder: Optional[Path] = typer.Option(None, "--identity-embedder", help="The embedder folder "
+                                                     "(facegen embedder train) behind --identity-loss."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train the DCGAN, or resume the run in --out.
@@ -69,7 +75,7 @@ def train(
     from facegen.config import DataConfig, RunConfig, TrainConfig
     from facegen.config import preset as make_preset
     from facegen.data import check_data_path
-    from facegen.run import resolve_config
+    from facegen.run import read_folder_config, resolve_config
 
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
@@ -83,7 +89,10 @@ def train(
                           else steps, epochs=epochs or 0, checkpoint_every=checkpoint_every,
                           sample_every=sample_every, keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n,
                           strategy=strategy, sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla,
-                          learning_rate=learning_rate))
+                          learning_rate=learning_rate, identity_loss=identity_loss,
+                          identity_embedder=os.path.abspath(identity_embedder) if identity_embedder else ""))
+    if identity_embedder:
+        read_folder_config(identity_embedder, "embedder", "embedder")
     check_data_path(data)
     resolve_config(out, cfg)
     if eval_every:

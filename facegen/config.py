@@ -148,6 +148,10 @@ class TrainConfig:
     xla: bool = False  # jit_compile the step: for GPUs; slower on our CPUs
     eval_every: int = 0  # steps between FID/KID evaluations (0 = off); the best-FID checkpoint is kept
     eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
+    # Identity mode: weight of a frozen embedder's contrastive term on G (pairs sharing z_id together, the
+    # batch's other identities apart: facegen.training.gan.identity_contrast_loss); 0 = off.
+    identity_loss: float = 0.0
+    identity_embedder: str = ""  # the embedder folder behind --identity-loss (trained on the same identities)
 
     def __post_init__(self) -> None:
         if self.learning_rate is None:  # recorded resolved, so config.json says what the run trained with
@@ -159,6 +163,10 @@ class TrainConfig:
             at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))
         at_least(self.epochs, 0, "--epochs")
         at_least(self.eval_every, 0, "--eval-every")
+        if self.identity_loss < 0:
+            raise FacegenError(f"--identity-loss must be at least 0, got {self.identity_loss}")
+        if self.identity_loss and not self.identity_embedder:
+            raise FacegenError("--identity-loss needs --identity-embedder (a folder from `facegen embedder train`)")
         _one_of(self.preset, tuple(PRESETS), "--preset")
         _one_of(self.strategy, STRATEGIES, "--strategy")
         _one_of(self.mixed_precision, PRECISIONS, "--mixed-precision")
@@ -179,6 +187,8 @@ class RunConfig:
         if self.model.resolution != self.data.resolution:
             raise FacegenError(f"the model makes {self.model.resolution}px images but the data is read at "
                                f"{self.data.resolution}px; give both the same --resolution")
+        if self.train.identity_loss and not self.model.identity_dim:
+            raise FacegenError("--identity-loss needs --mode identity (it pulls images that share z_id together)")
 
     @property
     def mode(self) -> str:

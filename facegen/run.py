@@ -55,7 +55,8 @@ def read_folder_config(folder: Path, kind: str, what: str) -> dict[str, Any]:
     found = raw.pop("kind", RUN_KIND)
     raw.pop("facegen_version", None)
     if found != kind:
-        raise FacegenError(f"{folder} holds a facegen {found} folder, not a {what}")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise FacegenError(f"{folder} holds a facegen {found} folder, not {article} {what}")
     return raw
 
 

@@ -33,6 +33,12 @@ def facegen(*args, cwd=None, **env):
     (["mix", "--out", "m"], "give --real, or --real-identities 0"),
     (["mix", "--real", "x", "--out", "m"], "without --synth, give --size"),
     (["embedder", "train", "--data", "x", "--out", "e", "--preset", "huge"], "--preset must be one of"),
+    (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-loss", "1"],
+     "--identity-loss needs --identity-embedder"),
+    (["train", "--data", "x", "--out", "r", "--identity-loss", "1", "--identity-embedder", "e"],
+     "--identity-loss needs --mode identity"),
+    (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-loss", "-1"],
+     "--identity-loss must be at least 0"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     r = facegen(*args, cwd=tmp_path)
@@ -50,6 +56,8 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     (["sample", "--checkpoint", "nowhere", "--out", "g.png"], "not a facegen run folder"),
     (["evaluate", "--data", "nowhere", "--export", "s"], "data folder nowhere does not exist"),
     (["embedder", "train", "--data", "nowhere", "--out", "e"], "data folder nowhere does not exist"),
+    (["train", "--data", "nowhere", "--out", "r", "--mode", "identity", "--identity-loss", "1",
+      "--identity-embedder", "run"], "holds a facegen dcgan folder, not an embedder"),
     (["mix", "--real", "nowhere", "--size", "64", "--out", "m"], "data folder nowhere does not exist"),
 ])
 def test_user_errors_come_before_tensorflow_starts(tmp_path, args, message):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from facegen import hardware
 from facegen.config import ModelConfig, TrainConfig
 from facegen.models.dcgan import POLICIES, build_discriminator, build_generator, build_pair_discriminator
+from facegen.models.embedder import Embedder
 
 
 
@@ -23,6 +24,23 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, global_ba
 def generator_loss(fake_logits: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
     """The non-saturating loss of Goodfellow et al., as the article trains G: fake -> 1."""
     per_example = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)[:, 0]
+    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+
+# Logit scale of the identity contrast (temperature 0.1, as in SimCLR): at 10 a same-identity cosine of 0.6 against
+# different-identity ones near 0.2 already gives most of the softmax mass, so the term stops pulling once the
+# embedder tells the batch's identities apart instead of pushing every pair to cosine 1.
+IDENTITY_LOSS_SCALE = 10.0
+
+
+def identity_contrast_loss(embeddings: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
+    """Unit embeddings [b, 2, d] of b identities seen twice -> a symmetric InfoNCE loss: each image must pick
+    its identity's other image among the batch's b second images (and back), mean over the global batch."""
+    first, second = embeddings[:, 0], embeddings[:, 1]
+    logits = IDENTITY_LOSS_SCALE * tf.matmul(first, second, transpose_b=True)
+    own = tf.range(tf.shape(logits)[0])
+    per_example = 0.5 * (tf.nn.sparse_softmax_cross_entropy_with_logits(own, logits)
+                         + tf.nn.sparse_softmax_cross_entropy_with_logits(own, tf.transpose(logits)))
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
 
@@ -53,6 +71,9 @@ class DCGAN:
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            # Frozen and read from its own folder: not part of the checkpoint, never updated.
+            self.identity_embedder = (Embedder.from_folder(train.identity_embedder) if train.identity_loss
+                                      else None)
         self.rng = tf.random.Generator.from_seed(train.seed)
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, ema_generator=self.ema_generator,
@@ -118,17 +139,32 @@ class DCGAN:
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
 
         # Train the generator on fresh latents.
+        extra = {}
         with tf.GradientTape() as tape:
-            g_logits = tf.cast(self.discriminator(self._generate(z_g), training=True), tf.float32)
+            fake = self._generate(z_g)
+            g_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
             g_loss = generator_loss(g_logits, global_batch)
-            scaled = self.g_optimizer.scale_loss(g_loss) if hasattr(self.g_optimizer, "scale_loss") else g_loss
+            total = g_loss
+            if self.identity_embedder is not None:
+                extra = self._identity_terms(fake, global_batch)
+                total += self.train_cfg.identity_loss * extra["id_loss"]
+            scaled = self.g_optimizer.scale_loss(total) if hasattr(self.g_optimizer, "scale_loss") else total
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
         scale = tf.cast(global_batch, tf.float32)
         return {"d_loss": d_loss, "g_loss": g_loss,
                 "d_real": tf.reduce_sum(tf.sigmoid(real_logits)) / scale,
-                "d_fake": tf.reduce_sum(tf.sigmoid(fake_logits)) / scale}
+                "d_fake": tf.reduce_sum(tf.sigmoid(fake_logits)) / scale, **extra}
+
+    def _identity_terms(self, pairs: tf.Tensor, global_batch: int) -> dict[str, tf.Tensor]:
+        """The frozen embedder on G's pairs [b, 2, r, r, 3]: the contrast loss and the pairs' mean cosine."""
+        b, r = tf.shape(pairs)[0], self.model_cfg.resolution
+        flat = tf.cast(tf.reshape(pairs, [-1, r, r, 3]), tf.float32)
+        embeddings = tf.reshape(self.identity_embedder.embed_float(flat), [b, 2, -1])
+        same = tf.reduce_sum(embeddings[:, 0] * embeddings[:, 1], axis=-1)
+        return {"id_loss": identity_contrast_loss(embeddings, global_batch),
+                "id_cosine": tf.reduce_sum(same) / tf.cast(global_batch, tf.float32)}
 
     def _update_ema(self) -> None:
         # Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): short runs are not dominated

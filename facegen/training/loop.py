@@ -167,8 +167,9 @@ class _Loop:
         now = time.perf_counter()
         self.rate = self.window_steps * self.t.batch_size / (now - self.window_start)
         self.window_start, self.window_steps = now, 0
+        extra = {"id_cos": f"{self.metrics['id_cosine']:.2f}"} if "id_cosine" in self.metrics else {}
         self.bar.set_postfix(d_loss=f"{self.metrics['d_loss']:.3f}", g_loss=f"{self.metrics['g_loss']:.3f}",
-                             img_s=f"{self.rate:.0f}")
+                             **extra, img_s=f"{self.rate:.0f}")
         with self.writer.as_default(step=step):
             for k, v in self.metrics.items():
                 tf.summary.scalar(k, v)
