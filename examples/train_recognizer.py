@@ -107,6 +107,18 @@ def verification_pairs(real: str, seed: int, n_pairs: int = 6000):
     return images, pairs, labels, int(len(np.unique(ids)))
 
 
+def by_source(batches: tf.data.Dataset, class_names: list[str], real_share: float, seed: int) -> tf.data.Dataset:
+    """Batches of 64 drawn at a fixed ratio from real and synthetic identities (each stream shuffled and
+    repeated), so the real images a recognizer sees do not shrink as synthetic identities are added."""
+    is_synthetic = ["-synth" in name for name in class_names]
+    if all(is_synthetic) or not any(is_synthetic):
+        raise SystemExit("--real-share needs a mix with both real and synthetic identities (facegen mix)")
+    synthetic, images = tf.constant(is_synthetic), batches.unbatch()
+    streams = [images.filter(lambda x, y, *w, want=want: tf.gather(synthetic, y) == want).cache()
+               .shuffle(4096, seed=seed).repeat() for want in (False, True)]
+    return tf.data.Dataset.sample_from_datasets(streams, [real_share, 1 - real_share], seed=seed).batch(64)
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     order = np.argsort(scores)
     ranks = np.empty(len(scores))
@@ -130,19 +142,27 @@ def main() -> None:
     p.add_argument("--synthetic-weight", type=float, default=1.0,
                    help="loss weight of images of synthetic identities (folders `facegen mix` names *-synth*), "
                         "against 1 for real ones")
+    p.add_argument("--real-share", type=float, default=0.0,
+                   help="with --steps: draw this share of every batch from real identities and the rest from "
+                        "synthetic ones, whatever their sizes (0: batches as the folder's images fall)")
     args = p.parse_args()
+    if args.real_share and not (0 < args.real_share < 1 and args.steps):
+        raise SystemExit("--real-share must be between 0 and 1 and needs --steps")
     keras.utils.set_random_seed(args.seed)
     folder = Path(args.train)
     if args.train == "real":
         folder = real_identity_folders(args.real, Path(tempfile.mkdtemp()) / "real")
     train_ds = keras.utils.image_dataset_from_directory(folder, image_size=(SIZE, SIZE), batch_size=64,
                                                        seed=args.seed, verbose=False)
-    n_classes = len(train_ds.class_names)
-    synthetic = sum("-synth" in name for name in train_ds.class_names)
+    class_names = train_ds.class_names
+    n_classes = len(class_names)
+    synthetic = sum("-synth" in name for name in class_names)
     if args.synthetic_weight != 1.0:  # per-image loss weights by the class's source
-        weights = tf.constant([args.synthetic_weight if "-synth" in name else 1.0 for name in train_ds.class_names])
+        weights = tf.constant([args.synthetic_weight if "-synth" in name else 1.0 for name in class_names])
         train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(weights, y)))
     train_ds = train_ds.cache()  # decoded once: a fixed --steps budget revisits small sets many times
+    if args.real_share:
+        train_ds = by_source(train_ds, class_names, args.real_share, args.seed)
     model, embed = recognizer(n_classes, args.head)
     if args.head == "arcface":  # the margin head needs the label as an input too
         train_ds = train_ds.map(lambda x, y, *w: ((x, y), y, *w))
@@ -160,7 +180,8 @@ def main() -> None:
     scores = np.sum(e[pairs[:, 0]] * e[pairs[:, 1]], axis=1)
     accuracy = max(float(np.mean((scores >= t) == labels)) for t in np.unique(scores))
     print(json.dumps({"train": args.train, "head": args.head, "train_identities": n_classes,
-                      "synthetic_identities": synthetic, "synthetic_weight": args.synthetic_weight, "steps": args.steps,
+                      "synthetic_identities": synthetic, "synthetic_weight": args.synthetic_weight, "real_share": args.real_share,
+                      "steps": args.steps,
                       "train_accuracy": round(float(history.history["accuracy"][-1]), 4) if args.epochs else None,
                       "held_out_identities": held_ids, "pairs": len(pairs),
                       "verification_accuracy": round(accuracy, 4), "roc_auc": round(roc_auc(scores, labels), 4)}))

@@ -45,5 +45,23 @@ def test_synthetic_identities_can_weigh_less(celeba_sample, tmp_path):
         folder.mkdir(parents=True)
         for path in frame.loc[frame["identity"] == ident, "path"]:
             shutil.copy(path, folder)
-    r = recognizer(celeba_sample, "arcface", 1, str(tmp_path / "mix"), "--synthetic-weight", "0.25", "--pairs", "200")
+    r = recognizer(celeba_sample, "arcface", 1, str(tmp_path / "mix"), "--synthetic-weight", "0.25", "--pairs", "200",
+                   "--steps", "10", "--real-share", "0.5")
     assert (r["train_identities"], r["synthetic_identities"], r["synthetic_weight"], r["pairs"]) == (6, 2, 0.25, 200)
+    assert (r["real_share"], r["steps"]) == (0.5, 10)
+
+
+def test_real_share_fixes_the_share_of_real_images_per_batch():
+    import importlib.util
+
+    import numpy as np
+    import tensorflow as tf
+
+    spec = importlib.util.spec_from_file_location("train_recognizer", ROOT / "examples" / "train_recognizer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # 90 images of one real class (0) and 10 of one synthetic class (1): 10% real as the folder falls.
+    labels = np.r_[np.zeros(10, np.int32), np.ones(90, np.int32)]
+    batches = tf.data.Dataset.from_tensor_slices((np.zeros((100, 2, 2, 3), np.float32), labels)).batch(64)
+    drawn = np.concatenate([y.numpy() for _, y in module.by_source(batches, ["a-real-1", "b-synth1-2"], 0.7, 0).take(20)])
+    assert len(drawn) == 20 * 64 and abs(np.mean(drawn == 0) - 0.7) < 0.05
