@@ -175,6 +175,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3,
                    help="rounds over all runners, interleaved; the best round counts (this machine is noisy)")
     p.add_argument("--identity", action="store_true", help="also time identity mode (pairs, Siamese D)")
+    p.add_argument("--runners", default="", help="only these runners, by id (comma list; default all): facegen, "
+                   "facegen_float32, facegen_bfloat16, onednn_off, keras_fit, keras_fit_nojit, torch, torch_bfloat16")
     p.add_argument("--one", nargs=3, metavar=("PEER", "PRESET", "STEPS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -210,6 +212,10 @@ def main() -> None:
             runs["torch bfloat16 autocast"] = ("torch_bfloat16", {})
         if args.identity:
             runs["facegen identity mode (per image)"] = ("facegen_identity", {})
+        if args.runners:  # "facegen" (the ratio's base) always runs
+            wanted = {"facegen", *args.runners.split(",")}
+            runs = {name: (peer, env) for name, (peer, env) in runs.items()
+                    if ("onednn_off" if env else peer) in wanted}
         results: dict[str, float] = {}
         for _ in range(args.repeats):
             for name, (peer, env) in runs.items():

@@ -177,9 +177,12 @@ def _sources_text(record: dict, kind: str) -> str:
         lines.append(f"- selection seed {s['seed']}; files {'linked where possible' if s['link'] else 'copied'}")
         return "\n".join(lines)
     s, model = record["settings"], record.get("model", {})
+    train = model.get("train", {})
+    loss = (f", identity loss {train['identity_loss']:g} from embedder `{train['identity_embedder']}`"
+            if train.get("identity_loss") else "")
     return "\n".join([
-        f"- checkpoint `{s['checkpoint']}` at step {s['step']} (preset {model.get('train', {}).get('preset', '?')}, "
-        f"{model.get('mode', '?')} mode)",
+        f"- checkpoint `{s['checkpoint']}` at step {s['step']} (preset {train.get('preset', '?')}, "
+        f"{model.get('mode', '?')} mode{loss})",
         f"- seed {s['seed']}, variation {s['variation']}, size {s['size'] or model.get('model', {}).get('resolution')}"
         f", precision {s.get('precision', 'off')}",
         f"- realism scored: {s['realism']}; min realism {s['min_realism']} (max attempts {s['max_attempts']})",

@@ -74,3 +74,9 @@ def test_run_records_the_embedder_keeps_it_out_of_checkpoints_and_resumes_exactl
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     with pytest.raises(FacegenError, match="identity_loss=1.0, not 0.5"):
         train(tmp_path / "straight", identity_loss_cfg(tiny_cfg, folder, 0.5, steps=6), progress=False)
+    # The export's dataset card says how its generator was trained.
+    from facegen.config import ExportConfig
+    from facegen.export.render import export
+
+    export(tmp_path / "straight", tmp_path / "synth", ExportConfig(identities=2, per_identity=2), progress=False)
+    assert f"identity loss 1 from embedder `{folder}`" in (tmp_path / "synth" / "README.md").read_text()
