@@ -50,6 +50,9 @@ def main() -> None:
     p.add_argument("--synthetic-weight", type=float, default=1.0,
                    help="loss weight of synthetic images in the real + synthetic arm (real ones weigh 1)")
     p.add_argument("--pairs", type=int, default=6000, help="verification pairs per recognizer")
+    p.add_argument("--real-share", type=float, default=0.0,
+                   help="real + synthetic arm: share of every batch drawn from real identities (0 = as they fall)")
+    p.add_argument("--gan", type=Path, help="export from this identity-mode run instead of training WORK/gan")
     p.add_argument("--arms", type=lambda t: t.split(","), default=list(ARMS),
                    help="which of real, real+synthetic, synthetic to train (a '-' in the table for the others)")
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "augmentation.png")
@@ -57,10 +60,12 @@ def main() -> None:
     work, data = args.work, args.data
     work.mkdir(parents=True, exist_ok=True)
 
-    commands = [
-        ["facegen", "train", "--data", data, "--out", str(work / "gan"), "--mode", "identity", "--preset", args.preset,
-         "--steps", str(args.gan_steps), "--quiet"],
-        ["facegen", "export", "--checkpoint", str(work / "gan"), "--out", str(work / "synth"), "--identities",
+    gan = args.gan or work / "gan"
+    commands = [] if args.gan else [
+        ["facegen", "train", "--data", data, "--out", str(gan), "--mode", "identity", "--preset", args.preset,
+         "--steps", str(args.gan_steps), "--quiet"]]
+    commands += [
+        ["facegen", "export", "--checkpoint", str(gan), "--out", str(work / "synth"), "--identities",
          str(args.synth_ids), "--per-identity", str(args.per_identity), "--quiet"]
         + (["--variation", str(args.variation)] if args.variation is not None else []),
     ]
@@ -94,10 +99,13 @@ def main() -> None:
             runs = []
             for seed in range(args.seeds):
                 weight = args.synthetic_weight if arm == "real+synthetic" else 1.0
-                key = f"{folder.name}/seed{seed}/{args.recognizer_steps}/{args.head}/w{weight:g}/pairs{args.pairs}"
+                share = args.real_share if arm == "real+synthetic" else 0.0
+                key = (f"{folder.name}/seed{seed}/{args.recognizer_steps}/{args.head}/w{weight:g}/pairs{args.pairs}"
+                       + (f"/share{share:g}" if share else ""))
                 rc = [sys.executable, "examples/train_recognizer.py", "--train", str(folder), "--real", data,
                       "--steps", str(args.recognizer_steps), "--seed", str(seed), "--head", args.head,
                       "--pairs", str(args.pairs), "--synthetic-weight", str(weight)]
+                rc += ["--real-share", str(share)] if share else []
                 if key not in results:
                     print("$", " ".join(rc), flush=True)
                     results[key] = json.loads(sh(*rc).strip().splitlines()[-1])
@@ -112,10 +120,12 @@ def main() -> None:
                 "auc": float(np.mean([r["roc_auc"] for r in runs]))}
 
     print(f"\n# augmentation_experiment — {dt.date.today()} — {machine()}")
-    print(f"{data}: {train_ids} training identities; GAN {args.preset} identity mode, {args.gan_steps} steps; "
-          f"export {args.synth_ids} x {args.per_identity}"
+    print(f"{data}: {train_ids} training identities; GAN "
+          + (f"{args.gan}; " if args.gan else f"{args.preset} identity mode, {args.gan_steps} steps; ")
+          + f"export {args.synth_ids} x {args.per_identity}"
           + (f", {args.synth_per_real:g} synthetic identities per real one" if args.synth_per_real else "")
           + (f", synthetic images weigh {args.synthetic_weight:g}" if args.synthetic_weight != 1 else "")
+          + (f", {100 * args.real_share:g}% of every mixed batch real" if args.real_share else "")
           + f"; recognizer {args.head}, {args.recognizer_steps} steps of "
           f"64, {args.seeds} seed(s); {args.pairs} verification pairs of held-out (val+test) real identities")
     print("| real identities | real only: acc | AUC | real + synthetic: acc | AUC | gain | "
