@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def main() -> None:
     p.add_argument("--gan-steps", type=int, default=3000)
     p.add_argument("--identity-loss", type=float, default=0.0, help="also train a GAN with this --identity-loss")
     p.add_argument("--embedder-steps", type=int, default=1500)
+    p.add_argument("--max-candidates", type=int, default=10, help="the verified exports' --max-candidates")
     p.add_argument("--identities", type=int, default=800)
     p.add_argument("--per-identity", type=int, default=20)
     p.add_argument("--real-identities", type=int, default=20,
@@ -63,15 +65,24 @@ def main() -> None:
         gans[f"identity loss {args.identity_loss:g}"] = work / f"gan-idloss{args.identity_loss:g}"
         run(*train, "--out", str(gans[f"identity loss {args.identity_loss:g}"]), "--identity-loss",
             str(args.identity_loss), "--identity-embedder", str(work / "emb-filter"))
-    exports = {}
+    exports, failed = {}, {}
     for name, gan in gans.items():
         for verified in (False, True):
             folder = work / f"{gan.name}-{'verified' if verified else 'plain'}"
-            exports[f"{name}{' + verified' if verified else ''}"] = folder
+            label = f"{name}{' + verified' if verified else ''}"
             if not (folder / "export.json").exists():
-                run("facegen", "export", "--checkpoint", str(gan), "--out", str(folder), "--identities",
-                    str(args.identities), "--per-identity", str(args.per_identity), "--quiet",
-                    *(["--embedder", str(work / "emb-filter")] if verified else []))
+                c = ["facegen", "export", "--checkpoint", str(gan), "--out", str(folder), "--identities",
+                     str(args.identities), "--per-identity", str(args.per_identity), "--quiet"]
+                c += ["--embedder", str(work / "emb-filter"), "--max-candidates", str(args.max_candidates)] \
+                    if verified else []
+                commands.append(" ".join(c))
+                print("$", commands[-1], flush=True)
+                r = subprocess.run(c, capture_output=True, text=True, cwd=ROOT)
+                if r.returncode:  # too few separable identities is a result (how many people G makes), not a crash
+                    failed[label] = r.stderr.strip().splitlines()[-1]
+                    print(failed[label], flush=True)
+                    continue
+            exports[label] = folder
 
     from facegen.metrics.evaluate import fake_images_from_export
     from facegen.metrics.identity import embedder_judgement, folder_consistency, within_identity_variety
@@ -140,6 +151,8 @@ def main() -> None:
               f"{100 * j['leaked_identities']:.1f}% | {100 * e['consistency']:.1f}% | "
               f"{e['distinct_majorities']} / {e['folders']} | {100 * s['consistency']:.1f}% / "
               f"{100 * s['duplicate_identities']:.1f}% / {100 * s['leaked_identities']:.1f}% | {synth} |{mixed}")
+    for name, message in failed.items():
+        print(f"| {name} | {message} |")
     for name, r in rows.items():
         if r["check"]:
             print(f"{name}: {json.dumps(r['check'])}; below consistency after redraws: "
