@@ -62,9 +62,9 @@ def main() -> None:
     if not args.gan:
         run(*train, "--out", str(gans["identity mode"]))
     if args.identity_loss:
-        gans[f"identity loss {args.identity_loss:g}"] = work / f"gan-idloss{args.identity_loss:g}"
-        run(*train, "--out", str(gans[f"identity loss {args.identity_loss:g}"]), "--identity-loss",
-            str(args.identity_loss), "--identity-embedder", str(work / "emb-filter"))
+        gan = gans[f"identity loss {args.identity_loss:g}"] = work / f"gan-idloss{args.identity_loss:g}"
+        run(*train, "--out", str(gan), "--identity-loss", str(args.identity_loss), "--identity-embedder",
+            str(work / "emb-filter"))
     exports, failed = {}, {}
     for name, gan in gans.items():
         for verified in (False, True):

@@ -180,8 +180,8 @@ def main() -> None:
     scores = np.sum(e[pairs[:, 0]] * e[pairs[:, 1]], axis=1)
     accuracy = max(float(np.mean((scores >= t) == labels)) for t in np.unique(scores))
     print(json.dumps({"train": args.train, "head": args.head, "train_identities": n_classes,
-                      "synthetic_identities": synthetic, "synthetic_weight": args.synthetic_weight, "real_share": args.real_share,
-                      "steps": args.steps,
+                      "synthetic_identities": synthetic, "synthetic_weight": args.synthetic_weight,
+                      "real_share": args.real_share, "steps": args.steps,
                       "train_accuracy": round(float(history.history["accuracy"][-1]), 4) if args.epochs else None,
                       "held_out_identities": held_ids, "pairs": len(pairs),
                       "verification_accuracy": round(accuracy, 4), "roc_auc": round(roc_auc(scores, labels), 4)}))

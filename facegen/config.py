@@ -163,8 +163,7 @@ class TrainConfig:
             at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))
         at_least(self.epochs, 0, "--epochs")
         at_least(self.eval_every, 0, "--eval-every")
-        if self.identity_loss < 0:
-            raise FacegenError(f"--identity-loss must be at least 0, got {self.identity_loss}")
+        at_least(self.identity_loss, 0, "--identity-loss")
         if self.identity_loss and not self.identity_embedder:
             raise FacegenError("--identity-loss needs --identity-embedder (a folder from `facegen embedder train`)")
         _one_of(self.preset, tuple(PRESETS), "--preset")
