@@ -53,6 +53,9 @@ def main() -> None:
     p.add_argument("--real-share", type=float, default=0.0,
                    help="real + synthetic arm: share of every batch drawn from real identities (0 = as they fall)")
     p.add_argument("--gan", type=Path, help="export from this identity-mode run instead of training WORK/gan")
+    p.add_argument("--synth", type=Path,
+                   help="use this finished export (e.g. a verified one, `facegen export --embedder`) instead of "
+                        "training and exporting")
     p.add_argument("--arms", type=lambda t: t.split(","), default=list(ARMS),
                    help="which of real, real+synthetic, synthetic to train (a '-' in the table for the others)")
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "augmentation.png")
@@ -61,11 +64,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
 
     gan = args.gan or work / "gan"
-    commands = [] if args.gan else [
+    synth = args.synth or work / "synth"
+    commands = [] if args.gan or args.synth else [
         ["facegen", "train", "--data", data, "--out", str(gan), "--mode", "identity", "--preset", args.preset,
          "--steps", str(args.gan_steps), "--quiet"]]
-    commands += [
-        ["facegen", "export", "--checkpoint", str(gan), "--out", str(work / "synth"), "--identities",
+    commands += [] if args.synth else [
+        ["facegen", "export", "--checkpoint", str(gan), "--out", str(synth), "--identities",
          str(args.synth_ids), "--per-identity", str(args.per_identity), "--quiet"]
         + (["--variation", str(args.variation)] if args.variation is not None else []),
     ]
@@ -84,9 +88,9 @@ def main() -> None:
         ratio = ["--synth-identities", str(min(args.synth_ids, round(args.synth_per_real * n)))] \
             if args.synth_per_real else []
         sets = {"real": ["--real", data, "--real-identities", str(n), "--size", "64"],
-                "real+synthetic": ["--real", data, "--real-identities", str(n), "--synth", str(work / "synth"),
+                "real+synthetic": ["--real", data, "--real-identities", str(n), "--synth", str(synth),
                                    *ratio],
-                "synthetic": ["--real-identities", "0", "--synth", str(work / "synth"), "--synth-identities",
+                "synthetic": ["--real-identities", "0", "--synth", str(synth), "--synth-identities",
                               str(min(n, args.synth_ids))]}
         for arm, mix_args in sets.items():
             if arm not in args.arms:
@@ -120,9 +124,10 @@ def main() -> None:
                 "auc": float(np.mean([r["roc_auc"] for r in runs]))}
 
     print(f"\n# augmentation_experiment — {dt.date.today()} — {machine()}")
-    print(f"{data}: {train_ids} training identities; GAN "
-          + (f"{args.gan}; " if args.gan else f"{args.preset} identity mode, {args.gan_steps} steps; ")
-          + f"export {args.synth_ids} x {args.per_identity}"
+    made = (f"export {args.synth} (given)" if args.synth else "GAN "
+            + (f"{args.gan}; " if args.gan else f"{args.preset} identity mode, {args.gan_steps} steps; ")
+            + f"export {args.synth_ids} x {args.per_identity}")
+    print(f"{data}: {train_ids} training identities; {made}"
           + (f", {args.synth_per_real:g} synthetic identities per real one" if args.synth_per_real else "")
           + (f", synthetic images weigh {args.synthetic_weight:g}" if args.synthetic_weight != 1 else "")
           + (f", {100 * args.real_share:g}% of every mixed batch real" if args.real_share else "")

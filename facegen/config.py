@@ -166,6 +166,9 @@ class TrainConfig:
         at_least(self.identity_loss, 0, "--identity-loss")
         if self.identity_loss and not self.identity_embedder:
             raise FacegenError("--identity-loss needs --identity-embedder (a folder from `facegen embedder train`)")
+        if self.identity_embedder and not self.identity_loss:
+            # Refused rather than recorded unused: the run's config would name an embedder that shaped nothing.
+            raise FacegenError("--identity-embedder is only used with --identity-loss W (W > 0)")
         _one_of(self.preset, tuple(PRESETS), "--preset")
         _one_of(self.strategy, STRATEGIES, "--strategy")
         _one_of(self.mixed_precision, PRECISIONS, "--mixed-precision")

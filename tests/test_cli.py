@@ -39,6 +39,8 @@ def facegen(*args, cwd=None, **env):
      "--identity-loss needs --mode identity"),
     (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-loss", "-1"],
      "--identity-loss must be at least 0"),
+    (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-embedder", "e"],
+     "--identity-embedder is only used with --identity-loss"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     r = facegen(*args, cwd=tmp_path)
