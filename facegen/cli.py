@@ -53,8 +53,9 @@ def train(
                                       "GPUs, else default), default, mirrored, multiworker."),
     sync_bn: bool = typer.Option(False, "--sync-bn", help="Synchronise BN statistics across replicas."),
     mixed_precision: str = typer.Option("auto", "--mixed-precision",
-                                        help="auto, off (float32), float16 or bfloat16. auto stays float32 for "
-                                             "training (bfloat16 has not matched its quality); a run keeps its policy."),
+                                        help="auto, off (float32), float16 or bfloat16. auto: bfloat16 where the "
+                                             "hardware computes it natively (AVX512-BF16/AMX CPUs, GPUs of compute "
+                                             "capability 8+), else float32; a run keeps its policy."),
     xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on our CPUs."),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Adam's step size [default: the "
                                                   "article's 2e-4; paper: 2.5e-5, which keeps its wide layers "

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from conftest import checkpoint_values
 
+from facegen import hardware
 from facegen.config import FacegenError, Interrupted
 from facegen.data import TrainingData, discover
 from facegen.metrics.distances import sliced_wasserstein
@@ -27,14 +28,15 @@ def test_run_folder_describes_itself(tiny_cfg, tmp_path):
     assert gen.step == 2 and gen.sample(0, 3).shape == (3, 32, 32, 3)
 
 
-@pytest.mark.parametrize("precision", ["auto", "bfloat16"])
+@pytest.mark.parametrize("precision", ["auto", "off", "bfloat16"])
 def test_resume_equals_uninterrupted_run(tiny_cfg, tmp_path, precision):
     train(tmp_path / "straight", tiny_cfg(steps=6, mixed_precision=precision), progress=False)
     train(tmp_path / "resumed", tiny_cfg(steps=3, mixed_precision=precision), progress=False)
     # Resumed under auto: the run keeps the policy it recorded, whatever auto would pick today.
     result = train(tmp_path / "resumed", tiny_cfg(steps=6), progress=False)
     stored = json.loads((tmp_path / "resumed" / "config.json").read_text())["train"]["mixed_precision"]
-    assert stored == ("off" if precision == "auto" else precision)
+    expected = hardware.auto_precision("train", hardware.detect()) if precision == "auto" else precision
+    assert stored == expected
     assert result.resumed_from == 3 and result.step == 6
     a, b = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "resumed")
     assert a.keys() == b.keys() and len(a) > 50
