@@ -60,6 +60,8 @@ def train(
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Adam's step size [default: the "
                                                   "article's 2e-4; paper: 2.5e-5, which keeps its wide layers "
                                                   "from swinging]."),
+    d_learning_rate: Optional[float] = typer.Option(None, "--d-learning-rate", help="D's own Adam step size "
+                                                    "(two time-scale updates) [default: --learning-rate]."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
     eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
     identity_loss: float = typer.Option(0.0, "--identity-loss", help="Identity mode: weight of a frozen embedder's "
@@ -90,7 +92,7 @@ def train(
                           else steps, epochs=epochs or 0, checkpoint_every=checkpoint_every,
                           sample_every=sample_every, keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n,
                           strategy=strategy, sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla,
-                          learning_rate=learning_rate, identity_loss=identity_loss,
+                          learning_rate=learning_rate, d_learning_rate=d_learning_rate, identity_loss=identity_loss,
                           identity_embedder=os.path.abspath(identity_embedder) if identity_embedder else ""))
     if identity_embedder:
         read_folder_config(identity_embedder, "embedder", "embedder")

@@ -134,6 +134,8 @@ class TrainConfig:
     epochs: int = 0  # if > 0, replaces steps: epochs * (training images // batch_size)
     seed: int = 0  # seeds weights, latents and data order
     learning_rate: float | None = None  # Adam's; None = the preset's: PRESET_LEARNING_RATES, else the article's
+    # D's own Adam step (two time-scale updates, Heusel et al. 2017); None = learning_rate, as in the article
+    d_learning_rate: float | None = None
     beta_1: float = 0.5  # the article lowers Adam's beta_1 from 0.9 for stability
     ema_decay: float = 0.999  # moving average of G's weights, used for samples and export
     checkpoint_every: int = 500  # steps between checkpoints
@@ -158,6 +160,10 @@ class TrainConfig:
             object.__setattr__(self, "learning_rate", PRESET_LEARNING_RATES.get(self.preset, ARTICLE_LEARNING_RATE))
         if not 0 < self.learning_rate < 1:
             raise FacegenError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
+        if self.d_learning_rate is None:
+            object.__setattr__(self, "d_learning_rate", self.learning_rate)
+        if not 0 < self.d_learning_rate < 1:
+            raise FacegenError(f"--d-learning-rate must be between 0 and 1, got {self.d_learning_rate}")
         for name in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
                      "eval_n"):
             at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))

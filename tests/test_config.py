@@ -22,6 +22,7 @@ def test_any_batch_size_rounds_up_to_whole_blocks():
 @pytest.mark.parametrize("field, value, flag", [
     ("steps", 0, "--steps"), ("batch_size", 0, "--batch-size"), ("keep_checkpoints", 0, "--keep"),
     ("eval_every", -1, "--eval-every"), ("learning_rate", 0.0, "--learning-rate"), ("strategy", "ring", "--strategy"),
+    ("d_learning_rate", 1.5, "--d-learning-rate"),
     ("mixed_precision", "fp8", "--mixed-precision")])
 def test_train_config_checks_each_value(field, value, flag):
     with pytest.raises(FacegenError, match=flag):

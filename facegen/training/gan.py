@@ -66,8 +66,8 @@ class DCGAN:
             self.discriminator = build_d(model, seed=train.seed + 1, dtype=policy, sync_bn=train.sync_bn)
             self.ema_generator = build_generator(model, name="ema_generator")
             self.ema_generator.set_weights(self.generator.get_weights())
-            self.g_optimizer = self._optimizer(train)
-            self.d_optimizer = self._optimizer(train)
+            self.g_optimizer = self._optimizer(train, train.learning_rate)
+            self.d_optimizer = self._optimizer(train, train.d_learning_rate)
             # Build the slots now so a checkpoint restores into existing variables.
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -85,8 +85,8 @@ class DCGAN:
         self._step = tf.function(self._train_step_fn, reduce_retracing=True)
 
     @staticmethod
-    def _optimizer(train: TrainConfig):
-        adam = keras.optimizers.Adam(train.learning_rate, beta_1=train.beta_1)
+    def _optimizer(train: TrainConfig, learning_rate: float):
+        adam = keras.optimizers.Adam(learning_rate, beta_1=train.beta_1)
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
         return keras.optimizers.LossScaleOptimizer(adam) if train.mixed_precision == "float16" else adam
 

@@ -38,7 +38,8 @@ def test_gpu_options_still_train_on_cpu(tiny_cfg, options):
         assert gan.generator.output.dtype == "float32"
 
 
-def _fake_logit_shift(data_path, preset_name: str, learning_rate: float | None) -> float:
+def _fake_logit_shift(data_path, preset_name: str, learning_rate: float | None,
+                      d_learning_rate: float | None = None) -> float:
     """How far one D step (Adam, from init) moves D's mean logit on a fixed batch of fakes."""
     import tensorflow as tf
 
@@ -46,7 +47,8 @@ def _fake_logit_shift(data_path, preset_name: str, learning_rate: float | None) 
     from facegen.training.gan import discriminator_loss
 
     model = preset(preset_name, 32)
-    gan = DCGAN(model, TrainConfig(preset=preset_name, learning_rate=learning_rate, mixed_precision="off", seed=5))
+    gan = DCGAN(model, TrainConfig(preset=preset_name, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
+                                   mixed_precision="off", seed=5))
     real = next(iter(TrainingData(discover(str(data_path)), DataConfig(path=str(data_path), resolution=32),
                                   progress=False).dataset(32, seed=0)))
     fake = gan.generator(gan.latents(32)[:, 0], training=True)
@@ -71,3 +73,18 @@ def test_paper_preset_takes_a_step_its_width_can_bear(celeba_sample):
     fixed = _fake_logit_shift(celeba_sample, "paper", None)
     print(f"one D step moves the fake logit: small {small:.2f}, paper at 2e-4 {article:.2f}, paper {fixed:.2f}")
     assert article > 4 * small and fixed < article / 4
+
+
+def test_d_learning_rate_sets_the_discriminators_step_alone(celeba_sample):
+    """--d-learning-rate (two time-scale updates) gives D its own Adam step; G keeps --learning-rate."""
+    from facegen.config import ARTICLE_LEARNING_RATE, TrainConfig, preset
+
+    t = TrainConfig(preset="small", d_learning_rate=ARTICLE_LEARNING_RATE / 4)
+    assert TrainConfig(preset="paper").d_learning_rate == TrainConfig(preset="paper").learning_rate  # the article's
+    gan = DCGAN(preset("tiny", 32), t)
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(ARTICLE_LEARNING_RATE)
+    assert float(gan.d_optimizer.learning_rate) == pytest.approx(ARTICLE_LEARNING_RATE / 4)
+    same = _fake_logit_shift(celeba_sample, "small", None)
+    slower = _fake_logit_shift(celeba_sample, "small", None, ARTICLE_LEARNING_RATE / 4)
+    print(f"one D step moves the fake logit: {same:.3f} at D's default rate, {slower:.3f} at a quarter")
+    assert slower < same / 2
