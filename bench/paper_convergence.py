@@ -107,7 +107,7 @@ def main() -> None:
     plot(curves, args.figures / "paper_convergence.png")
     for preset in runs:
         fids = sorted(curves[preset]["fid"])
-        picks = [fids[i] for i in np.linspace(0, len(fids) - 1, 4).round().astype(int)]
+        picks = [fids[i] for i in sorted(set(np.linspace(0, len(fids) - 1, 4).round().astype(int)))]
         grid_strip(args.work / preset, picks, args.figures / f"{preset}_grids.jpg")
 
     print(f"# paper_convergence — {dt.date.today()} — {machine()}")
