@@ -4,8 +4,8 @@ a fixed real subset) every --eval-every steps, and a strip of sample grids.
 
     python bench/paper_convergence.py --data data/celeba-sample --steps 600 --work /tmp/paper-bench
 
-Training is the CLI's own (`facegen train`, float32 unless --mixed-precision, the defaults otherwise: `paper` at its preset learning
-rate, 1/8 of the article's) and resumable, so re-running with the same --work reuses finished runs and
+Training is the CLI's own (`facegen train`, float32 unless --mixed-precision, the defaults otherwise:
+`paper` at its preset learning rate, 1/8 of the article's) and resumable, so re-running with the same --work reuses finished runs and
 finishes interrupted ones. --before-steps also trains `paper` at the article's 2e-4 (the run that collapsed,
 for the before curves). Writes paper_convergence.png (curves) and <run>_grids.jpg (samples at four steps)
 into --figures and prints a markdown table.

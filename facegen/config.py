@@ -158,12 +158,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.learning_rate is None:  # recorded resolved, so config.json says what the run trained with
             object.__setattr__(self, "learning_rate", PRESET_LEARNING_RATES.get(self.preset, ARTICLE_LEARNING_RATE))
-        if not 0 < self.learning_rate < 1:
-            raise FacegenError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
         if self.d_learning_rate is None:
             object.__setattr__(self, "d_learning_rate", self.learning_rate)
-        if not 0 < self.d_learning_rate < 1:
-            raise FacegenError(f"--d-learning-rate must be between 0 and 1, got {self.d_learning_rate}")
+        for name in ("learning_rate", "d_learning_rate"):
+            if not 0 < getattr(self, name) < 1:
+                raise FacegenError(f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(self, name)}")
         for name in ("batch_size", "steps", "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
                      "eval_n"):
             at_least(getattr(self, name), 1, _FLAGS.get(name, "--" + name.replace("_", "-")))
