@@ -4,10 +4,10 @@ a fixed real subset) every --eval-every steps, and a strip of sample grids.
 
     python bench/paper_convergence.py --data data/celeba-sample --steps 600 --work /tmp/paper-bench
 
-Training is the CLI's own (`facegen train`, float32 unless --mixed-precision, the defaults otherwise:
-`paper` at its preset learning rate, 1/8 of the article's) and resumable, so re-running with the same --work reuses finished runs and
-finishes interrupted ones. --before-steps also trains `paper` at the article's 2e-4 (the run that collapsed,
-for the before curves). Writes paper_convergence.png (curves) and <run>_grids.jpg (samples at four steps)
+Training is the CLI's own (`facegen train`, float32 unless --mixed-precision, the defaults otherwise: the
+article's 2e-4 for both) and resumable, so re-running with the same --work reuses finished runs and finishes
+interrupted ones. --before-steps also trains `paper` at 2.5e-5, 1/8 of the article's step (the preset's rate
+before 2026-12-01, which never left one z-independent texture), for the before curves. Writes paper_convergence.png (curves) and <run>_grids.jpg (samples at four steps)
 into --figures and prints a markdown table.
 """
 
@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 
 PRESETS = ("paper", "small")
-BEFORE = "paper-2e-4"  # `paper` at the article's learning rate, as it trained before PRESET_LEARNING_RATES
+BEFORE_RATE = "2.5e-05"  # `paper`'s former preset rate (1/8 of the article's): the stalled before-run
+BEFORE = f"paper-{BEFORE_RATE}"
 
 
 def train(data: str, out: Path, preset: str, steps: int, every: int, eval_n: int, seed: int, precision: str,
@@ -91,7 +92,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--figures", type=Path, default=ROOT / "bench")
     p.add_argument("--before-steps", type=int, default=100,
-                   help=f"also train `paper` at the article's 2e-4 this long ({BEFORE}: the before curves); 0 = skip")
+                   help=f"also train `paper` at {BEFORE_RATE} this long ({BEFORE}: the before curves); 0 = skip")
     args = p.parse_args()
     for preset in PRESETS:
         train(args.data, args.work / preset, preset, args.steps, args.every, args.eval_n, args.seed,
@@ -100,7 +101,7 @@ def main() -> None:
     if args.before_steps:
         every = min(args.every, args.before_steps)
         train(args.data, args.work / BEFORE, "paper", args.before_steps, every, args.eval_n, args.seed,
-              args.mixed_precision, "--learning-rate", "0.0002")
+              args.mixed_precision, "--learning-rate", BEFORE_RATE)
         runs.append(BEFORE)
 
     curves = {run: scalars(args.work / run) for run in runs}

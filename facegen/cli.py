@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from facegen.config import FacegenError, at_least
+from facegen.config import ARTICLE_LEARNING_RATE, FacegenError, at_least
 
 log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -57,9 +57,8 @@ def train(
                                              "hardware computes it natively (AVX512-BF16/AMX CPUs, GPUs of compute "
                                              "capability 8+), else float32; a run keeps its policy."),
     xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on our CPUs."),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Adam's step size [default: the "
-                                                  "article's 2e-4; paper: 2.5e-5, which keeps its wide layers "
-                                                  "from swinging]."),
+    learning_rate: float = typer.Option(ARTICLE_LEARNING_RATE, "--learning-rate",
+                                        help="Adam's step size (the article's, for every preset)."),
     d_learning_rate: Optional[float] = typer.Option(None, "--d-learning-rate", help="D's own Adam step size "
                                                     "(two time-scale updates) [default: --learning-rate]."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),

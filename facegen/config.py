@@ -115,25 +115,23 @@ class DataConfig:
         at_least(self.decode_workers, 0, "decode_workers")
 
 
-ARTICLE_LEARNING_RATE = 2e-4  # the article's Adam step size, tuned for its data
-# Adam moves every weight by about the learning rate per step whatever the gradient's size, so one step
-# changes a wide layer's output more: on the sample, one D step at 2e-4 moves `paper`'s logit on fresh fakes
-# by ~21 (`small`'s by ~0.8), and the two nets then swing by tens of logits and collapse (bench/RESULTS.md,
-# "The article's model"). As in muP (Yang et al. 2022: Adam's step for hidden layers shrinks as 1/width),
-# `paper`, 8x `small`'s widths, takes 1/8 of the step; it keeps the article's architecture and init.
-PRESET_LEARNING_RATES = {"paper": ARTICLE_LEARNING_RATE / 8}
+# The article's Adam step, for every preset. `paper` swings hard in its first ~100 steps at this step (D's
+# loss near 0, G's in the tens, one blurred face in every cell) and comes out of it with faces that depend on
+# z; at 1/8 of it (a muP-style width scaling tried before) it trains smoothly but never leaves one z-independent
+# texture (bench/RESULTS.md, "The article's model").
+ARTICLE_LEARNING_RATE = 2e-4
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation recipe; the article's values are the defaults (but see PRESET_LEARNING_RATES)."""
+    """The optimisation recipe; the article's values are the defaults."""
 
     preset: str = "small"  # the model preset recorded for humans; the model config is authoritative
     batch_size: int = 64  # the article's minibatch size
     steps: int = 5000  # total generator updates (re-running with more steps resumes and extends)
     epochs: int = 0  # if > 0, replaces steps: epochs * (training images // batch_size)
     seed: int = 0  # seeds weights, latents and data order
-    learning_rate: float | None = None  # Adam's; None = the preset's: PRESET_LEARNING_RATES, else the article's
+    learning_rate: float = ARTICLE_LEARNING_RATE  # Adam's step size (the article's 2e-4)
     # D's own Adam step (two time-scale updates, Heusel et al. 2017); None = learning_rate, as in the article
     d_learning_rate: float | None = None
     beta_1: float = 0.5  # the article lowers Adam's beta_1 from 0.9 for stability
@@ -156,8 +154,6 @@ class TrainConfig:
     identity_embedder: str = ""  # the embedder folder behind --identity-loss (trained on the same identities)
 
     def __post_init__(self) -> None:
-        if self.learning_rate is None:  # recorded resolved, so config.json says what the run trained with
-            object.__setattr__(self, "learning_rate", PRESET_LEARNING_RATES.get(self.preset, ARTICLE_LEARNING_RATE))
         if self.d_learning_rate is None:
             object.__setattr__(self, "d_learning_rate", self.learning_rate)
         for name in ("learning_rate", "d_learning_rate"):
