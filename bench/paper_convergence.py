@@ -7,8 +7,9 @@ a fixed real subset) every --eval-every steps, and a strip of sample grids.
 Training is the CLI's own (`facegen train`, float32 unless --mixed-precision, the defaults otherwise: the
 article's 2e-4 for both) and resumable, so re-running with the same --work reuses finished runs and finishes
 interrupted ones. --before-steps also trains `paper` at 2.5e-5, 1/8 of the article's step (the preset's rate
-before 2026-12-01, which never left one z-independent texture), for the before curves. Writes paper_convergence.png (curves) and <run>_grids.jpg (samples at four steps)
-into --figures and prints a markdown table.
+before 2026-12-01, which never left one z-independent texture), for the before curves. Writes
+paper_convergence.png (curves) and <run>_grids.jpg (samples at four steps) into --figures and prints a
+markdown table.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ class DataConfig:
         at_least(self.decode_workers, 0, "decode_workers")
 
 
-# The article's Adam step, for every preset. `paper` swings hard in its first ~100 steps at this step (D's
+# The article's Adam step, for every preset. `paper` swings hard in its first ~150 steps at this step (D's
 # loss near 0, G's in the tens, one blurred face in every cell) and comes out of it with faces that depend on
 # z; at 1/8 of it (a muP-style width scaling tried before) it trains smoothly but never leaves one z-independent
 # texture (bench/RESULTS.md, "The article's model").

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from facegen.config import ARTICLE_LEARNING_RATE
 from facegen.data import TrainingData, discover
 from facegen.training.gan import DCGAN
 
@@ -38,7 +39,7 @@ def test_gpu_options_still_train_on_cpu(tiny_cfg, options):
         assert gan.generator.output.dtype == "float32"
 
 
-def _fake_logit_shift(data_path, preset_name: str, learning_rate: float = 2e-4,
+def _fake_logit_shift(data_path, preset_name: str, learning_rate: float = ARTICLE_LEARNING_RATE,
                       d_learning_rate: float | None = None) -> float:
     """How far one D step (Adam, from init) moves D's mean logit on a fixed batch of fakes."""
     import tensorflow as tf
@@ -62,7 +63,7 @@ def _fake_logit_shift(data_path, preset_name: str, learning_rate: float = 2e-4,
 
 def test_every_preset_trains_at_the_articles_step():
     """`paper` included: at 1/8 of it (the former preset rate) `paper` never left one z-independent texture."""
-    from facegen.config import ARTICLE_LEARNING_RATE, PRESETS, TrainConfig
+    from facegen.config import PRESETS, TrainConfig
 
     assert ARTICLE_LEARNING_RATE == 2e-4
     for name in PRESETS:
@@ -73,7 +74,7 @@ def test_every_preset_trains_at_the_articles_step():
 
 def test_d_learning_rate_sets_the_discriminators_step_alone(celeba_sample):
     """--d-learning-rate (two time-scale updates) gives D its own Adam step; G keeps --learning-rate."""
-    from facegen.config import ARTICLE_LEARNING_RATE, TrainConfig, preset
+    from facegen.config import TrainConfig, preset
 
     t = TrainConfig(preset="small", d_learning_rate=ARTICLE_LEARNING_RATE / 4)
     assert TrainConfig(preset="paper").d_learning_rate == TrainConfig(preset="paper").learning_rate  # the article's
