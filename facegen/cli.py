@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from facegen.atomic import exclusive
 from facegen.config import ARTICLE_LEARNING_RATE, FacegenError, at_least
 
 log = logging.getLogger("facegen")
@@ -96,15 +97,16 @@ def train(
     if identity_embedder:
         read_folder_config(identity_embedder, "embedder", "embedder")
     check_data_path(data)
-    resolve_config(out, cfg)
     if eval_every:
         from facegen.metrics.inception import require_weights
 
         require_weights()
-    _tensorflow()
-    from facegen.training.loop import train as run_training
+    with exclusive(out):
+        resolve_config(out, cfg)
+        _tensorflow()
+        from facegen.training.loop import train as run_training
 
-    result = run_training(out, cfg, progress=not quiet)
+        result = run_training(out, cfg, progress=not quiet)
     if result.step == result.resumed_from:
         typer.echo(f"{out} is already at step {result.step}; pass a larger --steps to train further")
         return
@@ -222,11 +224,12 @@ def export_cmd(
     used = cfg.blocks_per_call * cfg.block
     if used != batch_size:
         log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", batch_size, used, cfg.block)
-    _tensorflow()
-    from facegen.export.render import export
+    with exclusive(out):  # before TensorFlow starts: a busy folder is refused at once
+        _tensorflow()
+        from facegen.export.render import export
 
-    result = export(checkpoint, out, cfg, overwrite=overwrite, command="facegen " + " ".join(sys.argv[1:]),
-                    progress=not quiet)
+        result = export(checkpoint, out, cfg, overwrite=overwrite, command="facegen " + " ".join(sys.argv[1:]),
+                        progress=not quiet)
     if result.already_complete:
         typer.echo(f"{out} already holds this export ({result.images} images); nothing to do")
         return
@@ -262,7 +265,8 @@ def merge(
     """
     from facegen.export.merge import merge as run_merge
 
-    total = run_merge(sources, out, command="facegen " + " ".join(sys.argv[1:]))
+    with exclusive(out):
+        total = run_merge(sources, out, command="facegen " + " ".join(sys.argv[1:]))
     typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
 
 
@@ -293,7 +297,8 @@ def mix(
     cfg = MixConfig(real=None if real is None else str(real), synth=tuple(str(s) for s in synth),
                     real_identities=real_identities, synth_identities=synth_identities, seed=seed,
                     partition=partition, link=link, size=size, format=fmt)
-    record = run_mix(cfg, out, command="facegen " + " ".join(sys.argv[1:]), progress=not quiet)
+    with exclusive(out):
+        record = run_mix(cfg, out, command="facegen " + " ".join(sys.argv[1:]), progress=not quiet)
     c = record["counts"]
     typer.echo(f"mixed {c['real_identities']} real and {sum(c['synth_identities'])} synthetic identities "
                f"({c['images']} images) into {out}")
@@ -405,10 +410,11 @@ def embedder_train(
     cfg = EmbedderConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
                          blocks=blocks, margin=margin, seed=seed)
     check_data_path(data)
-    _tensorflow()
-    from facegen.training.embedder import train_embedder
+    with exclusive(out):
+        _tensorflow()
+        from facegen.training.embedder import train_embedder
 
-    r = train_embedder(out, cfg, progress=not quiet)
+        r = train_embedder(out, cfg, progress=not quiet)
     typer.echo(f"embedder {out}: held-out verification {100 * r['verification_accuracy']:.1f}%, ROC AUC "
                f"{r['roc_auc']:.3f} ({r['held_out_identities']} identities); limits: consistency "
                f"{r['limits']['consistency']:.3f}, separation {r['limits']['separation']:.3f}")
@@ -435,10 +441,11 @@ def attributes_train(
     cfg = AttributeConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
                           seed=seed)
     check_data_path(data)
-    _tensorflow()
-    from facegen.training.attributes import train_attributes
+    with exclusive(out):
+        _tensorflow()
+        from facegen.training.attributes import train_attributes
 
-    r = train_attributes(out, cfg, progress=not quiet)
+        r = train_attributes(out, cfg, progress=not quiet)
     typer.echo(f"attribute classifier {out}: held-out accuracy mean {100 * r['mean_accuracy']:.1f}%, lowest "
                f"{100 * r['min_accuracy']:.1f}% over {len(r['attributes'])} attributes ({r['held_out_images']} images)")
     for name, a in r["attributes"].items():

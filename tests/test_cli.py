@@ -76,6 +76,33 @@ def test_user_errors_come_before_tensorflow_starts(tmp_path, args, message):
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_a_folder_another_command_is_writing_is_refused_in_one_line(tmp_path, celeba_sample):
+    """Two commands writing one --out at once would interleave their journals; the second one stops at once,
+    before TensorFlow starts, and touches nothing."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text('{"model": {}, "data": {}, "train": {}}')
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom facegen.atomic import exclusive\n"
+                               "with exclusive('busy'):\n    print('held', flush=True)\n    sys.stdin.read()"],
+                              cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        code = ("import sys\nfrom facegen.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+                "    print(e.code, 'tensorflow' in sys.modules)")
+        for args in (["export", "--checkpoint", "run", "--out", "busy", "--count", "20"],
+                     ["train", "--data", celeba_sample, "--out", "busy", "--preset", "tiny"],
+                     ["mix", "--real-identities", "0", "--synth", "run", "--out", "busy"],
+                     ["embedder", "train", "--data", celeba_sample, "--out", "busy"]):
+            r = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                               cwd=tmp_path, timeout=120)
+            assert r.stdout.split() == ["1", "False"], (args, r.stdout, r.stderr)
+            assert r.stderr.strip() == ("facegen: error: busy is being written by another facegen command; wait for "
+                                        "it to end or pick another --out"), r.stderr
+        assert list((tmp_path / "busy").iterdir()) == []
+    finally:
+        holder.communicate("")
+    assert not (tmp_path / "busy").exists()  # the holder made it and wrote nothing: it is gone again
+
+
 def test_data_train_sample_end_to_end(tmp_path):
     assert facegen("data", "sample", "--out", tmp_path / "d", "--count", "64").returncode == 0
     r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",

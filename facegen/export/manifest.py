@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from facegen.atomic import replacing, write_json
+from facegen.atomic import replacing, write_bytes, write_json
 from facegen.config import FacegenError, read_json
 
 # realism (0..1, calibrated: facegen.export.realism) and realism_logit (D's raw logit) are empty unless the export
@@ -66,8 +66,9 @@ def prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
     check_out_folder(out, overwrite)
     state = out / STATE_DIR
     if out.exists() and any(out.iterdir()):
-        if overwrite:
-            shutil.rmtree(out)
+        if overwrite:  # empty it but keep the folder itself: the lock `exclusive` holds is on it
+            for child in out.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         elif not state.exists():
             if read_json(out / EXPORT_JSON).get("settings") == settings:
                 return None
@@ -117,13 +118,15 @@ class Journal:
     """Append-only CSV of manifest rows, written one finished block at a time and fsynced.
 
     A kill can tear at most the last line; opening the journal cuts a line without its newline, and
-    that image is simply generated again (its bytes are the same).
+    that image is simply generated again (its bytes are the same). Opening it also drops repeated rows of
+    one image, which two processes writing one folder at once (before `exclusive` refused the second) left.
     """
 
     def __init__(self, path: Path, extra_columns: list[str] | None = None) -> None:
         # The export's own columns (attribute labels: facegen.export.attributes) come after COLUMNS.
         self.path, self.columns = path, COLUMNS + list(extra_columns or [])
         self._cut_torn_tail()
+        self._drop_repeats()
 
     def _cut_torn_tail(self) -> None:
         if not self.path.exists():
@@ -132,6 +135,16 @@ class Journal:
         if data and not data.endswith(b"\n"):
             with open(self.path, "r+b") as f:
                 f.truncate(data.rfind(b"\n") + 1)
+
+    def _drop_repeats(self) -> None:
+        indices = self.global_indices()
+        if len(np.unique(indices)) == len(indices):
+            return
+        first = np.zeros(len(indices), bool)
+        first[np.unique(indices, return_index=True)[1]] = True  # an image's rows are alike: its bytes are fixed
+        with open(self.path, "rb") as f:
+            lines = f.readlines()
+        write_bytes(self.path, b"".join(line for line, keep in zip(lines, first) if keep))
 
     def global_indices(self) -> np.ndarray:
         """The global image index of every journaled row, read as one column (8 bytes a row)."""

@@ -35,6 +35,19 @@ def test_journal_writes_a_sorted_manifest_and_lst_after_a_torn_line(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.csv", MANIFEST, LST]
 
 
+def test_rows_journaled_twice_are_kept_once(tmp_path):
+    """Two processes that wrote one folder at once (before the folder lock) journaled some images twice: the
+    journal keeps one row each, so the export finishes instead of counting more rows than images."""
+    journal = Journal(tmp_path / "journal.csv")
+    journal.append([_row(g) for g in (0, 1, 2, 3)])
+    journal.append([_row(g) for g in (2, 3, 4, 5)])
+    journal = Journal(tmp_path / "journal.csv")
+    assert sorted(journal.global_indices().tolist()) == [0, 1, 2, 3, 4, 5]
+    assert journal.write_manifest(tmp_path) == 6
+    assert read_manifest(tmp_path)["global_index"].tolist() == list(range(6))
+    assert len((tmp_path / LST).read_text().splitlines()) == 6
+
+
 @pytest.mark.parametrize("bad, message", [("../../etc/passwd", "outside"), ("/etc/passwd", "outside")])
 def test_read_manifest_refuses_paths_outside_the_folder(tmp_path, bad, message):
     pd.DataFrame([{**_row(0), "path": bad}], columns=COLUMNS).to_csv(tmp_path / MANIFEST, index=False)
