@@ -84,6 +84,16 @@ def sample_judge(data: str):
     return real, IdentityClassifier.train(real.images, real.identities, epochs=20)
 
 
+def sample_held_out(data: str):
+    """The real val+test images and their identities: people no model in the identity benches trained on."""
+    from facegen.config import DataConfig
+    from facegen.data import TrainingData, discover
+
+    parts = [TrainingData(discover(data, split), DataConfig(path=data, partition=split), progress=False)
+             for split in ("val", "test")]
+    return np.concatenate([p.images for p in parts]), np.concatenate([p.identities for p in parts])
+
+
 def run_json(args: list[str], env: dict | None = None, timeout: int = 1800, cwd: str | None = None) -> dict:
     """Run `python args...` in a fresh process (so TF and torch never share thread pools) and parse the
     last stdout line as JSON."""
