@@ -68,7 +68,10 @@ def prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
     if out.exists() and any(out.iterdir()):
         if overwrite:  # empty it but keep the folder itself: the lock `exclusive` holds is on it
             for child in out.iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         elif not state.exists():
             if read_json(out / EXPORT_JSON).get("settings") == settings:
                 return None
