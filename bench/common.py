@@ -85,13 +85,15 @@ def sample_judge(data: str):
 
 
 def sample_held_out(data: str):
-    """The real val+test images and their identities: people no model in the identity benches trained on."""
-    from facegen.config import DataConfig
+    """The held-out people (CelebA val+test), split as the embedder splits them: images and identities of
+    people no model in the identity benches trained on."""
+    from facegen.config import DataConfig, EmbedderConfig
     from facegen.data import TrainingData, discover
+    from facegen.training.embedder import split_identities
 
-    parts = [TrainingData(discover(data, split), DataConfig(path=data, partition=split), progress=False)
-             for split in ("val", "test")]
-    return np.concatenate([p.images for p in parts]), np.concatenate([p.identities for p in parts])
+    _, held = split_identities(discover(data, "all"), EmbedderConfig(data=data).held_out_every)
+    images = TrainingData(held, DataConfig(path=data), progress=False)
+    return images.images, images.identities
 
 
 def run_json(args: list[str], env: dict | None = None, timeout: int = 1800, cwd: str | None = None) -> dict:

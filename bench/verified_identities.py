@@ -120,10 +120,10 @@ def main() -> None:
     # novel synthetic identity can score (the training people themselves score as memorised).
     held_images, held_ids = sample_held_out(data)
     held_predicted = classifier.predict(held_images)
-    unseen = {**folder_consistency(held_predicted, held_ids), "variety": within_identity_variety(held_images, held_ids)}
     unseen_k = len(np.unique(held_ids))
+    unseen = {**folder_consistency(held_predicted, held_ids), "variety": within_identity_variety(held_images, held_ids),
+              "distinct_per": distinct_per(held_predicted, held_ids, unseen_k)}
     seen = folder_consistency(classifier.predict(real.images), real.identities)["consistency"]
-    unseen["distinct_per"] = distinct_per(held_predicted, held_ids, unseen_k)
     real_ids = len(np.unique(real.identities))
     sh("facegen", "mix", "--real", data, "--size", "64", "--out", str(work / "real"), "--quiet")
     baseline = recognizer(work / "real")
