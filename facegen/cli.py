@@ -156,7 +156,8 @@ def export_cmd(
     per_identity: Optional[int] = typer.Option(None, "--per-identity", help="Images per identity."),
     variation: Optional[float] = typer.Option(
         None, "--variation", help="How far an image may move from its identity, 0 = the same face. Plain runs: 1 = "
-        "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default)."),
+        "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default), up to 2 "
+        "= wider than G trained on."),
     seed: int = typer.Option(0, "--seed", help="Keys every latent with (identity, index): same seed, same bytes."),
     fmt: str = typer.Option("png", "--format", help="png or jpg."),
     quality: int = typer.Option(95, "--quality", help="JPEG quality."),

@@ -16,6 +16,9 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names 
 PRECISIONS = ("auto", "off", "float16", "bfloat16")  # --mixed-precision names; auto: see facegen.hardware
 MODES = ("plain", "identity")  # --mode names; a run's mode is derived from its model's identity_dim
 PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_eval_partition.txt code; or "all"
+# --variation's top: plain mode mixes z_id and noise (at most 1 = unrelated); identity mode scales z_obs, where
+# above 1 draws observations wider than G trained on, for more within-identity variety (bench/RESULTS.md).
+MAX_IDENTITY_VARIATION = 2.0
 
 
 class FacegenError(Exception):
@@ -242,8 +245,9 @@ class ExportConfig:
     def __post_init__(self) -> None:
         at_least(self.identities, 1, "--identities")
         at_least(self.per_identity, 1, "--per-identity")
-        if self.variation is not None and not 0.0 <= self.variation <= 1.0:
-            raise FacegenError(f"--variation must be between 0 and 1, got {self.variation}")
+        if self.variation is not None and not 0.0 <= self.variation <= MAX_IDENTITY_VARIATION:
+            raise FacegenError(f"--variation must be between 0 and 1 (up to {MAX_IDENTITY_VARIATION:g} for an "
+                               f"identity-mode checkpoint), got {self.variation}")
         at_least(self.workers, 0, "--workers")
         at_least(self.block, 1, "block")
         i, n = self.shard

@@ -148,7 +148,7 @@ def test_a_truncated_checkpoint_falls_back_or_fails_in_one_line(tmp_path, celeba
 @pytest.mark.parametrize("args, message", [
     (["--count", "105"], "not divisible by --per-identity 20"),
     (["--identities", "3", "--per-identity", "4", "--count", "10"], "must equal"),
-    (["--count", "10", "--variation", "2"], "--variation must be between 0 and 1"),
+    (["--count", "10", "--variation", "3"], "--variation must be between 0 and 1 (up to 2 for an identity"),
     (["--count", "10", "--shard", "2/2"], "--shard 2/2"),
     (["--count", "10", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--count", "10"], "not a facegen run folder"),
@@ -167,6 +167,11 @@ def test_export_and_merge_commands(tmp_path, celeba_sample):
         r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / f"s{i}", "--identities", "3",
                     "--per-identity", "40", "--shard", f"{i}/2", "--batch-size", "100", "--quiet")
         assert r.returncode == 0 and r.stderr == "facegen: --batch-size 100 rounded up to 128 (whole 64-image blocks)\n"
+    r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "wide", "--count", "10",
+                "--variation", "1.5")  # above 1 is for identity mode only: a plain latent cannot mix further
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "facegen: error: --variation 1.5 is above 1, which only an identity-mode checkpoint takes (a plain run "
+        "mixes identity and noise: 1 already makes every image unrelated)"] and not (tmp_path / "wide").exists()
     r = facegen("merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "synth")
     assert r.returncode == 0 and "120 images" in r.stdout, r.stderr
     r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "synth", "--identities", "3",

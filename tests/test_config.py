@@ -8,7 +8,8 @@ from facegen.config import DataConfig, ExportConfig, FacegenError, RunConfig, Tr
 
 
 @pytest.mark.parametrize("field, value, flag", [
-    ("variation", 1.5, "--variation"), ("identities", 0, "--identities"), ("per_identity", 0, "--per-identity"),
+    ("variation", 2.5, "--variation"), ("variation", -0.1, "--variation"), ("identities", 0, "--identities"),
+    ("per_identity", 0, "--per-identity"),
     ("batch_size", 0, "--batch-size"), ("quality", 0, "--quality"), ("min_realism", 1.0, "--min-realism")])
 def test_export_config_checks_each_value(field, value, flag):
     with pytest.raises(FacegenError, match=flag):

@@ -150,6 +150,9 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
     if cfg.variation is None:
         cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
+    elif cfg.variation > 1 and not gen.config.model.identity_dim:
+        raise FacegenError(f"--variation {cfg.variation:g} is above 1, which only an identity-mode checkpoint takes "
+                           "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
     cfg, check = resolve_check(cfg)
     classifier = None
     if cfg.attributes:

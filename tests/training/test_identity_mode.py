@@ -116,6 +116,8 @@ def test_identity_export_layout_and_anchors(tiny_cfg, tmp_path):
     half = IdentityPlan(0, 50, 2, variation=0.5, identity_dim=50).latents(np.arange(100))
     full = IdentityPlan(0, 50, 2, variation=1.0, identity_dim=50).latents(np.arange(100))
     assert np.allclose(half[:, :50], full[:, :50]) and np.allclose(half[:, 50:], 0.5 * full[:, 50:])
+    wide = IdentityPlan(0, 50, 2, variation=1.5, identity_dim=50).latents(np.arange(100))  # wider than trained
+    assert np.allclose(wide[:, :50], full[:, :50]) and np.allclose(wide[:, 50:], 1.5 * full[:, 50:])
     anchors = plan.anchors(50)
     unit = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
     cos = unit @ unit.T
