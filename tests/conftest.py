@@ -83,7 +83,7 @@ def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int, 
         with Image.open(folder / p) as im:
             assert im.size == (size, size) and im.mode == "RGB"
     lst = (folder / "train.lst").read_text().splitlines()
-    assert len(lst) == k * m and lst[m] == "1\tid_000002/id_000002_0000.png\t1"
+    assert len(lst) == k * m and lst[m] == f"{m}\t1\tid_000002/id_000002_0000.png"  # im2rec: index, label, path
     assert not (folder / STATE_DIR).exists()
     ds = tf.keras.utils.image_dataset_from_directory(folder, image_size=(size, size), batch_size=100, shuffle=False)
     assert ds.class_names == folders

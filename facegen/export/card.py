@@ -13,7 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from facegen.atomic import write_bytes, write_text
-from facegen.config import read_json
+from facegen.config import FORMATS, read_json
 from facegen.data.sources import PREVIEW_NAME
 from facegen.images import encode, grid
 
@@ -36,7 +36,8 @@ def write_card(folder: Path, record_name: str, frame: pd.DataFrame) -> None:
     folder = Path(folder)
     record = read_json(folder / record_name)
     evaluation = read_json(folder / EVALUATION) if (folder / EVALUATION).exists() else None
-    write_bytes(folder / PREVIEW_NAME, encode(preview(folder, frame), "jpg", quality=90))
+    if len(frame):  # an empty shard has nothing to show
+        write_bytes(folder / PREVIEW_NAME, encode(preview(folder, frame), "jpg", quality=90))
     write_text(folder / CARD, card_text(record, record_name, frame, evaluation))
 
 
@@ -68,9 +69,10 @@ def _preview_identities(frame: pd.DataFrame, rows: int) -> list[str]:
 
 def card_text(record: dict, record_name: str, frame: pd.DataFrame, evaluation: dict | None = None) -> str:
     images, identities = len(frame), frame["identity"].nunique()
-    per = frame.groupby("identity").size()
-    ext = Path(str(frame["path"].iloc[0])).suffix.lstrip(".")
+    per = frame.groupby("identity").size() if images else pd.Series([0])
     kind = "mix" if record_name != "export.json" else "export"
+    ext = (Path(str(frame["path"].iloc[0])).suffix.lstrip(".") if images
+           else FORMATS.get(record["settings"].get("format", "png"), "png"))
     sources = _sources_text(record, kind)
     front = "\n".join([
         "---",
@@ -114,7 +116,7 @@ Made by facegen {record.get("facegen_version", "?")}; the full record is `{recor
 | {identities} | {images} | {per.min()} / {int(per.median())} / {per.max()} | {ext} |
 
 `manifest.csv` lists every image (path relative to this folder, identity folder, integer label{", source" if kind == "mix" else ""});
-`train.lst` is insightface's list (`1<TAB>path<TAB>label`). Labels are 0..{identities - 1} in sorted folder order.
+`train.lst` is MXNet im2rec's list (`index<TAB>label<TAB>path`). Labels are 0..{identities - 1} in sorted folder order.
 
 ## How to load it
 
@@ -139,7 +141,7 @@ from datasets import load_dataset
 ds = load_dataset("imagefolder", data_files={{"train": "THIS_FOLDER/*/*.{ext}"}})["train"]  # label from folder
 ```
 
-insightface: `train.lst` is the list its `im2rec` packing reads; pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.
+insightface: `train.lst` is the list MXNet's `im2rec` packs (`facegen pack --to rec` writes the `.rec` without MXNet); pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.
 
 {_attributes_text(record, evaluation)}## Metrics
 

@@ -3,6 +3,7 @@ the state that marks an unfinished export, reading and checks. No TensorFlow: th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -12,8 +13,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from facegen.atomic import replacing, write_bytes, write_json
+from facegen.atomic import write_bytes, write_json
 from facegen.config import FacegenError, read_json
+from facegen.export.layout import EXPORT_JSON, EXPORT_STATE, LST, MANIFEST, labels_writer
 
 # realism (0..1, calibrated: facegen.export.realism) and realism_logit (D's raw logit) are empty unless the export
 # scored them (--realism or --min-realism); identity_similarity (cosine of the image's embedding to its identity's
@@ -21,10 +23,8 @@ from facegen.config import FacegenError, read_json
 COLUMNS = ["path", "identity", "label", "index", "global_index", "seed", "variation", "attempt", "realism",
            "realism_logit", "identity_similarity", "checkpoint", "step"]
 ADDED_COLUMNS = ("identity_similarity",)  # absent from manifests of older facegen versions: read as empty
-MANIFEST = "manifest.csv"
-LST = "train.lst"
-EXPORT_JSON = "export.json"  # written last: its presence (without STATE_DIR) marks a finished export
-STATE_DIR = ".facegen-export"  # hidden journal folder while an export runs; removed when it completes
+STATE_DIR = EXPORT_STATE  # the journal's folder while an export runs; removed when it completes
+__all__ = ["COLUMNS", "EXPORT_JSON", "LST", "MANIFEST", "STATE_DIR", "Journal", "read_manifest"]
 
 
 def manifest_row(path: str, label: int, index: int, global_index: int, seed: int, variation: float,
@@ -159,28 +159,26 @@ class Journal:
 
     def write_manifest(self, root: Path) -> int:
         """manifest.csv and train.lst from the journal, sorted by global index (= label, then index),
-        streaming: memory holds two 8-byte numbers a row, not the rows."""
-        col, label_col, path_col = (COLUMNS.index(c) for c in ("global_index", "label", "path"))
+        streaming: memory holds two 8-byte numbers a row, not the rows. An empty shard has no journal and
+        writes both files with no rows."""
+        col = COLUMNS.index("global_index")
         keys, offsets = [], []
-        with open(self.path, "rb") as f:
-            while True:
-                offset = f.tell()
-                line = f.readline()
-                if not line:
-                    break
-                offsets.append(offset)
-                keys.append(int(next(csv.reader([line.decode()]))[col]))
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                while True:
+                    offset = f.tell()
+                    line = f.readline()
+                    if not line:
+                        break
+                    offsets.append(offset)
+                    keys.append(int(next(csv.reader([line.decode()]))[col]))
         order = np.argsort(np.asarray(keys, np.int64), kind="stable")
         offsets_arr = np.asarray(offsets, np.int64)
-        with replacing(root / MANIFEST) as manifest_tmp, replacing(root / LST) as lst_tmp:
-            with open(self.path, "rb") as src, open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
-                man.write(",".join(self.columns) + "\n")
-                for i in order:
-                    src.seek(int(offsets_arr[i]))
-                    line = src.readline().decode()
-                    row = next(csv.reader([line]))
-                    man.write(line)
-                    lst.write(f"1\t{row[path_col]}\t{row[label_col]}\n")
+        with labels_writer(root, self.columns) as labels, contextlib.ExitStack() as stack:
+            src = stack.enter_context(open(self.path, "rb")) if len(order) else None
+            for i in order:
+                src.seek(int(offsets_arr[i]))
+                labels.add_line(src.readline().decode())
         return len(order)
 
     def count_below(self, threshold: float, column: str = "realism") -> int:

@@ -9,11 +9,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-import facegen
-from facegen.atomic import write_json, write_text
 from facegen.config import FacegenError, read_json
-from facegen.export.card import write_card
-from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
+from facegen.export.layout import EXPORT_JSON, MANIFEST, finish, labels_writer, merged_record
+from facegen.export.manifest import STATE_DIR, read_manifest
 from facegen.images import check_decodes
 
 
@@ -90,20 +88,13 @@ def _move(files: list[tuple[Path, str]], out: Path, progress: bool) -> None:
 
 
 def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict, command: str) -> None:
-    """manifest.csv, train.lst, then (last) export.json. Shards are contiguous slices of the plan, so their
-    sorted manifests concatenate in shard order into exactly the text a single export writes."""
+    """manifest.csv, train.lst, then (last) export.json and the card. Shards are contiguous slices of the plan, so
+    their sorted manifests concatenate in shard order into exactly the rows a single export writes."""
     order = sorted(range(len(sources)), key=lambda k: metas[k]["settings"]["shard"][0])
-    manifest = [(sources[order[0]] / MANIFEST).read_text().splitlines(keepends=True)[0]]
-    lst = []
-    for k in order:
-        manifest += (sources[k] / MANIFEST).read_text().splitlines(keepends=True)[1:]
-        lst += (sources[k] / LST).read_text().splitlines(keepends=True)
-    write_text(out / MANIFEST, "".join(manifest))
-    write_text(out / LST, "".join(lst))
-    write_json(out / EXPORT_JSON, {
-        "facegen_version": facegen.__version__, "settings": {**metas[0]["settings"], "shard": [0, 1]},
-        "merged_from": [str(s) for s in sources], "command": command, "model": metas[0]["model"],
-        "counts": {"identities": first["identities"], "per_identity": first["per_identity"],
-                   "images": first["identities"] * first["per_identity"]},
-        "started": min(m["started"] for m in metas), "ended": max(m["ended"] for m in metas)})
-    write_card(out, EXPORT_JSON, read_manifest(out))
+    header = (sources[order[0]] / MANIFEST).read_text().splitlines()[0]
+    with labels_writer(out, header.split(",")) as labels:
+        for k in order:
+            for line in (sources[k] / MANIFEST).read_text().splitlines(keepends=True)[1:]:
+                labels.add_line(line)
+    record = merged_record([metas[k] for k in order], [str(sources[k]) for k in order], command)
+    finish(out, "export", record, read_manifest(out))

@@ -26,16 +26,14 @@ from PIL import Image
 from tqdm import tqdm
 
 import facegen
-from facegen.atomic import replacing, write_bytes, write_json, write_text
+from facegen.atomic import replacing, write_bytes, write_json
 from facegen.config import FacegenError, MixConfig, read_json
 from facegen.data.pipeline import load_image
 from facegen.data.sources import check_data_path, discover
-from facegen.export.card import write_card
-from facegen.export.manifest import EXPORT_JSON, LST, MANIFEST, STATE_DIR, read_manifest
+from facegen.export.layout import EXPORT_JSON, MIX_JSON, MIX_STATE, finish, labels_writer, open_dataset
 from facegen.images import check_decodes, encode
 
-MIX_JSON = "mix.json"  # written last (before the card): its presence without MIX_STATE marks a finished mix
-MIX_STATE = ".facegen-mix"
+__all__ = ["MIX_COLUMNS", "MIX_JSON", "MIX_STATE", "mix"]
 MIX_COLUMNS = ["path", "identity", "label", "source", "source_identity", "source_path"]
 
 
@@ -76,25 +74,22 @@ def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> 
     frame = pd.DataFrame([{"path": i.dest, "identity": i.dest.split("/")[0], "label": i.label, "source": i.source,
                            "source_identity": i.source_identity, "source_path": i.source_path} for i in items],
                          columns=MIX_COLUMNS)
-    write_text(out / MANIFEST, frame.to_csv(index=False, lineterminator="\n"))
-    write_text(out / LST, "".join(f"1\t{p}\t{label}\n" for p, label in zip(frame["path"], frame["label"])))
+    with labels_writer(out, MIX_COLUMNS) as labels:
+        labels.add_frame(frame)
     record = {"facegen_version": facegen.__version__, "settings": settings, "command": command, "counts": {
         "real_identities": real_ids, "real_images": len(real_items), "synth_identities": synth_counts,
         "synth_images": len(items) - len(real_items), "identities": int(frame["label"].nunique()),
         "images": len(items)}, "started": started.isoformat(),
         "ended": dt.datetime.now(dt.timezone.utc).isoformat()}
-    write_json(out / MIX_JSON, record)
-    write_card(out, MIX_JSON, frame)
+    finish(out, "mix", record, frame)
     shutil.rmtree(out / MIX_STATE)
-    return record
+    return read_json(out / MIX_JSON)
 
 
 def _check_export(folder: Path) -> tuple[Path, pd.DataFrame]:
     if not folder.is_dir() or not (folder / EXPORT_JSON).exists():
         raise FacegenError(f"--synth {folder} is not a finished facegen export (no {EXPORT_JSON})")
-    if (folder / STATE_DIR).exists():
-        raise FacegenError(f"--synth {folder} is an unfinished export; re-run its export command first")
-    return folder.resolve(), read_manifest(folder)
+    return folder.resolve(), open_dataset(folder, "--synth").frame
 
 
 def _check_paths(out: Path, inputs: list[Path]) -> None:

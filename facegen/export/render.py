@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 import facegen
 from facegen import hardware
-from facegen.atomic import write_bytes, write_json
+from facegen.atomic import write_bytes
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
 from facegen.distribute import make_strategy
 from facegen.export.identities import IdentityPlan, default_variation, shard_blocks
-from facegen.export.card import write_card
-from facegen.export.manifest import EXPORT_JSON, Journal, manifest_row, prepare_out, read_manifest, stored_settings
+from facegen.export.layout import finish
+from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest, stored_settings
 from facegen.export.realism import RealismCalibration, load_or_calibrate
 from facegen.export.attributes import AttributeLabels, balance_for
 from facegen.export.verify import Acceptance, accept_identities, identity_attributes, resolve_check, similarities
@@ -163,7 +163,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     shard = plan_shard(gen, cfg, calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
-        return ExportResult(out, shard.images, 0, cfg.identities, 0, 0, 0.0, already_complete=True)
+        return ExportResult(out, shard.images, 0, shard.identities, 0, 0, 0.0, already_complete=True)
     renderer = BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy, check and check.embedder,
                              classifier)
     acceptance = labels = None
@@ -189,7 +189,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance, labels,
                     renderer.replicas)
     ended = dt.datetime.now(dt.timezone.utc)
-    return ExportResult(out, shard.images, writer.written, cfg.identities, writer.replaced, below,
+    return ExportResult(out, shard.images, writer.written, shard.identities, writer.replaced, below,
                         (ended - started).total_seconds())
 
 
@@ -288,15 +288,14 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
     if acceptance is not None:
         counts["below_min_consistency"] = journal.count_below(cfg.min_consistency, "identity_similarity")
     journal.write_manifest(out)
-    write_json(out / EXPORT_JSON, {
+    finish(out, "export", {
         "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
         "model": gen.config.to_dict(), "hardware": hardware.detect().describe(),
         "replicas": replicas, "counts": counts,
         **({"identity_check": acceptance.record()} if acceptance is not None else {}),
         **({"attributes": {"columns": labels.names, "identity_attributes": labels.identity_names,
                            "identity_shares": labels.shares()}} if labels is not None else {}),
-        "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()})
-    write_card(out, EXPORT_JSON, read_manifest(out))
+        "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()}, read_manifest(out))
     shutil.rmtree(state)
     return below
 

@@ -202,12 +202,12 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
 
 def _add_to_card(export_dir: Path, report: dict) -> None:
     """The export's dataset card shows what was measured (evaluation.json beside it, card re-written)."""
-    from facegen.export.card import EVALUATION, write_card
-    from facegen.export.manifest import EXPORT_JSON
+    from facegen.export.card import EVALUATION
+    from facegen.export.layout import refresh_card
 
     try:
         write_json(export_dir / EVALUATION, report)
-        write_card(export_dir, EXPORT_JSON, read_manifest(export_dir))
+        refresh_card(export_dir)
     except OSError as e:  # a read-only export: the report in --out is still complete
         log.warning("cannot add the metrics to the card in %s (%s)", export_dir, e.strerror or e)
 

@@ -31,7 +31,7 @@ def test_journal_writes_a_sorted_manifest_and_lst_after_a_torn_line(tmp_path):
     assert frame["identity"].tolist() == ["id_000001"] * 3 + ["id_000002"] * 3
     assert frame["realism"].tolist()[:3] == [0.25] * 3 and frame["realism"][3:].isna().all()  # empty = not scored
     lst = (tmp_path / LST).read_text().splitlines()
-    assert lst[0] == "1\tid_000001/id_000001_0000.png\t0" and lst[5] == "1\tid_000002/id_000002_0002.png\t1"
+    assert lst[0] == "0\t0\tid_000001/id_000001_0000.png" and lst[5] == "5\t1\tid_000002/id_000002_0002.png"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.csv", MANIFEST, LST]
 
 

@@ -1,0 +1,154 @@
+"""The owner of a dataset folder's layout: its file names, the labels files (manifest.csv and train.lst), the
+record (export.json or mix.json, with its kind), the resume-state folders and the finish (record, then card).
+Export, merge, mix, pack and `evaluate`'s card update all write a dataset folder through it. No TensorFlow.
+
+    DATASET/manifest.csv     one row per image (path relative to DATASET, identity folder, label, ...)
+    DATASET/train.lst        MXNet im2rec's list: index<TAB>label<TAB>path, in manifest order
+    DATASET/export.json      the record (mix.json for a mix): settings, counts, model, times; written last
+    DATASET/README.md        the dataset card, written after the record; preview.jpg beside it
+    DATASET/.facegen-*/      resume state while a command writes the folder
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from facegen.atomic import replacing, write_json
+from facegen.config import FacegenError, read_json
+
+MANIFEST = "manifest.csv"
+LST = "train.lst"
+EXPORT_JSON = "export.json"  # presence without EXPORT_STATE marks a finished export
+MIX_JSON = "mix.json"  # presence without MIX_STATE marks a finished mix
+EXPORT_STATE = ".facegen-export"
+MIX_STATE = ".facegen-mix"
+RECORDS = {"export": EXPORT_JSON, "mix": MIX_JSON}
+STATES = {"export": EXPORT_STATE, "mix": MIX_STATE}
+# Fields of a record that say when and how a command ran, not what the dataset is: two ways of making one dataset
+# (a single export, merged shards) differ only in these.
+RUN_FIELDS = ("started", "ended", "command", "merged_from")
+SHARD_COUNTS = ("images", "replaced_this_run", "below_min_realism", "below_min_consistency")
+
+
+def lst_line(index: int, label: int | str, path: str) -> str:
+    """One line of im2rec's list (MXNet tools/im2rec.py reads index, label, then the path last)."""
+    return f"{index}\t{label}\t{path}\n"
+
+
+@contextlib.contextmanager
+def labels_writer(root: Path, columns: list[str]) -> Iterator["LabelsWriter"]:
+    """manifest.csv and train.lst, written together and atomically: both appear, complete, when the block ends."""
+    with replacing(root / MANIFEST) as manifest_tmp, replacing(root / LST) as lst_tmp:
+        with open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
+            man.write(",".join(columns) + "\n")
+            yield LabelsWriter(man, lst, columns.index("path"), columns.index("label"))
+
+
+class LabelsWriter:
+    """Takes manifest rows (as CSV lines or field lists) in order and writes their train.lst lines beside them."""
+
+    def __init__(self, manifest, lst, path_col: int, label_col: int) -> None:
+        self._man, self._lst, self._path, self._label = manifest, lst, path_col, label_col
+        self.rows = 0
+
+    def add_line(self, line: str) -> None:
+        """A manifest row as CSV text with its newline (a journal's or a shard manifest's, copied verbatim)."""
+        row = next(csv.reader([line]))
+        self._man.write(line)
+        self._lst.write(lst_line(self.rows, row[self._label], row[self._path]))
+        self.rows += 1
+
+    def add_frame(self, frame: pd.DataFrame) -> None:
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False, header=False, lineterminator="\n")
+        for line in buf.getvalue().splitlines(keepends=True):
+            self.add_line(line)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A finished dataset folder: its kind, record and manifest."""
+
+    root: Path
+    kind: str  # "export" or "mix"
+    record: dict
+    frame: pd.DataFrame
+
+    @property
+    def record_name(self) -> str:
+        return RECORDS[self.kind]
+
+
+def kind_of(root: Path) -> str | None:
+    """"export" or "mix" for a folder holding either (finished or not), else None."""
+    for kind in RECORDS:
+        if (root / RECORDS[kind]).exists() or (root / STATES[kind]).exists():
+            return kind
+    return None
+
+
+def open_dataset(root: str | Path, flag: str = "DATASET") -> Dataset:
+    """A finished facegen dataset (export, merged export or mix); one-line errors for anything else."""
+    from facegen.export.manifest import read_manifest  # the manifest's columns and checks live with the export
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FacegenError(f"{flag} {root} is not a folder")
+    kind = kind_of(root)
+    if kind is None:
+        raise FacegenError(f"{flag} {root} is not a facegen dataset (no {EXPORT_JSON} or {MIX_JSON})")
+    if (root / STATES[kind]).exists() or not (root / RECORDS[kind]).exists():
+        raise FacegenError(f"{flag} {root} is an unfinished {kind}; re-run its {kind} command first")
+    if kind == "mix":
+        if not (root / MANIFEST).exists():
+            raise FacegenError(f"{root / MANIFEST} does not exist")
+        frame = pd.read_csv(root / MANIFEST, dtype={"path": str, "identity": str})
+    else:
+        frame = read_manifest(root)
+    return Dataset(root, kind, read_json(root / RECORDS[kind]), frame)
+
+
+def finish(root: Path, kind: str, record: dict, frame: pd.DataFrame) -> None:
+    """The record (with its kind), then the card: the last two writes of every command that makes a dataset."""
+    from facegen.export.card import write_card
+
+    write_json(root / RECORDS[kind], {"kind": kind, **{k: v for k, v in record.items() if k != "kind"}})
+    write_card(root, RECORDS[kind], frame)
+
+
+def refresh_card(root: Path) -> None:
+    """Re-write a finished dataset's card from its record and files (after evaluate or pack added to them)."""
+    from facegen.export.card import write_card
+
+    ds = open_dataset(root)
+    write_card(ds.root, ds.record_name, ds.frame)
+
+
+def merged_record(records: list[dict], sources: list[str], command: str) -> dict:
+    """The record of an export joined from its shards' records: the whole plan's settings and counts, the sections
+    every shard computed alike (model, identity check, attributes) and the shards' times. It equals a single
+    export's record apart from RUN_FIELDS."""
+    first = records[0]
+    for section in ("model", "identity_check", "attributes"):
+        if any(r.get(section) != first.get(section) for r in records):
+            raise FacegenError(f"the shards' {section} records differ; they are not shards of one export")
+    # Per-image counts add up over the shards; the plan's are every shard's alike. A shard counts each identity
+    # it touches, and two shards may share one, so the whole's identities come from the plan.
+    counts = {key: (sum(r["counts"][key] for r in records) if key in SHARD_COUNTS else value)
+              for key, value in first["counts"].items()}
+    counts["identities"] = first["settings"]["identities"]
+    merged = {k: v for k, v in first.items() if k not in RUN_FIELDS}
+    merged["settings"] = {**first["settings"], "shard": [0, 1]}
+    merged["counts"] = counts
+    for key in ("hardware", "replicas"):
+        values = [r.get(key) for r in records]
+        merged[key] = values[0] if all(v == values[0] for v in values) else values
+    return {**merged, "command": command, "merged_from": sources, "started": min(r["started"] for r in records),
+            "ended": max(r["ended"] for r in records)}
