@@ -196,7 +196,7 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Export a labeled synthetic face dataset: one folder per identity, manifest.csv, train.lst.
+    """Export a labeled synthetic face dataset: one folder per identity, manifest.csv, im2rec.lst, metadata.csv.
 
     Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
     """
@@ -288,7 +288,7 @@ def mix(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Real and synthetic identities in one dataset: disjoint labels, one image size, manifest.csv with a
-    source column, train.lst, mix.json and a dataset card.
+    source column, im2rec.lst, metadata.csv, mix.json and a dataset card.
 
     Example: facegen mix --real data/celeba-sample --synth synth/ --real-identities 200 --out mixed/
     """
@@ -303,6 +303,36 @@ def mix(
     c = record["counts"]
     typer.echo(f"mixed {c['real_identities']} real and {sum(c['synth_identities'])} synthetic identities "
                f"({c['images']} images) into {out}")
+
+
+@app.command()
+def pack(
+    dataset: Path = typer.Argument(..., help="A finished facegen dataset: an export, a merged export or a mix."),
+    to: str = typer.Option(..., "--to", help="rec (insightface arcface_torch / DALI: train.rec, train.idx, "
+                           "property) or webdataset (tar shards)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the packed files, outside the dataset (an interrupted "
+                             "pack here resumes)."),
+    shuffle_seed: Optional[int] = typer.Option(None, "--shuffle-seed", help="Write the images in an order this "
+                                               "seed fixes [default: the manifest's, identity by identity]."),
+    shard_images: Optional[int] = typer.Option(None, "--shard-images", help="webdataset: samples per tar shard "
+                                               "[default: 10000]."),
+    prefix: Optional[str] = typer.Option(None, "--prefix", help="webdataset: shard names PREFIX-000000.tar "
+                                         "[default: faces]."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Pack a dataset for the trainers that read packed files: RecordIO (no MXNet needed) or WebDataset shards.
+
+    Example: facegen pack synth/ --to rec --out synth-rec/
+    """
+    from facegen.export.pack import PackConfig, describe
+    from facegen.export.pack import pack as run_pack
+
+    cfg = PackConfig(to=to, shuffle_seed=shuffle_seed, **{k: v for k, v in (("shard_images", shard_images),
+                                                                              ("prefix", prefix)) if v is not None})
+    with exclusive(out):
+        record = run_pack(dataset, out, cfg, command="facegen " + " ".join(sys.argv[1:]), progress=not quiet)
+    for line in describe(record):
+        typer.echo(line)
 
 
 @app.command()

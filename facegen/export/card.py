@@ -19,6 +19,7 @@ from facegen.images import encode, grid
 
 CARD = "README.md"
 EVALUATION = "evaluation.json"  # the numbers `facegen evaluate --export` measured, shown in the card
+PACKS = "packs.json"  # what `facegen pack` made of this dataset (format -> its record), shown in the card
 PREVIEW_ROWS, PREVIEW_COLUMNS = 8, 8
 
 
@@ -36,9 +37,10 @@ def write_card(folder: Path, record_name: str, frame: pd.DataFrame) -> None:
     folder = Path(folder)
     record = read_json(folder / record_name)
     evaluation = read_json(folder / EVALUATION) if (folder / EVALUATION).exists() else None
+    packs = read_json(folder / PACKS) if (folder / PACKS).exists() else None
     if len(frame):  # an empty shard has nothing to show
         write_bytes(folder / PREVIEW_NAME, encode(preview(folder, frame), "jpg", quality=90))
-    write_text(folder / CARD, card_text(record, record_name, frame, evaluation))
+    write_text(folder / CARD, card_text(record, record_name, frame, evaluation, packs))
 
 
 def preview(folder: Path, frame: pd.DataFrame, rows: int = PREVIEW_ROWS, columns: int = PREVIEW_COLUMNS) -> np.ndarray:
@@ -67,7 +69,8 @@ def _preview_identities(frame: pd.DataFrame, rows: int) -> list[str]:
     return picked
 
 
-def card_text(record: dict, record_name: str, frame: pd.DataFrame, evaluation: dict | None = None) -> str:
+def card_text(record: dict, record_name: str, frame: pd.DataFrame, evaluation: dict | None = None,
+              packs: dict | None = None) -> str:
     images, identities = len(frame), frame["identity"].nunique()
     per = frame.groupby("identity").size() if images else pd.Series([0])
     kind = "mix" if record_name != "export.json" else "export"
@@ -91,7 +94,9 @@ def card_text(record: dict, record_name: str, frame: pd.DataFrame, evaluation: d
         "- config_name: default",
         "  data_files:",
         "  - split: train",
-        f"    path: \"*/*.{ext}\"",
+        "    path:",
+        f"    - \"*/*.{ext}\"",
+        "    - metadata.csv",
         "---",
     ])
     metrics = _metrics_text(evaluation)
@@ -116,32 +121,12 @@ Made by facegen {record.get("facegen_version", "?")}; the full record is `{recor
 | {identities} | {images} | {per.min()} / {int(per.median())} / {per.max()} | {ext} |
 
 `manifest.csv` lists every image (path relative to this folder, identity folder, integer label{", source" if kind == "mix" else ""});
-`train.lst` is MXNet im2rec's list (`index<TAB>label<TAB>path`). Labels are 0..{identities - 1} in sorted folder order.
+`metadata.csv` holds the same rows for Hugging Face (`path` named `file_name`); `im2rec.lst` is MXNet im2rec's list
+(`index<TAB>label<TAB>path`). Labels are 0..{identities - 1} in sorted folder order.
 
 ## How to load it
 
-Keras:
-
-```python
-import keras
-ds = keras.utils.image_dataset_from_directory("THIS_FOLDER", batch_size=64)  # labels = sorted folder names
-```
-
-PyTorch:
-
-```python
-from torchvision.datasets import ImageFolder
-ds = ImageFolder("THIS_FOLDER")  # class_to_idx follows sorted folder names, like manifest.csv's label
-```
-
-Hugging Face `datasets`:
-
-```python
-from datasets import load_dataset
-ds = load_dataset("imagefolder", data_files={{"train": "THIS_FOLDER/*/*.{ext}"}})["train"]  # label from folder
-```
-
-insightface: `train.lst` is the list MXNet's `im2rec` packs (`facegen pack --to rec` writes the `.rec` without MXNet); pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.
+{loading_text(ext, packs)}
 
 {_attributes_text(record, evaluation)}## Metrics
 
@@ -157,6 +142,55 @@ insightface: `train.lst` is the list MXNet's `im2rec` packs (`facegen pack --to 
   sets) near-copies of people in them.
 {"- Real images keep their source's license and consent terms; the mix adds none." if kind == "mix" else ""}
 """
+
+
+def loading_text(ext: str, packs: dict | None = None) -> str:
+    """How to read the dataset: the folder itself in Keras, PyTorch and Hugging Face, then each packed form."""
+    packs = list((packs or {}).values())
+    recs, shards = [p for p in packs if p["format"] == "rec"], [p for p in packs if p["format"] == "webdataset"]
+    parts = [f"""Keras:
+
+```python
+import keras
+ds = keras.utils.image_dataset_from_directory("THIS_FOLDER", batch_size=64)  # labels = sorted folder names
+```
+
+PyTorch:
+
+```python
+from torchvision.datasets import ImageFolder
+ds = ImageFolder("THIS_FOLDER")  # class_to_idx follows sorted folder names, like manifest.csv's label
+```
+
+Hugging Face `datasets` (label and every manifest column come from `metadata.csv`):
+
+```python
+from datasets import load_dataset
+ds = load_dataset("imagefolder", data_dir="THIS_FOLDER")["train"]
+```"""]
+    for rec in recs:
+        parts.append(f"""insightface `recognition/arcface_torch` (packed by `facegen pack --to rec`, in `{rec['out']}`):
+
+```python
+config.rec = "{rec['out']}"  # train.rec + train.idx, read by MXFaceDataset or DALI
+config.num_classes = {rec['num_classes']}
+config.num_image = {rec['num_image']}
+```""")
+    if not recs:
+        parts.append("insightface `recognition/arcface_torch`: `facegen pack THIS_FOLDER --to rec --out REC` writes "
+                     "`train.rec`, `train.idx` and `property` (no MXNet needed) and prints the config lines.")
+    for wds in shards:
+        parts.append(f"""WebDataset (packed by `facegen pack --to webdataset`, in `{wds['out']}`):
+
+```python
+import webdataset as wds
+ds = wds.WebDataset("{wds['out']}/{wds['pattern']}").decode("pil").to_tuple("{ext} cls")
+```""")
+    if not shards:
+        parts.append("WebDataset: `facegen pack THIS_FOLDER --to webdataset --out SHARDS` writes tar shards "
+                     f"(`KEY.{ext}`, `KEY.cls`, `KEY.json`).")
+    parts.append('pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.')
+    return "\n\n".join(parts)
 
 
 def _what_text(kind: str) -> str:

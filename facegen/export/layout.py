@@ -1,9 +1,10 @@
-"""The owner of a dataset folder's layout: its file names, the labels files (manifest.csv and train.lst), the
+"""The owner of a dataset folder's layout: its file names, the labels files (manifest.csv, im2rec.lst, metadata.csv), the
 record (export.json or mix.json, with its kind), the resume-state folders and the finish (record, then card).
 Export, merge, mix, pack and `evaluate`'s card update all write a dataset folder through it. No TensorFlow.
 
     DATASET/manifest.csv     one row per image (path relative to DATASET, identity folder, label, ...)
-    DATASET/train.lst        MXNet im2rec's list: index<TAB>label<TAB>path, in manifest order
+    DATASET/im2rec.lst       MXNet im2rec's list: index<TAB>label<TAB>path, in manifest order
+    DATASET/metadata.csv     the manifest with `path` named `file_name`: Hugging Face imagefolder's per-image fields
     DATASET/export.json      the record (mix.json for a mix): settings, counts, model, times; written last
     DATASET/README.md        the dataset card, written after the record; preview.jpg beside it
     DATASET/.facegen-*/      resume state while a command writes the folder
@@ -24,7 +25,10 @@ from facegen.atomic import replacing, write_json
 from facegen.config import FacegenError, read_json
 
 MANIFEST = "manifest.csv"
-LST = "train.lst"
+# Not "train.lst": Hugging Face infers splits from file names, and a train.* file beside the images is taken as the
+# whole train split (it then holds no image).
+LST = "im2rec.lst"
+HF_METADATA = "metadata.csv"
 EXPORT_JSON = "export.json"  # presence without EXPORT_STATE marks a finished export
 MIX_JSON = "mix.json"  # presence without MIX_STATE marks a finished mix
 EXPORT_STATE = ".facegen-export"
@@ -44,11 +48,24 @@ def lst_line(index: int, label: int | str, path: str) -> str:
 
 @contextlib.contextmanager
 def labels_writer(root: Path, columns: list[str]) -> Iterator["LabelsWriter"]:
-    """manifest.csv and train.lst, written together and atomically: both appear, complete, when the block ends."""
-    with replacing(root / MANIFEST) as manifest_tmp, replacing(root / LST) as lst_tmp:
-        with open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst:
+    """manifest.csv, im2rec.lst and metadata.csv, written together and atomically: they appear, complete, when the
+    block ends. metadata.csv holds the manifest's rows under Hugging Face's header (it reads `file_name`, and takes
+    `label` from it instead of the folder names)."""
+    with replacing(root / MANIFEST) as manifest_tmp, replacing(root / LST) as lst_tmp, \
+            replacing(root / HF_METADATA) as hf_tmp:
+        with open(manifest_tmp, "w", newline="") as man, open(lst_tmp, "w") as lst, open(hf_tmp, "w", newline="") as hf:
             man.write(",".join(columns) + "\n")
-            yield LabelsWriter(man, lst, columns.index("path"), columns.index("label"))
+            hf.write(",".join("file_name" if c == "path" else c for c in columns) + "\n")
+            yield LabelsWriter(_Tee(man, hf), lst, columns.index("path"), columns.index("label"))
+
+
+class _Tee:
+    def __init__(self, *files) -> None:
+        self.files = files
+
+    def write(self, text: str) -> None:
+        for f in self.files:
+            f.write(text)
 
 
 class LabelsWriter:
@@ -152,3 +169,20 @@ def merged_record(records: list[dict], sources: list[str], command: str) -> dict
         merged[key] = values[0] if all(v == values[0] for v in values) else values
     return {**merged, "command": command, "merged_from": sources, "started": min(r["started"] for r in records),
             "ended": max(r["ended"] for r in records)}
+
+
+def record_pack(root: Path, entry: dict) -> None:
+    """Note a packed form of the dataset (keyed by its folder) in its packs.json and card; a read-only dataset keeps
+    its card (the pack's own pack.json still says everything)."""
+    import logging
+
+    from facegen.atomic import exclusive
+    from facegen.export.card import PACKS
+
+    packs = read_json(root / PACKS) if (root / PACKS).exists() else {}
+    try:
+        with exclusive(root, "DATASET"):
+            write_json(root / PACKS, {**packs, entry["out"]: entry})
+            refresh_card(root)
+    except OSError as e:
+        logging.getLogger("facegen").warning("cannot note the pack in %s's card (%s)", root, e.strerror or e)

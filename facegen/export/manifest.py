@@ -158,7 +158,7 @@ class Journal:
             return np.fromiter((int(row[col]) for row in csv.reader(f)), dtype=np.int64)
 
     def write_manifest(self, root: Path) -> int:
-        """manifest.csv and train.lst from the journal, sorted by global index (= label, then index),
+        """manifest.csv, im2rec.lst and metadata.csv from the journal, sorted by global index (= label, then index),
         streaming: memory holds two 8-byte numbers a row, not the rows. An empty shard has no journal and
         writes both files with no rows."""
         col = COLUMNS.index("global_index")

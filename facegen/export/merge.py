@@ -88,7 +88,7 @@ def _move(files: list[tuple[Path, str]], out: Path, progress: bool) -> None:
 
 
 def _write_labels(sources: list[Path], metas: list[dict], out: Path, first: dict, command: str) -> None:
-    """manifest.csv, train.lst, then (last) export.json and the card. Shards are contiguous slices of the plan, so
+    """manifest.csv, im2rec.lst, metadata.csv, then (last) export.json and the card. Shards are contiguous slices of the plan, so
     their sorted manifests concatenate in shard order into exactly the rows a single export writes."""
     order = sorted(range(len(sources)), key=lambda k: metas[k]["settings"]["shard"][0])
     header = (sources[order[0]] / MANIFEST).read_text().splitlines()[0]

@@ -2,7 +2,7 @@
 
     M/000000-real-10123/000001.png      real identity (CelebA id 10123), cropped and resized like training
     M/000412-synth1-id_00007/000003.png  identity id_00007 of the first --synth export (linked or copied)
-    M/manifest.csv, train.lst, mix.json, README.md, preview.jpg
+    M/manifest.csv, im2rec.lst, metadata.csv, mix.json, README.md, preview.jpg
 
 Labels are contiguous, real first then each export in order, and folder names start with the zero-padded
 label, so sorted folder order (Keras, ImageFolder) is the manifest's label order. Selection is a pure

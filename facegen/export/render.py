@@ -277,7 +277,7 @@ class _Writer:
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
             command: str, writer: _Writer, started: dt.datetime, acceptance: Acceptance | None = None,
             labels: AttributeLabels | None = None, replicas: int = 1) -> int:
-    """Check the journal covers the shard, write manifest, train.lst and (last) export.json, drop the state.
+    """Check the journal covers the shard, write manifest, im2rec.lst, metadata.csv and (last) export.json, drop the state.
     Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
     journaled = journal.global_indices()
     if len(journaled) != shard.images or len(np.unique(journaled)) != shard.images:
