@@ -418,6 +418,34 @@ def data_sample(
     typer.echo(f"wrote {count} synthetic faces in the CelebA layout to {out} (test/demo data, not CelebA)")
 
 
+@data_app.command("pairs")
+def data_pairs(
+    data: Path = typer.Option(..., "--data", help="Real faces with identities: CelebA or one sub-folder per identity."),
+    out: Path = typer.Option(..., "--out", help="Folder for pairs.csv, NAME.bin and pairs.json."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Folds [default: 10, as LFW]."),
+    per_fold: Optional[int] = typer.Option(None, "--per-fold", help="Same pairs per fold, and as many different "
+                                           "ones [default: 300, as LFW; fewer when the identities do not allow]."),
+    size: Optional[int] = typer.Option(None, "--size", help="Image side [default: 112]; match the export's --size."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Pair drawing seed [default: 0]."),
+    name: Optional[str] = typer.Option(None, "--name", help="NAME.bin, for arcface_torch's config.val_targets "
+                                       "[default: facegen_val]."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Verification pairs of held-out real identities (CelebA val+test, or every 10th identity folder) in the LFW
+    layout, as pairs.csv and an insightface .bin.
+
+    Example: facegen data pairs --data data/celeba-sample --out pairs/ --size 64
+    """
+    from facegen.data.pairs import PairsConfig, write_pairs
+
+    given = dict(folds=folds, per_fold=per_fold, size=size, seed=seed, name=name)
+    cfg = PairsConfig(**{k: v for k, v in given.items() if v is not None})
+    with exclusive(out):
+        r = write_pairs(data, out, cfg, progress=not quiet)
+    typer.echo(f"wrote {r['pairs']} pairs ({cfg.folds} folds of {r['per_fold']} same + {r['per_fold']} different) "
+               f"of {r['held_out_identities']} held-out identities to {out} (pairs.csv, {r['bin']})")
+
+
 @embedder_app.command("train")
 def embedder_train(
     data: Path = typer.Option(..., "--data", help="Identity-labelled faces: CelebA or one sub-folder per identity."),
@@ -500,9 +528,10 @@ def parse_balance(text: str) -> tuple[tuple[str, float], ...]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and a non-zero exit, never a traceback."""
     # Our own messages only: TensorFlow's Python loggers stay at their defaults.
-    handler = logging.StreamHandler()
-    handler.setFormatter(_Format())
-    log.addHandler(handler)
+    if not any(isinstance(h.formatter, _Format) for h in log.handlers):  # main() may run many times in one process
+        handler = logging.StreamHandler()
+        handler.setFormatter(_Format())
+        log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
     command = typer.main.get_command(app)

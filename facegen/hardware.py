@@ -7,7 +7,7 @@ bfloat16 is native on CPUs with `avx512_bf16` or `amx_bf16` and on GPUs of compu
   the same hardware and policy give the same files whatever --batch-size, --shard or resume; a different
   policy gives different (equally valid) images, so export.json records it and merge refuses to mix them.
 - training: the same. bfloat16 trains 1.3x (`small`) to 1.6x (`paper`) faster on an AVX512-BF16 CPU and
-  1.2x to 1.85x on an AMX one, and in bench/precision_convergence.py (`small`, 2000 steps, four seeds over
+  1.2x to 1.85x on an AMX one, and in experiments/precision_convergence.py (`small`, 2000 steps, four seeds over
   the two kinds of CPU) it reached float32's FID within the seed-to-seed noise (bench/RESULTS.md). Variables,
   optimizer state and the loss stay float32 (Keras' mixed_bfloat16 policy); `--mixed-precision off` trains
   in float32 anywhere.

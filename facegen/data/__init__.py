@@ -1,6 +1,6 @@
-"""The real images: where they are and what labels they carry (sources), how they are decoded and streamed to
-training (pipeline), and the CelebA-shaped sample facegen draws for tests and demos (sample). No TensorFlow
-at import."""
+"""The real images: where they are and what labels they carry, and which identities are held out (sources),
+how they are decoded and streamed to training (pipeline), the CelebA-shaped sample facegen draws for tests and
+demos (sample), and verification pairs of held-out people in the LFW layout (pairs). No TensorFlow at import."""
 
 from facegen.data.pipeline import TrainingData, decode_all, identity_pairs, load_image, pair_dataset, pair_stream
 from facegen.data.sources import (CELEBA_CROP, CELEBA_IMAGES, IMAGE_EXTENSIONS, ImageSource, check_data_path, discover,

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from facegen.config import PARTITIONS, FacegenError
@@ -119,3 +120,21 @@ def _discover_folder(root: Path) -> ImageSource:
     frame = pd.DataFrame({"image": [str(p.relative_to(root)) for p in files], "path": [str(p) for p in files],
                           "identity": identity, "identity_name": identity_name})
     return ImageSource(root, layout, frame)
+
+
+def split_identities(source: ImageSource, every: int) -> tuple[ImageSource, ImageSource]:
+    """(training, held-out) images by identity: CelebA's train partition against val+test; identity folders
+    hold out every `every`-th identity in sorted order. Images without an identity are dropped."""
+    frame = source.frame.dropna(subset=["identity"])
+    if frame.empty:
+        raise FacegenError(f"{source.root} has no identity labels: held-out identities need CelebA's identity_CelebA.txt "
+                           "or one sub-folder per identity")
+    if "partition" in frame:
+        held = frame["partition"] > 0
+    else:
+        ids = np.sort(frame["identity"].astype(int).unique())
+        held = frame["identity"].astype(int).isin(set(ids[every - 1::every]))
+    train, test = (ImageSource(source.root, source.layout, f.reset_index(drop=True)) for f in (frame[~held], frame[held]))
+    if train.frame["identity"].nunique() < 2 or test.frame["identity"].nunique() < 2:
+        raise FacegenError(f"{source.root}: need at least two training and two held-out identities")
+    return train, test

@@ -1,6 +1,9 @@
-"""Making a dataset: which latent every image gets (identities), batched exact rendering and parallel writes
-(render), the manifest and journal (manifest), and joining shards (merge). identities and manifest need no
-TensorFlow, so this package imports none at import time."""
+"""Making a dataset: the folder's layout, labels files, record and finish (layout); which latent every image
+gets (identities); batched exact rendering and parallel writes (render) with the per-image scores it computes
+(scores: realism, identity, attributes; realism, verify and attributes hold what each needs); the manifest and
+journal (manifest); joining shards (merge); real + synthetic sets (mix); packed forms (pack); the dataset card
+(card). layout, identities, manifest and pack need no TensorFlow, so this package imports none at import
+time."""
 
 
 def __getattr__(name: str):

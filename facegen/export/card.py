@@ -148,7 +148,7 @@ def loading_text(ext: str, packs: dict | None = None) -> str:
     """How to read the dataset: the folder itself in Keras, PyTorch and Hugging Face, then each packed form."""
     packs = list((packs or {}).values())
     recs, shards = [p for p in packs if p["format"] == "rec"], [p for p in packs if p["format"] == "webdataset"]
-    parts = [f"""Keras:
+    parts = ["""Keras:
 
 ```python
 import keras

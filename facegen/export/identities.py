@@ -38,14 +38,14 @@ IMAGE_STREAM = 2
 REFERENCE_STREAM = 3  # the observations an embedder averages into an identity's reference (facegen.export.verify)
 # Identity mode: two identities' z_id may not have a cosine above this. Random 50-d pairs sit at 0 +- 0.14 and
 # exceed 0.7 with probability 5e-9, so even a million identities need almost no redraws (0.5 would make the
-# 100,000th identity need ~10,000 draws). bench/anchor_threshold.py on a trained small model: anchor pairs at
+# 100,000th identity need ~10,000 draws). experiments/anchor_threshold.py on a trained small model: anchor pairs at
 # cosine 0.3-0.7 land on the same true identity 11-18% of the time (unrelated: 3.5%), at 0.8 / 0.9 20% / 29%.
 ANCHOR_MAX_COSINE = 0.7
 ANCHOR_MAX_ATTEMPTS = 64
 ANCHOR_CHUNK = 1024  # candidates checked against the accepted anchors per matrix product
 DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 # --variation when not given: plain mode mixes the whole latent (0.35: cosine 0.94 to the identity latent);
-# identity mode scales z_obs (see the module doc and bench/identity_experiment.py for how it was chosen).
+# identity mode scales z_obs (see the module doc and experiments/identity_experiment.py for how it was chosen).
 DEFAULT_VARIATION = {"plain": 0.35, "identity": 1.0}
 
 

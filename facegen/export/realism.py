@@ -16,7 +16,7 @@ so `--min-realism 0.3` redraws the images D ranks among the least real 30% of wh
 RUN/realism/<checkpoint>.json: part of the checkpoint's state, never of a batch, so exports stay exact (on
 the same hardware and software, like every other byte). Identity-mode runs score an image paired with itself.
 Whether the ranking keeps *better* images is judged by FID/KID, face rate and a downstream recognizer in
-bench/realism_filter.py, not by D.
+experiments/realism_filter.py, not by D.
 """
 
 from __future__ import annotations

@@ -23,12 +23,13 @@ from facegen.distribute import make_strategy
 from facegen.export.identities import IdentityPlan, default_variation, shard_blocks
 from facegen.export.layout import finish
 from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest, stored_settings
-from facegen.export.realism import RealismCalibration, load_or_calibrate
+from facegen.data.pipeline import to_float
 from facegen.export.attributes import AttributeLabels, balance_for
-from facegen.export.verify import Acceptance, accept_identities, identity_attributes, resolve_check, similarities
+from facegen.export.realism import RealismCalibration, load_or_calibrate
+from facegen.export.scores import Rendered, Score, bind, scores_for
+from facegen.export.verify import Acceptance, accept_identities, identity_attributes, resolve_check
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
-from facegen.models.embedder import Embedder
 from facegen.models.generator import Generator, to_uint8
 
 
@@ -54,39 +55,32 @@ def image_path(label: int, index: int, plan: IdentityPlan, ext: str) -> str:
 
 
 class BlockRenderer:
-    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images (and D's logits).
+    """One tf.function with a fixed input signature: [k, block, latent] -> uint8 images and each score's output.
 
-    Each block goes through G (and D, when realism is scored) on its own (tf.map_fn), so every image is
-    computed in a call of the same shape at the same position whatever --batch-size groups the blocks: the
-    outputs are exact by construction. Under a strategy with several replicas, each replica renders whole
-    blocks of the dispatch. Without realism D never runs: it costs as much as G (issue 13's measurements).
+    Each block goes through G (and the scores) on its own (tf.map_fn), so every image is computed in a call of
+    the same shape at the same position whatever --batch-size groups the blocks: the outputs are exact by
+    construction. Under a strategy with several replicas, each replica renders whole blocks of the dispatch.
+    Only the scores the export asks for run: D (realism) costs about as much as G.
     """
 
-    def __init__(self, gen: Generator, block: int, size: int, realism: bool,
-                 strategy: tf.distribute.Strategy | None = None, embedder: Embedder | None = None,
-                 attributes: AttributeClassifier | None = None) -> None:
-        self.gen, self.block = gen, block
+    def __init__(self, gen: Generator, block: int, size: int, scores: list[Score] = (),
+                 strategy: tf.distribute.Strategy | None = None) -> None:
+        self.gen, self.block, self.scores = gen, block, list(scores)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         res = gen.config.model.resolution
         self.size = size or res
-        dim = embedder.config.embedding_dim if embedder else 1
-        n_attr = len(attributes.names) if attributes else 1
-        out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8), tf.TensorSpec([block], tf.float32),
-                    tf.TensorSpec([block, dim], tf.float32), tf.TensorSpec([block, n_attr], tf.float32))
+        out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8),
+                    {s.name: tf.TensorSpec([block, *s.shape()], tf.float32) for s in self.scores})
 
         def one_block(z):
             x = gen.generator(z, training=False)
-            score = gen.realism_logits(x) if realism else tf.fill([block], float("nan"))
-            if self.size != res:
-                x = tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True)
-            image = to_uint8(x)
-            # The embedder sees the written image (its uint8 pixels), so a manifest's similarity is what anyone
-            # re-embedding the file gets.
-            pixels = tf.cast(image, tf.float32) / 127.5 - 1.0
-            embedding = embedder.embed_float(pixels) if embedder else tf.fill([block, 1], float("nan"))
-            attribute = attributes.probabilities_float(pixels) if attributes else tf.fill([block, 1], float("nan"))
-            return image, score, embedding, attribute
+            image = to_uint8(x if self.size == res else
+                             tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True))
+            # Scores see the written image (its uint8 pixels), so a manifest's value is what anyone re-scoring the
+            # file gets; D sees G's own output, as it trained.
+            pixels = to_float(image)
+            return image, {s.name: tf.cast(s.graph(x, pixels), tf.float32) for s in self.scores}
 
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
@@ -94,20 +88,23 @@ class BlockRenderer:
         self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
         self._render_replicas = tf.function(lambda parts: self.strategy.run(render, args=(parts,)))
 
-    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """[k, block, latent] -> uint8 images [k, block, s, s, 3], D logits [k, block], embeddings [k, block, d]
-        and attribute probabilities [k, block, a] (NaN-filled for what the export does not compute)."""
+    def __call__(self, z: np.ndarray) -> Rendered:
+        """[k, block, latent] -> the images [k, block, s, s, 3] and each score's output [k, block, ...]."""
         if self.replicas == 1:
-            return tuple(t.numpy() for t in self._render(tf.convert_to_tensor(z)))
+            images, outputs = self._render(tf.convert_to_tensor(z))
+            return Rendered(images.numpy(), {k: v.numpy() for k, v in outputs.items()})
         # Pad to whole blocks per replica with extra zero blocks (their outputs are dropped).
         k = len(z)
         per = -(-k // self.replicas)
         z = np.concatenate([z, np.zeros((per * self.replicas - k, *z.shape[1:]), np.float32)])
         parts = self.strategy.experimental_distribute_values_from_function(
             lambda ctx: tf.constant(z[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]))
-        outputs = self._render_replicas(parts)
-        return tuple(np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(out)])[:k]
-                     for out in outputs)
+        images, outputs = self._render_replicas(parts)
+
+        def joined(t):
+            return np.concatenate([x.numpy() for x in self.strategy.experimental_local_results(t)])[:k]
+
+        return Rendered(joined(images), {name: joined(t) for name, t in outputs.items()})
 
 
 @dataclass(frozen=True)
@@ -164,8 +161,8 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
         return ExportResult(out, shard.images, 0, shard.identities, 0, 0, 0.0, already_complete=True)
-    renderer = BlockRenderer(gen, cfg.block, cfg.size, cfg.scores_realism, strategy, check and check.embedder,
-                             classifier)
+    scores = scores_for(gen, calibration, cfg.min_realism, check, cfg.min_consistency, classifier)
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, strategy)
     acceptance = labels = None
     if check is not None or balance is not None:  # the global identity plan: every shard computes the same one
         try:
@@ -179,14 +176,15 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
         references = (acceptance.attributes if acceptance is not None
                       else identity_attributes(renderer, shard.plan, cfg.blocks_per_call))
         labels = AttributeLabels.from_references(classifier.names, references)
+    scores = bind(scores, acceptance, labels)
     journal = Journal(state / "journal.csv", labels.columns if labels else None)
     writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
-                     calibration, progress, acceptance, labels)
+                     scores, progress)
     try:
         writer.run(renderer)
     finally:
         writer.close()
-    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, acceptance, labels,
+    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, scores, acceptance,
                     renderer.replicas)
     ended = dt.datetime.now(dt.timezone.utc)
     return ExportResult(out, shard.images, writer.written, shard.identities, writer.replaced, below,
@@ -198,11 +196,9 @@ class _Writer:
     dispatch once its files are on disk; at most two dispatches are in flight, so memory stays flat."""
 
     def __init__(self, out: Path, journal: Journal, cfg: ExportConfig, shard: ShardPlan, gen: Generator,
-                 checkpoint_label: str, calibration: RealismCalibration | None, progress: bool,
-                 acceptance: Acceptance | None = None, labels: AttributeLabels | None = None) -> None:
+                 checkpoint_label: str, scores: list[Score], progress: bool) -> None:
         self.out, self.journal, self.cfg, self.plan, self.step = out, journal, cfg, shard.plan, gen.step
-        self.checkpoint_label, self.calibration, self.acceptance = checkpoint_label, calibration, acceptance
-        self.labels = labels
+        self.checkpoint_label, self.scores = checkpoint_label, scores
         self.done = set(journal.global_indices().tolist())  # empty for a fresh export
         self.todo = [b for b in shard.blocks if not self.done.issuperset(self.plan.block_images(b).tolist())]
         self.bar = tqdm(total=shard.images, initial=len(self.done), desc="exporting", unit="img",
@@ -234,9 +230,8 @@ class _Writer:
         cfg, plan = self.cfg, self.plan
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
         valid = indices >= 0
-        references = None if self.acceptance is None or not cfg.embedder else self.acceptance.references
-        images, logits, realism, similarity, attr, attempts, n_replaced = _render_with_replacements(
-            renderer, plan, indices, valid, cfg, self.calibration, references)
+        images, judged, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, self.scores,
+                                                                         cfg.max_attempts)
         self.replaced += n_replaced
         futures, rows = [], []
         for k, pos in zip(*np.nonzero(valid)):
@@ -247,12 +242,10 @@ class _Writer:
             rel = image_path(label, index, plan, FORMATS[cfg.format])
             self._folder(rel.split("/")[0])
             futures.append(self.pool.submit(_write, self.out / rel, images[k, pos], cfg.format, cfg.quality))
-            row = manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]),
-                               None if realism is None else float(realism[k, pos]),
-                               None if realism is None else float(logits[k, pos]), self.checkpoint_label,
-                               self.step, None if similarity is None else float(similarity[k, pos]))
-            if self.labels is not None:
-                row.update(self.labels.row(label, attr[k, pos]))
+            row = manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]), None, None,
+                               self.checkpoint_label, self.step)
+            for score, values in zip(self.scores, judged):
+                row.update(score.row(values, k, pos, label))
             rows.append(row)
         self.pending.append((futures, rows))
         self.written += len(rows)
@@ -275,8 +268,8 @@ class _Writer:
 
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
-            command: str, writer: _Writer, started: dt.datetime, acceptance: Acceptance | None = None,
-            labels: AttributeLabels | None = None, replicas: int = 1) -> int:
+            command: str, writer: _Writer, started: dt.datetime, scores: list[Score],
+            acceptance: Acceptance | None = None, replicas: int = 1) -> int:
     """Check the journal covers the shard, write manifest, im2rec.lst, metadata.csv and (last) export.json, drop the state.
     Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
     journaled = journal.global_indices()
@@ -292,9 +285,9 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
         "facegen_version": facegen.__version__, "settings": shard.settings, "command": command,
         "model": gen.config.to_dict(), "hardware": hardware.detect().describe(),
         "replicas": replicas, "counts": counts,
+        # The identity plan (accepted candidates) is the export's own, with or without an embedder (--balance).
         **({"identity_check": acceptance.record()} if acceptance is not None else {}),
-        **({"attributes": {"columns": labels.names, "identity_attributes": labels.identity_names,
-                           "identity_shares": labels.shares()}} if labels is not None else {}),
+        **{k: v for sc in scores for k, v in sc.record().items()},
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()}, read_manifest(out))
     shutil.rmtree(state)
     return below
@@ -324,51 +317,49 @@ def _latents(plan: IdentityPlan, indices: np.ndarray, attempt: int) -> np.ndarra
 
 
 def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indices: np.ndarray, valid: np.ndarray,
-                              cfg: ExportConfig, calibration: RealismCalibration | None,
-                              references: np.ndarray | None = None):
-    """Render, then redraw images that fail a check: calibrated realism below --min-realism, or (with an
-    embedder) cosine to their identity's reference below --min-consistency. Attempt a of an image is keyed by
-    (seed, identity, index, a) and rendered in its own block at its own position, so the result does not
-    depend on which other images needed replacing. The first passing attempt wins; after max_attempts the
-    best attempt is kept: by identity similarity when an embedder checks, else by D's logit (the calibration
-    is monotone). Returns images, D's logits, their calibrated realism (None when not scored), the identity
-    similarities (None without an embedder), attribute probabilities (NaN without a classifier), attempts and
-    the number of images replaced."""
+                              scores: list[Score], max_attempts: int):
+    """Render, then redraw images that fail a score's test (calibrated realism below --min-realism; cosine to
+    their identity's reference below --min-consistency). Attempt a of an image is keyed by (seed, identity,
+    index, a) and rendered in its own block at its own position, so the result does not depend on which other
+    images needed replacing. The first passing attempt wins; after max_attempts the best attempt is kept, by the
+    preference of the highest-ranked score that has one (identity similarity over D's logit). Returns the
+    images, each score's judged values (in `scores` order), the attempts and the number of images replaced."""
     labels = np.where(valid, plan.split(np.maximum(indices, 0))[0], -1)
 
     def draw(rows: np.ndarray, attempt: int):
-        images, logits, emb, attr = renderer(_latents(plan, indices[rows], attempt))
-        realism = None if calibration is None else calibration.score(logits)
-        sim = None if references is None else similarities(emb, labels[rows], references)
-        passes = np.ones(logits.shape, bool)
-        if cfg.min_realism > 0:
-            passes &= realism >= cfg.min_realism
-        if sim is not None:
-            passes &= sim >= cfg.min_consistency
-        return images, logits, realism, sim, attr, passes, (logits if sim is None else sim)
+        rendered = renderer(_latents(plan, indices[rows], attempt))
+        judged = [sc.judge(rendered.outputs[sc.name], labels[rows]) for sc in scores]
+        passes = np.ones(rendered.images.shape[:2], bool)
+        for sc, values in zip(scores, judged):
+            ok = sc.passes(values)
+            if ok is not None:
+                passes &= ok
+        ranked = [(sc.preference_rank, sc.preference(v)) for sc, v in zip(scores, judged)
+                  if sc.preference(v) is not None]
+        key = max(ranked, key=lambda r: r[0])[1] if ranked else np.zeros(passes.shape)
+        return rendered.images, judged, passes, key
 
     everything = np.arange(len(indices))
-    images, logits, realism, sim, attr, accepted, key = draw(everything, 0)
+    images, judged, accepted, key = draw(everything, 0)
     attempts = np.zeros(indices.shape, np.int64)
     n_replaced = 0
-    for a in range(1, cfg.max_attempts if (cfg.min_realism > 0 or sim is not None) else 1):
+    tested = any(sc.passes(v) is not None for sc, v in zip(scores, judged))
+    for a in range(1, max_attempts if tested else 1):
         need = valid & ~accepted
         if not need.any():
             break
         rows = np.flatnonzero(need.any(axis=1))
-        imgs_a, logits_a, real_a, sim_a, attr_a, pass_a, key_a = draw(rows, a)
+        images_a, judged_a, pass_a, key_a = draw(rows, a)
         for j, k in enumerate(rows):
             take = need[k] & (pass_a[j] | (key_a[j] > key[k]))
             n_replaced += int((take & (attempts[k] == 0)).sum())
-            images[k][take], logits[k][take], key[k][take] = imgs_a[j][take], logits_a[j][take], key_a[j][take]
-            attr[k][take] = attr_a[j][take]
-            if realism is not None:
-                realism[k][take] = real_a[j][take]
-            if sim is not None:
-                sim[k][take] = sim_a[j][take]
+            images[k][take], key[k][take] = images_a[j][take], key_a[j][take]
+            for values, values_a in zip(judged, judged_a):
+                for name in values:
+                    values[name][k][take] = values_a[name][j][take]
             attempts[k][take] = a
             accepted[k] |= need[k] & pass_a[j]
-    return images, logits, realism, sim, attr, attempts, n_replaced
+    return images, judged, attempts, n_replaced
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:

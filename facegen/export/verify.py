@@ -184,7 +184,8 @@ def reference_outputs(renderer, plan: IdentityPlan, blocks: list[int], per_block
     for k, b in enumerate(blocks):
         cands = np.arange(b * per_block, (b + 1) * per_block)
         z[k, :per_block * REFERENCE_IMAGES] = plan.reference_latents(cands, REFERENCE_IMAGES)
-    _, _, emb, attr = renderer(z)
+    rendered = renderer(z)
+    emb, attr = rendered.output("embedding"), rendered.output("attributes")
 
     def mean(x):
         return x[:, :per_block * REFERENCE_IMAGES].reshape(len(blocks) * per_block, REFERENCE_IMAGES, -1).mean(axis=1)

@@ -1,2 +1,3 @@
-"""The networks: the DCGAN's generator and discriminators (dcgan), and a trained generator loaded from a run
-folder that turns seeds and latents into images (generator)."""
+"""The networks: the DCGAN's generator and discriminators (dcgan), a trained generator loaded from a run
+folder that turns seeds and latents into images (generator), the identity embedder (embedder: residual trunk,
+CosFace head) and the attribute classifier on the same trunk (attributes)."""

@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import layers
 
 from facegen.config import AttributeConfig, read_json
+from facegen.data.pipeline import to_float
 from facegen.models.embedder import build_trunk
 from facegen.run import read_folder_config, restore_trained
 
@@ -66,7 +67,7 @@ class AttributeClassifier:
 
     def probabilities(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """uint8 images [n, s, s, 3] -> [n, attributes] probabilities."""
-        out = [self.probabilities_float(tf.cast(images[i:i + batch], tf.float32) / 127.5 - 1.0).numpy()
+        out = [self.probabilities_float(to_float(images[i:i + batch])).numpy()
                for i in range(0, len(images), batch)]
         return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
 

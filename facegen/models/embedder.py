@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from facegen.config import EmbedderConfig, FacegenError, read_json
+from facegen.data.pipeline import to_float
 from facegen.run import read_folder_config, restore_trained
 
 EMBEDDER_KIND = "embedder"
@@ -111,7 +112,7 @@ class Embedder:
 
     def embed(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """uint8 images [n, s, s, 3] -> unit embeddings [n, d] float32."""
-        out = [self.embed_float(tf.cast(images[i:i + batch], tf.float32) / 127.5 - 1.0).numpy()
+        out = [self.embed_float(to_float(images[i:i + batch])).numpy()
                for i in range(0, len(images), batch)]
         return np.concatenate(out) if out else np.zeros((0, self.config.embedding_dim), np.float32)
 

@@ -14,9 +14,9 @@ import tensorflow as tf
 
 from facegen import plots
 from facegen.atomic import replacing, write_json
-from facegen.config import DataConfig, EmbedderConfig, FacegenError, read_json
+from facegen.config import DataConfig, EmbedderConfig, read_json
 from facegen.data import TrainingData, discover
-from facegen.data.sources import ImageSource
+from facegen.data.sources import ImageSource, split_identities  # noqa: F401  (imported from here too)
 from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_far, verification_pairs
 from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
                                      build_backbone)
@@ -28,24 +28,6 @@ FAR = 1e-3  # the false-accept rate the export's limits are set at
 REPORT_PAIRS = 6000
 GENUINE_KEPT = 0.9  # the consistency limit never rejects more than 10% of real held-out images
 NOVEL_FLAGGED = 0.01  # the leakage limit flags at most 1% of held-out (novel) people as training people
-
-
-def split_identities(source: ImageSource, every: int) -> tuple[ImageSource, ImageSource]:
-    """(training, held-out) images by identity: CelebA's train partition against val+test; identity folders
-    hold out every `every`-th identity in sorted order. Images without an identity are dropped."""
-    frame = source.frame.dropna(subset=["identity"])
-    if frame.empty:
-        raise FacegenError(f"{source.root} has no identity labels: the embedder needs CelebA's identity_CelebA.txt "
-                           "or one sub-folder per identity")
-    if "partition" in frame:
-        held = frame["partition"] > 0
-    else:
-        ids = np.sort(frame["identity"].astype(int).unique())
-        held = frame["identity"].astype(int).isin(set(ids[every - 1::every]))
-    train, test = (ImageSource(source.root, source.layout, f.reset_index(drop=True)) for f in (frame[~held], frame[held]))
-    if train.frame["identity"].nunique() < 2 or test.frame["identity"].nunique() < 2:
-        raise FacegenError(f"{source.root}: need at least two training and two held-out identities")
-    return train, test
 
 
 def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = True) -> dict:

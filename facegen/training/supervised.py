@@ -13,7 +13,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facegen.config import FacegenError, Interrupted
-from facegen.data.pipeline import index_stream
+from facegen.data.pipeline import index_stream, to_float
 from facegen.run import CONFIG_FILE, checkpoint_manager, read_folder_config, restore
 
 log = logging.getLogger("facegen")
@@ -77,5 +77,5 @@ def fit(folder: Path, checkpoint: tf.train.Checkpoint, step: tf.Variable, steps:
 
 def flipped(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
     """uint8 batch -> float [-1, 1], mirrored where `flip`."""
-    x = tf.cast(images, tf.float32) / 127.5 - 1.0
+    x = to_float(images)
     return tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)

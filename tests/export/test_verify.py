@@ -12,6 +12,7 @@ from test_render import cfg, digest
 from facegen.config import ExportConfig, FacegenError, Interrupted
 from facegen.export.merge import merge
 from facegen.export.render import BlockRenderer, export
+from facegen.export.scores import IdentityScore
 from facegen.export.verify import accept_identities, reference_embeddings, resolve_check
 from facegen.models.generator import Generator
 
@@ -64,7 +65,7 @@ def test_accepted_identities_are_apart_from_each_other_and_from_training_people(
 
     e_cfg, check = resolve_check(ExportConfig(identities=K, per_identity=M, embedder=str(trained[0])))
     gen = Generator.from_run(run)
-    renderer = BlockRenderer(gen, 16, 0, False, embedder=check.embedder)
+    renderer = BlockRenderer(gen, 16, 0, [IdentityScore(check.embedder, check.min_consistency)])
     plan = IdentityPlan(0, K, M, gen.latent_dim, 0.35, 16)
     # Limits from the first 48 candidates' own spread, so that the check has something to reject either way.
     refs = reference_embeddings(renderer, plan, list(range(12)), 4)

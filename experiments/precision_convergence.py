@@ -1,7 +1,7 @@
 """bfloat16 against float32 training, side by side: same preset, data, seed and steps; speed and the quality
 reached (FID/KID on the FID Inception, sliced Wasserstein distance on pixels), each against the real images.
 
-    python bench/precision_convergence.py --data data/celeba-sample --preset small --steps 2000
+    python experiments/precision_convergence.py --data data/celeba-sample --preset small --steps 2000
 
 The question `--mixed-precision auto` must answer before it may pick bfloat16 for training: does the faster
 policy reach the same quality within noise? Runs in --work are reused when complete (training is idempotent).

@@ -1,6 +1,6 @@
 """Does the calibrated realism filter keep better images? Judged by what is not D.
 
-    python bench/realism_filter.py --run runs/quickstart --run runs/identity --data data/celeba-sample
+    python experiments/realism_filter.py --run runs/quickstart --run runs/identity --data data/celeba-sample
 
 For each run: one scored export (--realism) gives the share of first draws that pass --min-realism 0.1 /
 0.3 / 0.5; exports with those thresholds give the redraw cost in images/s against the default export (no D)

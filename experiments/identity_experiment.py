@@ -2,7 +2,7 @@
 person each, and different people across folders? Then the downstream proof (examples/train_recognizer.py)
 three ways: real training identities, plain export, identity export.
 
-    python bench/identity_experiment.py [--data data/celeba-sample] [--steps 1500] [--identities 40]
+    python experiments/identity_experiment.py [--data data/celeba-sample] [--steps 1500] [--identities 40]
 
 Judge: a classifier trained on the sample's true identities (the drawing's ground truth). Consistency = the
 share of a folder's images given its majority true identity; separation = distinct majority identities;
