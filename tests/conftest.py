@@ -60,7 +60,7 @@ def tiny_cfg(celeba_sample):
 
 
 def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int, realism: bool = False) -> None:
-    """What a user checks on any export: layout, manifest == disk, files decode, train.lst, Keras labels."""
+    """What a user checks on any export: layout, manifest == disk, files decode, im2rec.lst, Keras labels."""
     import numpy as np
     import pandas as pd
     import tensorflow as tf
@@ -82,7 +82,7 @@ def check_export(folder: Path, k: int, m: int, step: int, seed: int, size: int, 
     for p in frame["path"]:
         with Image.open(folder / p) as im:
             assert im.size == (size, size) and im.mode == "RGB"
-    lst = (folder / "train.lst").read_text().splitlines()
+    lst = (folder / "im2rec.lst").read_text().splitlines()
     assert len(lst) == k * m and lst[m] == f"{m}\t1\tid_000002/id_000002_0000.png"  # im2rec: index, label, path
     assert not (folder / STATE_DIR).exists()
     ds = tf.keras.utils.image_dataset_from_directory(folder, image_size=(size, size), batch_size=100, shuffle=False)
@@ -120,3 +120,10 @@ def write_odd_images(folder: Path) -> None:
     (folder / "truncated.jpg").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
     (folder / "notes.png").write_text("not an image")
     (folder / "readme.txt").write_text("ignored: not an image extension")
+
+
+@pytest.fixture(scope="session")
+def verification_sample(tmp_path_factory) -> Path:
+    """400 drawn faces (20 identities, 4 of them held out as val+test): enough people for two folds of
+    verification pairs, which the 300-image sample's 3 held-out identities are not."""
+    return write_sample(tmp_path_factory.mktemp("people") / "celeba", count=400, seed=0)

@@ -19,11 +19,8 @@ def recognizer(data: Path, head: str, epochs: int, train: str = "real", *extra: 
 
 
 @pytest.fixture(scope="module")
-def people(tmp_path_factory):
-    """A 400-image sample: 20 identities, 4 of them held out (val+test), enough for two verification folds."""
-    from facegen.data.sample import write_sample
-
-    return write_sample(tmp_path_factory.mktemp("people") / "celeba", count=400, seed=0)
+def people(verification_sample):
+    return verification_sample
 
 
 @pytest.fixture(scope="module")

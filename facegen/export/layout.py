@@ -172,17 +172,30 @@ def merged_record(records: list[dict], sources: list[str], command: str) -> dict
 
 
 def record_pack(root: Path, entry: dict) -> None:
-    """Note a packed form of the dataset (keyed by its folder) in its packs.json and card; a read-only dataset keeps
-    its card (the pack's own pack.json still says everything)."""
+    """Note a packed form of the dataset (keyed by its folder) in its packs.json and card."""
+    from facegen.export.card import PACKS
+
+    _add_to_record(root, PACKS, entry["out"], entry, "the pack")
+
+
+def record_benchmark(root: Path, entry: dict) -> None:
+    """Note a `facegen benchmark` of the dataset (keyed by its folder) in its benchmarks.json and card."""
+    from facegen.export.card import BENCHMARKS
+
+    _add_to_record(root, BENCHMARKS, entry["out"], entry, "the benchmark")
+
+
+def _add_to_record(root: Path, name: str, key: str, entry: dict, what: str) -> None:
+    """One entry of a side record of the dataset, then its card; a read-only dataset keeps its card (the command's
+    own output folder still says everything)."""
     import logging
 
     from facegen.atomic import exclusive
-    from facegen.export.card import PACKS
 
-    packs = read_json(root / PACKS) if (root / PACKS).exists() else {}
     try:
         with exclusive(root, "DATASET"):
-            write_json(root / PACKS, {**packs, entry["out"]: entry})
+            entries = read_json(root / name) if (root / name).exists() else {}
+            write_json(root / name, {**entries, key: entry})
             refresh_card(root)
     except OSError as e:
-        logging.getLogger("facegen").warning("cannot note the pack in %s's card (%s)", root, e.strerror or e)
+        logging.getLogger("facegen").warning("cannot note %s in %s's card (%s)", what, root, e.strerror or e)

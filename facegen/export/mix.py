@@ -29,7 +29,7 @@ import facegen
 from facegen.atomic import replacing, write_bytes, write_json
 from facegen.config import FacegenError, MixConfig, read_json
 from facegen.data.pipeline import load_image
-from facegen.data.sources import check_data_path, discover
+from facegen.data.sources import check_data_path, discover, split_identities
 from facegen.export.layout import EXPORT_JSON, MIX_JSON, MIX_STATE, finish, labels_writer, open_dataset
 from facegen.images import check_decodes, encode
 
@@ -157,6 +157,8 @@ def _choose(names: list, n: int | None, seed: int) -> list:
 def _real_items(cfg: MixConfig, fmt: str) -> tuple[list[_Item], int, int]:
     """The chosen real identities' images, labelled 0.., with how many identities and the training crop."""
     source = discover(check_data_path(cfg.real), cfg.partition)
+    if cfg.held_out_every and source.layout != "celeba" and source.frame["identity"].notna().any():
+        source = split_identities(source, cfg.held_out_every)[0]
     if source.frame["identity"].isna().all():
         raise FacegenError(f"--real {cfg.real} has no identity labels: give CelebA (with identity_CelebA.txt) or "
                            "one sub-folder per identity")

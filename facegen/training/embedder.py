@@ -5,23 +5,25 @@ mean embeddings (for the export's leakage check)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from facegen import plots
 from facegen.atomic import replacing, write_json
-from facegen.config import DataConfig, EmbedderConfig, read_json
+from facegen.config import DataConfig, EmbedderConfig, FacegenError, read_json
 from facegen.data import TrainingData, discover
-from facegen.data.sources import ImageSource, split_identities  # noqa: F401  (imported from here too)
+from facegen.data.sources import ImageSource, split_identities
 from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_far, verification_pairs
 from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
                                      build_backbone)
 from facegen.run import write_config
-from facegen.training.supervised import check_resume, fit, flipped
+from facegen.training.supervised import check_resume, fit, flipped, shared_batch_rows
 
 log = logging.getLogger("facegen")
 FAR = 1e-3  # the false-accept rate the export's limits are set at
@@ -34,7 +36,12 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     """Train (or resume) the embedder in `folder` to cfg.steps, then write its report and identity means."""
     folder = Path(folder)
     check_resume(folder, cfg, EMBEDDER_KIND, "embedder")
-    train_src, held_src = split_identities(discover(cfg.data, "all"), cfg.held_out_every)
+    source = discover(cfg.data, "all")
+    if cfg.held_out_every:
+        train_src, held_src = split_identities(source, cfg.held_out_every)
+    else:  # every identity trains; verification happens elsewhere (a benchmark arm's held-out pairs)
+        train_src, held_src = ImageSource(source.root, source.layout, source.frame.dropna(subset=["identity"])
+                                          .reset_index(drop=True)), None
     data_cfg = DataConfig(path=cfg.data, resolution=cfg.resolution)
     data = TrainingData(train_src, data_cfg, progress)
     ids = data.identities
@@ -62,9 +69,18 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
         hit = tf.reduce_mean(tf.cast(tf.argmax(logits, 1) == tf.cast(y, tf.int64), tf.float32))
         return loss, hit
 
+    batches = None
+    if cfg.real_share:
+        real = _real_rows(train_src)
+        groups = [np.flatnonzero(real), np.flatnonzero(~real)]
+        if not len(groups[0]) or not len(groups[1]):
+            raise FacegenError(f"--real-share needs data with real and synthetic identities (a facegen mix); "
+                               f"{cfg.data} has {'no real' if not len(groups[0]) else 'no synthetic'} ones")
+        batches = functools.partial(shared_batch_rows, cfg.seed, groups, [cfg.real_share, 1 - cfg.real_share],
+                                    cfg.batch_size)
     ran = fit(folder, checkpoint, step, cfg.steps, cfg.checkpoint_every,
               lambda rows, flip: train_step(data.images[rows], labels[rows], flip), cfg.seed, len(data),
-              cfg.batch_size, "training embedder", progress)
+              cfg.batch_size, "training embedder", progress, batches)
     if not ran and (folder / REPORT).exists():  # finished: nothing to redo
         return read_json(folder / REPORT)
 
@@ -72,11 +88,23 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     means = identity_means(embedder.embed(data.images), ids)
     with replacing(folder / IDENTITIES) as tmp, open(tmp, "wb") as f:
         np.savez(f, identities=classes, means=means)
-    held = TrainingData(held_src, data_cfg, progress=False)
-    report = verification_report(embedder, held.images, held.identities, folder, cfg.seed, means)
+    report = {}
+    if held_src is not None:
+        held = TrainingData(held_src, data_cfg, progress=False)
+        report = verification_report(embedder, held.images, held.identities, folder, cfg.seed, means)
     report.update(train_identities=int(len(classes)), train_images=int(len(data)), step=embedder.step)
     write_json(folder / REPORT, report)
     return report
+
+
+def _real_rows(source: ImageSource) -> np.ndarray:
+    """Which images of a `facegen mix` folder are of real identities (its manifest's source column)."""
+    manifest = Path(source.root) / "manifest.csv"
+    if not manifest.exists():
+        raise FacegenError(f"--real-share needs a facegen mix (with manifest.csv); {source.root} is not one")
+    frame = pd.read_csv(manifest, dtype={"path": str, "source": str})
+    real = {str(Path(source.root) / p) for p, src in zip(frame["path"], frame["source"]) if src == "real"}
+    return np.array([str(Path(p)) in real for p in source.frame["path"]])
 
 
 def identity_means(embeddings: np.ndarray, identities: np.ndarray) -> np.ndarray:

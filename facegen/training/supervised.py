@@ -42,11 +42,27 @@ def batch_rows(seed: int, n: int, batch_size: int, start_step: int):
         s += 1
 
 
+def shared_batch_rows(seed: int, groups: list[np.ndarray], shares: list[float], batch_size: int, start_step: int):
+    """Like batch_rows, but each batch takes round(share * batch_size) rows from each group (the last group the
+    rest), each group's rows in its own seeded order: a fixed share of real images whatever the groups' sizes."""
+    counts = [int(round(share * batch_size)) for share in shares[:-1]]
+    counts.append(batch_size - sum(counts))
+    streams = [index_stream(seed + 7919 * (g + 1), len(group), start_step * c)
+               for g, (group, c) in enumerate(zip(groups, counts))]
+    s = start_step
+    while True:
+        rows = np.concatenate([group[np.fromiter((next(st) for _ in range(c)), np.int64, c)]
+                               for group, st, c in zip(groups, streams, counts)])
+        yield s, rows, np.random.default_rng([seed, s, 0xF11D]).random(batch_size) < 0.5
+        s += 1
+
+
 def fit(folder: Path, checkpoint: tf.train.Checkpoint, step: tf.Variable, steps: int, checkpoint_every: int,
         train_step: Callable[[np.ndarray, np.ndarray], tuple], seed: int, n: int, batch_size: int, desc: str,
-        progress: bool) -> bool:
-    """Restore the newest checkpoint, then run train_step(rows, flip) -> (loss, metric) up to `steps`.
-    Returns False when the folder was already trained to `steps` (nothing ran)."""
+        progress: bool, batches: Callable[[int], object] | None = None) -> bool:
+    """Restore the newest checkpoint, then run train_step(rows, flip) -> (loss, metric) up to `steps`, on
+    batch_rows(seed, n, batch_size, start) or `batches(start)` when given. Returns False when the folder was
+    already trained to `steps` (nothing ran)."""
     tf.config.experimental.enable_op_determinism()  # same seed, same weights; a resumed run equals a straight one
     manager = checkpoint_manager(checkpoint, folder, 2)
     restore(checkpoint, folder)
@@ -57,7 +73,7 @@ def fit(folder: Path, checkpoint: tf.train.Checkpoint, step: tf.Variable, steps:
         log.info("resuming %s at step %d of %d", folder, start, steps)
     bar = tqdm(total=steps, initial=start, desc=desc, unit="step", disable=not progress)
     try:
-        for s, rows, flip in batch_rows(seed, n, batch_size, start):
+        for s, rows, flip in (batches(start) if batches else batch_rows(seed, n, batch_size, start)):
             if s >= steps:
                 break
             loss, metric = train_step(rows, flip)

@@ -2,6 +2,7 @@
 parses and whose counts match the manifest, preview.jpg with one row per identity; evaluate adds its numbers."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -27,13 +28,14 @@ def check_card(folder, identities, images, tile=32):
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["size_categories"] == [size_category(images)] and "image-classification" in meta["task_categories"]
     assert {"synthetic", "faces", "face-recognition"} <= set(meta["tags"]) and meta["license"]
-    # The declared data files are the identity folders' images, never the preview at the root.
-    assert meta["configs"][0]["data_files"][0]["path"].startswith("*/")
+    # The declared data files are the identity folders' images and the Hugging Face metadata, never the preview.
+    assert meta["configs"][0]["data_files"][0]["path"] == [f"*/*.{Path(read_manifest(folder)['path'][0]).suffix[1:]}",
+                                                          "metadata.csv"]
     # The counts table says what the manifest says.
     row = next(line for line in text.splitlines() if line.startswith(f"| {identities} |"))
     assert f"| {images} |" in row
-    for snippet in ("image_dataset_from_directory", "ImageFolder", 'load_dataset("imagefolder"', "train.lst",
-                    "## Limitations", "generated"):
+    for snippet in ("image_dataset_from_directory", "ImageFolder", 'load_dataset("imagefolder"', "im2rec.lst",
+                    "facegen pack", "## Limitations", "generated"):
         assert snippet in text
     rows = min(PREVIEW_ROWS, identities)
     with Image.open(folder / PREVIEW_NAME) as im:

@@ -1,5 +1,5 @@
 """The export folder's bookkeeping, without TensorFlow: rows match the columns, the journal survives a torn
-line and writes a sorted manifest and train.lst, unsafe manifests and foreign folders are refused."""
+line and writes a sorted manifest, im2rec.lst and metadata.csv, unsafe manifests and foreign folders are refused."""
 
 import json
 
@@ -32,7 +32,7 @@ def test_journal_writes_a_sorted_manifest_and_lst_after_a_torn_line(tmp_path):
     assert frame["realism"].tolist()[:3] == [0.25] * 3 and frame["realism"][3:].isna().all()  # empty = not scored
     lst = (tmp_path / LST).read_text().splitlines()
     assert lst[0] == "0\t0\tid_000001/id_000001_0000.png" and lst[5] == "5\t1\tid_000002/id_000002_0002.png"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.csv", MANIFEST, LST]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["journal.csv", MANIFEST, LST, "metadata.csv"])
 
 
 def test_rows_journaled_twice_are_kept_once(tmp_path):

@@ -57,7 +57,7 @@ def test_layout_labels_and_manifest_agree_with_disk(mixed, celeba_sample):
     classes = image_folder_classes(mixed)
     assert len(classes) == n
     assert all(frame.loc[frame["identity"] == c, "label"].eq(i).all() for i, c in enumerate(classes))
-    lst = pd.read_csv(mixed / "train.lst", sep="\t", header=None, names=["index", "label", "path"])
+    lst = pd.read_csv(mixed / "im2rec.lst", sep="\t", header=None, names=["index", "label", "path"])
     assert lst["path"].tolist() == frame["path"].tolist() and lst["label"].tolist() == frame["label"].tolist()
     assert lst["index"].tolist() == list(range(len(frame)))
 
