@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from facegen.atomic import exclusive
-from facegen.config import ARTICLE_LEARNING_RATE, FacegenError, at_least
+from facegen.config import ARTICLE_LEARNING_RATE, ExportConfig, FacegenError, at_least
 
 log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -57,7 +57,7 @@ def train(
                                         help="auto, off (float32), float16 or bfloat16. auto: bfloat16 where the "
                                              "hardware computes it natively (AVX512-BF16/AMX CPUs, GPUs of compute "
                                              "capability 8+), else float32; a run keeps its policy."),
-    xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on our CPUs."),
+    xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on CPUs (bench/RESULTS.md)."),
     learning_rate: float = typer.Option(ARTICLE_LEARNING_RATE, "--learning-rate",
                                         help="Adam's step size (the article's, for every preset)."),
     d_learning_rate: Optional[float] = typer.Option(None, "--d-learning-rate", help="D's own Adam step size "
@@ -147,6 +147,9 @@ def sample(
     typer.echo(f"wrote {out} ({len(images)} images from step {gen.step})")
 
 
+_E = ExportConfig  # the export's defaults live in its record; the help quotes them from there
+
+
 @app.command("export")
 def export_cmd(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="A trained run folder."),
@@ -158,41 +161,50 @@ def export_cmd(
         None, "--variation", help="How far an image may move from its identity, 0 = the same face. Plain runs: 1 = "
         "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default), up to 2 "
         "= wider than G trained on."),
-    seed: int = typer.Option(0, "--seed", help="Keys every latent with (identity, index): same seed, same bytes."),
-    fmt: str = typer.Option("png", "--format", help="png or jpg."),
-    quality: int = typer.Option(95, "--quality", help="JPEG quality."),
-    size: int = typer.Option(0, "--size", help="Output side in pixels (e.g. 112); 0 = the model's resolution."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Images per generator dispatch, rounded up to whole "
-                                   "64-image blocks (blocks are fixed by image index, which keeps the bytes exact)."),
-    min_realism: float = typer.Option(
-        0.0, "--min-realism", help="Redraw (up to 8 draws) images whose realism is below this. Realism (0..1) is "
+    seed: Optional[int] = typer.Option(None, "--seed", help="Keys every latent with (identity, index): same seed, "
+                                       f"same bytes [default: {_E.seed}]."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=f"png or jpg [default: {_E.format}]."),
+    quality: Optional[int] = typer.Option(None, "--quality", help=f"JPEG quality [default: {_E.quality}]."),
+    size: Optional[int] = typer.Option(None, "--size", help="Output side in pixels (e.g. 112) [default: the model's "
+                                       "resolution]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per generator dispatch, rounded up to "
+                                             "whole 64-image blocks (blocks are fixed by image index, which keeps the "
+                                             f"bytes exact) [default: {_E.batch_size}]."),
+    min_realism: Optional[float] = typer.Option(
+        None, "--min-realism", help="Redraw (up to 8 draws) images whose realism is below this. Realism (0..1) is "
         "D's rank of an image among 2,000 reference images of the same checkpoint: 0.3 redraws the images D ranks "
-        "among the least real 30% of what the model makes."),
+        "among the least real 30% of what the model makes [default: off]."),
     realism: bool = typer.Option(False, "--realism", help="Score every image's realism for the manifest (implied "
                                  "by --min-realism; off by default: D costs about as much as G)."),
-    shard: str = typer.Option("0/1", "--shard", help="i/n: generate slice i of n (join with facegen merge)."),
-    workers: int = typer.Option(0, "--workers", help="Encoding threads; 0 = one per core."),
-    strategy: str = typer.Option("auto", "--strategy", help="auto (every local GPU generates), default or mirrored."),
-    precision: str = typer.Option("auto", "--mixed-precision",
-                                  help="auto (bfloat16 where the CPU/GPU computes it natively), off or bfloat16. "
-                                       "Part of the bytes: the same machine kind and policy give the same files."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: generate slice i of n (join with facegen merge) "
+                                        "[default: 0/1]."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Encoding threads [default: one per core]."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="auto (every local GPU generates), default or "
+                                           f"mirrored [default: {_E.strategy}]."),
+    precision: Optional[str] = typer.Option(None, "--mixed-precision",
+                                            help="auto (bfloat16 where the CPU/GPU computes it natively), off or "
+                                                 "bfloat16. Part of the bytes: the same machine kind and policy give "
+                                                 f"the same files [default: {_E.precision}]."),
     embedder: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder (facegen embedder train): "
                                             "identities far apart and from the training people, images consistent."),
-    min_consistency: Optional[float] = typer.Option(None, "--min-consistency", help="Redraw images whose cosine to "
-                                                    "their identity's reference is below this [default: calibrated]."),
-    max_similarity: Optional[float] = typer.Option(None, "--max-similarity", help="Reject identities this close to "
-                                                   "an accepted one [default: calibrated]."),
-    max_leakage: Optional[float] = typer.Option(None, "--max-leakage", help="Reject identities this close to a "
-                                                "training identity [default: calibrated]."),
-    max_candidates: int = typer.Option(10, "--max-candidates", help="Identity candidates per identity before "
-                                       "giving up."),
+    min_consistency: Optional[float] = typer.Option(None, "--min-consistency", help="With --embedder: redraw images "
+                                                    "whose cosine to their identity's reference is below this "
+                                                    "[default: calibrated]."),
+    max_similarity: Optional[float] = typer.Option(None, "--max-similarity", help="With --embedder: reject "
+                                                   "identities this close to an accepted one [default: calibrated]."),
+    max_leakage: Optional[float] = typer.Option(None, "--max-leakage", help="With --embedder: reject identities this "
+                                                "close to a training identity [default: calibrated]."),
+    max_candidates: Optional[int] = typer.Option(None, "--max-candidates", help="With --embedder or --balance: "
+                                                 "identity candidates per identity before giving up "
+                                                 f"[default: {_E.max_candidates}]."),
     attributes: Optional[Path] = typer.Option(None, "--attributes", help="An attribute classifier folder (facegen "
                                               "attributes train): a probability column per attribute."),
-    balance: str = typer.Option("", "--balance", help="Identity-attribute shares to hit, e.g. Male=0.5,Eyeglasses=0.3 "
-                                "(needs --attributes)."),
-    balance_confidence: float = typer.Option(0.8, "--balance-confidence", help="With --balance, an identity counts "
-                                             "for an attribute only at this probability or more, against it at 1 - "
-                                             "this or less; candidates in between are redrawn."),
+    balance: Optional[str] = typer.Option(None, "--balance", help="With --attributes: identity-attribute shares to "
+                                          "hit, e.g. Male=0.5,Eyeglasses=0.3."),
+    balance_confidence: Optional[float] = typer.Option(None, "--balance-confidence", help="With --balance: an "
+                                                       "identity counts for an attribute only at this probability or "
+                                                       "more, against it at 1 - this or less; candidates in between "
+                                                       f"are redrawn [default: {_E.balance_confidence}]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -200,59 +212,41 @@ def export_cmd(
 
     Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
     """
-    from facegen.config import ExportConfig
     from facegen.export.identities import parse_shard, resolve_counts
     from facegen.export.manifest import check_out_folder
-    from facegen.run import read_run_config
+    from facegen.run import read_folder_config, read_run_config
 
     k, m = resolve_counts(count, identities, per_identity)
-    cfg = ExportConfig(identities=k, per_identity=m, seed=seed, variation=variation, format=fmt, quality=quality,
-                       size=size, min_realism=min_realism, realism=realism, shard=parse_shard(shard),
-                       batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
-                       embedder=str(embedder or ""), min_consistency=min_consistency, max_similarity=max_similarity,
-                       max_leakage=max_leakage, max_candidates=max_candidates, attributes=str(attributes or ""),
-                       balance=parse_balance(balance), balance_confidence=balance_confidence)
+    given = dict(seed=seed, variation=variation, format=fmt, quality=quality, size=size, min_realism=min_realism,
+                 realism=realism, batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
+                 min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,
+                 max_candidates=max_candidates, balance_confidence=balance_confidence,
+                 shard=None if shard is None else parse_shard(shard),
+                 balance=None if balance is None else parse_balance(balance),
+                 embedder=None if embedder is None else str(embedder),
+                 attributes=None if attributes is None else str(attributes))
+    cfg = ExportConfig(identities=k, per_identity=m, **{key: v for key, v in given.items() if v is not None})
     read_run_config(checkpoint)
-    if embedder:
-        from facegen.run import read_folder_config
-
-        read_folder_config(embedder, "embedder", "embedder")
-    if attributes:
-        from facegen.run import read_folder_config
-
-        read_folder_config(attributes, "attributes", "attribute classifier")
+    if cfg.embedder:
+        read_folder_config(cfg.embedder, "embedder", "embedder")
+    if cfg.attributes:
+        read_folder_config(cfg.attributes, "attributes", "attribute classifier")
     check_out_folder(out, overwrite)
-    used = cfg.blocks_per_call * cfg.block
-    if used != batch_size:
-        log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", batch_size, used, cfg.block)
+    if cfg.blocks_per_call * cfg.block != cfg.batch_size:
+        log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", cfg.batch_size,
+                 cfg.blocks_per_call * cfg.block, cfg.block)
     with exclusive(out):  # before TensorFlow starts: a busy folder is refused at once
         _tensorflow()
         from facegen.export.render import export
 
         result = export(checkpoint, out, cfg, overwrite=overwrite, command="facegen " + " ".join(sys.argv[1:]),
                         progress=not quiet)
-    if result.already_complete:
-        typer.echo(f"{out} already holds this export ({result.images} images); nothing to do")
-        return
-    rate = result.written / result.seconds if result.seconds else 0.0
-    checks = [flag for flag, on in (("--min-realism", cfg.min_realism > 0), ("--min-consistency", embedder)) if on]
-    redrawn = f"; {result.replaced} redrawn for {' and '.join(checks)}" if checks else ""
-    typer.echo(f"exported {result.images} images of {result.identities} identities to {out} "
-               f"({result.written} written now, {rate:.0f} img/s{redrawn})")
+    for line in result.summary(out):
+        typer.echo(line)
     if result.below_threshold:
         log.warning("%d of %d images are still below --min-realism %g after %d draws (each keeps its best draw; "
                     "export.json counts them)", result.below_threshold, result.images, cfg.min_realism,
                     cfg.max_attempts)
-    if embedder:
-        from facegen.config import read_json
-
-        record = read_json(out / "export.json")
-        c, s = record["identity_check"], record["settings"]
-        typer.echo(f"identities: {c['identities']} accepted of {c['candidates_drawn']} candidates "
-                   f"({c['rejected_too_similar']} too similar at cosine > {s['max_similarity']:.3f}, "
-                   f"{c['rejected_leaked']} too close to a training identity at > {s['max_leakage']:.3f}); "
-                   f"{record['counts']['below_min_consistency']} images still below consistency "
-                   f"{s['min_consistency']:.3f} after {cfg.max_attempts} draws")
 
 
 @app.command()

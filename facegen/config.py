@@ -148,7 +148,7 @@ class TrainConfig:
     sync_bn: bool = False  # synchronise BN batch statistics across replicas (distributed = one device)
     # auto (resolved once, then stored: see facegen.hardware), off (float32), float16 (loss-scaled), bfloat16
     mixed_precision: str = "auto"
-    xla: bool = False  # jit_compile the step: for GPUs; slower on our CPUs
+    xla: bool = False  # jit_compile the step: for GPUs; slower on the CPUs measured (bench/RESULTS.md)
     eval_every: int = 0  # steps between FID/KID evaluations (0 = off); the best-FID checkpoint is kept
     eval_n: int = 500  # generated images per evaluation (FID is biased upwards at small n: compare like with like)
     # Identity mode: weight of a frozen embedder's contrastive term on G (pairs sharing z_id together, the

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from facegen.config import FacegenError
-from facegen.export.verify import Balance
 from facegen.models.attributes import IDENTITY_ATTRIBUTES
 
 IDENTITY_PREFIX = "identity_"  # manifest column of an identity-level attribute: identity_Male, …
@@ -41,6 +40,31 @@ class AttributeLabels:
     def shares(self) -> dict[str, float]:
         """Share of identities with each identity-level attribute."""
         return {n: float(self.identity_values[:, i].mean()) for i, n in enumerate(self.identity_names)}
+
+
+@dataclass(frozen=True)
+class Balance:
+    """--balance: shares of identity-level attributes the accepted identities must hit, by the classifier's
+    value for each identity (its reference images' mean probability > 0.5).
+
+    Only identities the classifier is sure of count (`confidence`): an identity read at 0.6 from four reference
+    images is as likely as not to show the attribute on its exported images, and choosing among such candidates
+    favours the ones the classifier over-reads, so an independent judge would see the shares fall short.
+    """
+
+    columns: list[int]  # the attributes' positions in the classifier's outputs
+    names: list[str]
+    shares: list[float]
+    confidence: float  # counted only at probability >= confidence (has) or <= 1 - confidence (has not)
+
+    def decided(self, probabilities: np.ndarray) -> bool:
+        """Whether every balanced attribute of an identity with these mean probabilities is clear."""
+        p = probabilities[self.columns]
+        return bool(np.all((p >= self.confidence) | (p <= 1.0 - self.confidence)))
+
+    def targets(self, identities: int) -> np.ndarray:
+        """How many accepted identities must have each attribute (rounded to the nearest count)."""
+        return np.rint(np.asarray(self.shares) * identities).astype(np.int64)
 
 
 def balance_for(balance: tuple[tuple[str, float], ...], classifier, confidence: float) -> Balance:

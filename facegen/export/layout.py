@@ -1,6 +1,7 @@
-"""The owner of a dataset folder's layout: its file names, the labels files (manifest.csv, im2rec.lst, metadata.csv), the
-record (export.json or mix.json, with its kind), the resume-state folders and the finish (record, then card).
-Export, merge, mix, pack and `evaluate`'s card update all write a dataset folder through it. No TensorFlow.
+"""The owner of a dataset folder's layout: its file names, the labels files (manifest.csv, im2rec.lst,
+metadata.csv), the record (export.json or mix.json, with its kind), the resume-state folders and the finish
+(record, then card). Export, merge, mix, pack, benchmark and `evaluate`'s card update write a dataset folder
+through it. No TensorFlow.
 
     DATASET/manifest.csv     one row per image (path relative to DATASET, identity folder, label, ...)
     DATASET/im2rec.lst       MXNet im2rec's list: index<TAB>label<TAB>path, in manifest order

@@ -24,10 +24,10 @@ from facegen.export.identities import IdentityPlan, default_variation, shard_blo
 from facegen.export.layout import finish
 from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest, stored_settings
 from facegen.data.pipeline import to_float
-from facegen.export.attributes import AttributeLabels, balance_for
+from facegen.export.attributes import AttributeLabels, Balance, balance_for
 from facegen.export.realism import RealismCalibration, load_or_calibrate
 from facegen.export.scores import Rendered, Score, bind, scores_for
-from facegen.export.verify import Acceptance, accept_identities, identity_attributes, resolve_check
+from facegen.export.verify import Acceptance, IdentityCheck, accept_identities, identity_attributes, resolve_check
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
 from facegen.models.generator import Generator, to_uint8
@@ -43,6 +43,27 @@ class ExportResult:
     below_threshold: int
     seconds: float
     already_complete: bool = False
+    checks: tuple[str, ...] = ()  # the flags whose tests redraw images
+    identity_check: dict | None = None  # export.json's section, with the limits it used
+    below_consistency: int = 0
+    max_attempts: int = 8
+
+    def summary(self, out: Path) -> list[str]:
+        """What the command line prints about this export."""
+        if self.already_complete:
+            return [f"{out} already holds this export ({self.images} images); nothing to do"]
+        rate = self.written / self.seconds if self.seconds else 0.0
+        redrawn = f"; {self.replaced} redrawn for {' and '.join(self.checks)}" if self.checks else ""
+        lines = [f"exported {self.images} images of {self.identities} identities to {out} ({self.written} written "
+                 f"now, {rate:.0f} img/s{redrawn})"]
+        if self.identity_check:
+            c, lim = self.identity_check, self.identity_check["limits"]
+            lines.append(f"identities: {c['identities']} accepted of {c['candidates_drawn']} candidates "
+                         f"({c['rejected_too_similar']} too similar at cosine > {lim['max_similarity']:.3f}, "
+                         f"{c['rejected_leaked']} too close to a training identity at > {lim['max_leakage']:.3f}); "
+                         f"{self.below_consistency} images still below consistency {lim['min_consistency']:.3f} "
+                         f"after {self.max_attempts} draws")
+        return lines
 
 
 def identity_name(label: int, identities: int) -> str:
@@ -131,11 +152,22 @@ def plan_shard(gen: Generator, cfg: ExportConfig, calibration: RealismCalibratio
     return ShardPlan(plan, blocks, count, identities, settings)
 
 
-def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite: bool = False,
-           command: str = "", progress: bool = True) -> ExportResult:
-    """Generate the plan's images for cfg.shard into `out`, resuming a matching interrupted export."""
-    started = dt.datetime.now(dt.timezone.utc)
-    out = Path(out)
+@dataclass(frozen=True)
+class ResolvedExport:
+    """Everything an export reads, resolved once from its config, its checkpoint and its folder: the config with
+    every default filled in (precision, variation, the embedder's limits, absolute paths), the generator, the
+    strategy, and what each score needs."""
+
+    cfg: ExportConfig
+    gen: Generator
+    strategy: tf.distribute.Strategy
+    check: IdentityCheck | None
+    classifier: AttributeClassifier | None
+    calibration: RealismCalibration | None
+    balance: Balance | None
+
+
+def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: bool) -> ResolvedExport:
     # Every local GPU generates; across machines, --shard splits the work instead.
     several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
@@ -143,39 +175,40 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     # auto: what an export already in `out` used (so a resume on this machine continues it), else the hardware's.
     saved = None if overwrite else stored_settings(out)
     stored = None if saved is None else saved.get("precision", "off")  # no key: a float32 export
-    cfg = dataclasses.replace(cfg, precision=hardware.resolve(cfg.precision, "export", stored))
-    gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
-    if cfg.variation is None:
-        cfg = dataclasses.replace(cfg, variation=default_variation(gen.config.model.identity_dim))
-    elif cfg.variation > 1 and not gen.config.model.identity_dim:
-        raise FacegenError(f"--variation {cfg.variation:g} is above 1, which only an identity-mode checkpoint takes "
+    precision = hardware.resolve(cfg.precision, "export", stored)
+    gen = Generator.from_run(checkpoint, strategy=strategy, precision=precision)
+    variation = cfg.variation
+    if variation is None:
+        variation = default_variation(gen.config.model.identity_dim)
+    elif variation > 1 and not gen.config.model.identity_dim:
+        raise FacegenError(f"--variation {variation:g} is above 1, which only an identity-mode checkpoint takes "
                            "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
-    cfg, check = resolve_check(cfg)
+    cfg, check = resolve_check(dataclasses.replace(cfg, precision=precision, variation=variation))
     classifier = None
     if cfg.attributes:
         classifier = AttributeClassifier.from_folder(cfg.attributes)
         cfg = dataclasses.replace(cfg, attributes=os.path.abspath(cfg.attributes))
     calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
     balance = balance_for(cfg.balance, classifier, cfg.balance_confidence) if cfg.balance else None
-    shard = plan_shard(gen, cfg, calibration)
+    return ResolvedExport(cfg, gen, strategy, check, classifier, calibration, balance)
+
+
+def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite: bool = False,
+           command: str = "", progress: bool = True) -> ExportResult:
+    """Generate the plan's images for cfg.shard into `out`, resuming a matching interrupted export."""
+    started = dt.datetime.now(dt.timezone.utc)
+    out = Path(out)
+    r = resolve(checkpoint, out, cfg, overwrite)
+    cfg, gen = r.cfg, r.gen
+    shard = plan_shard(gen, cfg, r.calibration)
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
         return ExportResult(out, shard.images, 0, shard.identities, 0, 0, 0.0, already_complete=True)
-    scores = scores_for(gen, calibration, cfg.min_realism, check, cfg.min_consistency, classifier)
-    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, strategy)
-    acceptance = labels = None
-    if check is not None or balance is not None:  # the global identity plan: every shard computes the same one
-        try:
-            acceptance = accept_identities(renderer, shard.plan, check, cfg.max_candidates, cfg.blocks_per_call,
-                                           balance)
-        except FacegenError:
-            _forget_unstarted(out, state)
-            raise
+    scores = scores_for(gen, r.calibration, cfg.min_realism, r.check, cfg.min_consistency, r.classifier)
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, r.strategy)
+    acceptance, labels = _identity_plan(renderer, shard, r, out, state)
+    if acceptance is not None:
         shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
-    if classifier is not None:
-        references = (acceptance.attributes if acceptance is not None
-                      else identity_attributes(renderer, shard.plan, cfg.blocks_per_call))
-        labels = AttributeLabels.from_references(classifier.names, references)
     scores = bind(scores, acceptance, labels)
     journal = Journal(state / "journal.csv", labels.columns if labels else None)
     writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
@@ -184,11 +217,33 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
         writer.run(renderer)
     finally:
         writer.close()
-    below = _finish(out, journal, state, shard, cfg, gen, command, writer, started, scores, acceptance,
-                    renderer.replicas)
-    ended = dt.datetime.now(dt.timezone.utc)
-    return ExportResult(out, shard.images, writer.written, shard.identities, writer.replaced, below,
-                        (ended - started).total_seconds())
+    counts = _finish(out, journal, state, shard, cfg, gen, command, writer, started, scores, acceptance,
+                     renderer.replicas)
+    checks = tuple(flag for flag, on in (("--min-realism", cfg.min_realism > 0), ("--min-consistency", r.check))
+                   if on)
+    limits = {k: getattr(cfg, k) for k in ("min_consistency", "max_similarity", "max_leakage")}
+    return ExportResult(out, shard.images, writer.written, shard.identities, writer.replaced,
+                        counts["below_min_realism"], (dt.datetime.now(dt.timezone.utc) - started).total_seconds(),
+                        checks=checks, identity_check={**acceptance.record(), "limits": limits} if r.check else None,
+                        below_consistency=counts.get("below_min_consistency", 0), max_attempts=cfg.max_attempts)
+
+
+def _identity_plan(renderer: BlockRenderer, shard: ShardPlan, r: ResolvedExport, out: Path, state: Path):
+    """(the accepted identities, the identities' attribute labels), each None when the export has no use for it.
+    The identity plan is global: every shard computes the same one."""
+    acceptance = labels = None
+    if r.check is not None or r.balance is not None:
+        try:
+            acceptance = accept_identities(renderer, shard.plan, r.check, r.cfg.max_candidates,
+                                           r.cfg.blocks_per_call, r.balance)
+        except FacegenError:
+            _forget_unstarted(out, state)
+            raise
+    if r.classifier is not None:
+        references = (acceptance.attributes if acceptance is not None
+                      else identity_attributes(renderer, shard.plan, r.cfg.blocks_per_call))
+        labels = AttributeLabels.from_references(r.classifier.names, references)
+    return acceptance, labels
 
 
 class _Writer:
@@ -269,9 +324,10 @@ class _Writer:
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
             command: str, writer: _Writer, started: dt.datetime, scores: list[Score],
-            acceptance: Acceptance | None = None, replicas: int = 1) -> int:
-    """Check the journal covers the shard, write manifest, im2rec.lst, metadata.csv and (last) export.json, drop the state.
-    Returns how many images stayed below --min-realism after every draw (counted over the whole shard)."""
+            acceptance: Acceptance | None = None, replicas: int = 1) -> dict:
+    """Check the journal covers the shard, write the labels files and (last) export.json, drop the state.
+    Returns the record's counts (images still below --min-realism or --min-consistency after every draw among
+    them, counted over the whole shard)."""
     journaled = journal.global_indices()
     if len(journaled) != shard.images or len(np.unique(journaled)) != shard.images:
         raise FacegenError(f"{out}: journal holds {len(journaled)} rows for {shard.images} images; re-run to repair")
@@ -290,7 +346,7 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
         **{k: v for sc in scores for k, v in sc.record().items()},
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()}, read_manifest(out))
     shutil.rmtree(state)
-    return below
+    return counts
 
 
 def _forget_unstarted(out: Path, state: Path) -> None:

@@ -92,7 +92,8 @@ class RealismScore(Score):
         return judged["realism_logit"]  # the calibration is monotone in the logit
 
     def row(self, judged, k, pos, label):
-        return {"realism": f"{judged['realism'][k, pos]:.6f}", "realism_logit": f"{judged['realism_logit'][k, pos]:.6f}"}
+        return {"realism": f"{judged['realism'][k, pos]:.6f}",
+                "realism_logit": f"{judged['realism_logit'][k, pos]:.6f}"}
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facegen.config import ExportConfig, FacegenError
 from facegen.export.identities import IdentityPlan
 from facegen.models.embedder import REFERENCE_IMAGES, Embedder
+
+if TYPE_CHECKING:  # the attribute shares --balance asks for live with the attribute labels
+    from facegen.export.attributes import Balance
 
 
 @dataclass(frozen=True)
@@ -75,31 +79,6 @@ def resolve_check(cfg: ExportConfig) -> tuple[ExportConfig, IdentityCheck | None
 
 def _pick(given: float | None, calibrated: float) -> float:
     return round(float(calibrated), 6) if given is None else given
-
-
-@dataclass(frozen=True)
-class Balance:
-    """--balance: shares of identity-level attributes the accepted identities must hit, by the classifier's
-    value for each identity (its reference images' mean probability > 0.5).
-
-    Only identities the classifier is sure of count (`confidence`): an identity read at 0.6 from four reference
-    images is as likely as not to show the attribute on its exported images, and choosing among such candidates
-    favours the ones the classifier over-reads, so an independent judge would see the shares fall short.
-    """
-
-    columns: list[int]  # the attributes' positions in the classifier's outputs
-    names: list[str]
-    shares: list[float]
-    confidence: float  # counted only at probability >= confidence (has) or <= 1 - confidence (has not)
-
-    def decided(self, probabilities: np.ndarray) -> bool:
-        """Whether every balanced attribute of an identity with these mean probabilities is clear."""
-        p = probabilities[self.columns]
-        return bool(np.all((p >= self.confidence) | (p <= 1.0 - self.confidence)))
-
-    def targets(self, identities: int) -> np.ndarray:
-        """How many accepted identities must have each attribute (rounded to the nearest count)."""
-        return np.rint(np.asarray(self.shares) * identities).astype(np.int64)
 
 
 def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None, max_candidates: int,

@@ -305,8 +305,8 @@ def describe(record: dict) -> list[str]:
     out = [f"{'arm':<28}{'real ids':>9}{'10-fold acc':>14}{'TAR@1e-3':>10}{'AUC':>7}"]
     for g in record["groups"]:
         name = g["arm"] if not g["synth"] else f"{g['arm']} ({Path(g['synth']).name})"
-        out.append(f"{name:<28}{g['real_identities']:>9}{100 * g['accuracy']:>9.1f}% ±{100 * g['accuracy_seed_std']:>3.1f}"
-                   f"{100 * g['tar_at_far']:>9.1f}%{g['roc_auc']:>7.3f}")
+        out.append(f"{name:<28}{g['real_identities']:>9}{100 * g['accuracy']:>9.1f}% "
+                   f"±{100 * g['accuracy_seed_std']:>3.1f}{100 * g['tar_at_far']:>9.1f}%{g['roc_auc']:>7.3f}")
     for g in record["gains"]:
         out.append(f"gain with {Path(g['synth']).name} at {g['real_identities']} real identities: "
                    f"{100 * g['gain']:+.1f} ± {100 * g['gain_seed_std']:.1f}")

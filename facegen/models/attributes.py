@@ -9,17 +9,17 @@ attribute, and a trained classifier loaded from its folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from facegen.config import AttributeConfig, read_json
-from facegen.data.pipeline import to_float
-from facegen.models.embedder import build_trunk
+from facegen.config import AttributeConfig
+from facegen.models.embedder import TrunkModel, build_trunk
 from facegen.run import read_folder_config, restore_trained
 
 ATTRIBUTES_KIND = "attributes"
@@ -41,14 +41,13 @@ def build_classifier(cfg: AttributeConfig, n_attributes: int) -> keras.Model:
 
 
 @dataclass
-class AttributeClassifier:
+class AttributeClassifier(TrunkModel):
     """A trained classifier: images -> the probability of each of its attributes."""
 
     config: AttributeConfig
-    names: list[str]
-    model: keras.Model
-    folder: Path
-    step: int
+    names: list[str] = field(default_factory=list)
+    what: ClassVar[str] = "attribute classifier"
+    command: ClassVar[str] = "facegen attributes train"
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "AttributeClassifier":
@@ -56,21 +55,13 @@ class AttributeClassifier:
         raw = read_folder_config(folder, ATTRIBUTES_KIND, "attribute classifier")
         cfg, names = AttributeConfig.from_dict(raw), list(raw["attributes"])
         model = build_classifier(cfg, len(names))
-        return cls(cfg, names, model, folder, restore_trained(folder, "attributes", model=model))
+        return cls(cfg, model, folder, restore_trained(folder, "attributes", model=model), names)
 
     def probabilities_float(self, images: tf.Tensor) -> tf.Tensor:
         """Float images in [-1, 1], any square size -> [b, n] probabilities (in-graph)."""
-        r = self.config.resolution
-        if images.shape[1] != r:
-            images = tf.image.resize(images, [r, r], method="bilinear", antialias=True)
-        return tf.sigmoid(self.model(images, training=False))
+        return tf.sigmoid(self.model(self.at_resolution(images), training=False))
 
     def probabilities(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """uint8 images [n, s, s, 3] -> [n, attributes] probabilities."""
-        out = [self.probabilities_float(to_float(images[i:i + batch])).numpy()
-               for i in range(0, len(images), batch)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
+        return self.batched(self.probabilities_float, images, len(self.names), batch)
 
-    @property
-    def report(self) -> dict:
-        return read_json(self.folder / REPORT)

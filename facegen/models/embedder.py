@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -88,13 +89,42 @@ class CosFace(keras.layers.Layer):
 
 
 @dataclass
-class Embedder:
-    """A trained embedder: images -> unit embeddings, its report and its training identities' means."""
+class TrunkModel:
+    """A trained model on the residual trunk, loaded from its folder (the embedder, the attribute classifier):
+    in-graph resizing to its resolution, batched numpy calls, and its report."""
 
-    config: EmbedderConfig
+    config: object  # its TrunkConfig
     model: keras.Model
     folder: Path
     step: int
+
+    what: ClassVar[str] = "model"  # names the command that makes one, in errors
+    command: ClassVar[str] = ""
+
+    def at_resolution(self, images: tf.Tensor) -> tf.Tensor:
+        r = self.config.resolution
+        return images if images.shape[1] == r else tf.image.resize(images, [r, r], method="bilinear", antialias=True)
+
+    def batched(self, fn, images: np.ndarray, width: int, batch: int = 256) -> np.ndarray:
+        """fn over uint8 images [n, s, s, 3] in batches of `batch` -> [n, width] float32."""
+        out = [fn(to_float(images[i:i + batch])).numpy() for i in range(0, len(images), batch)]
+        return np.concatenate(out) if out else np.zeros((0, width), np.float32)
+
+    @property
+    def report(self) -> dict:
+        path = self.folder / REPORT
+        if not path.exists():
+            raise FacegenError(f"{self.folder} has no {REPORT}: finish `{self.command}` first")
+        return read_json(path)
+
+
+@dataclass
+class Embedder(TrunkModel):
+    """A trained embedder: images -> unit embeddings, its report and its training identities' means."""
+
+    config: EmbedderConfig
+    what: ClassVar[str] = "embedder"
+    command: ClassVar[str] = "facegen embedder train"
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Embedder":
@@ -105,23 +135,11 @@ class Embedder:
 
     def embed_float(self, images: tf.Tensor) -> tf.Tensor:
         """Float images in [-1, 1], any square size -> unit embeddings (in-graph: the export's block calls it)."""
-        r = self.config.resolution
-        if images.shape[1] != r:
-            images = tf.image.resize(images, [r, r], method="bilinear", antialias=True)
-        return self.model(images, training=False)
+        return self.model(self.at_resolution(images), training=False)
 
     def embed(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """uint8 images [n, s, s, 3] -> unit embeddings [n, d] float32."""
-        out = [self.embed_float(to_float(images[i:i + batch])).numpy()
-               for i in range(0, len(images), batch)]
-        return np.concatenate(out) if out else np.zeros((0, self.config.embedding_dim), np.float32)
-
-    @property
-    def report(self) -> dict:
-        path = self.folder / REPORT
-        if not path.exists():
-            raise FacegenError(f"{self.folder} has no {REPORT}: finish `facegen embedder train` first")
-        return read_json(path)
+        return self.batched(self.embed_float, images, self.config.embedding_dim, batch)
 
     def identity_means(self) -> tuple[np.ndarray, np.ndarray]:
         """(training identity ids, their unit mean embeddings [n, d])."""

@@ -36,12 +36,7 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     """Train (or resume) the embedder in `folder` to cfg.steps, then write its report and identity means."""
     folder = Path(folder)
     check_resume(folder, cfg, EMBEDDER_KIND, "embedder")
-    source = discover(cfg.data, "all")
-    if cfg.held_out_every:
-        train_src, held_src = split_identities(source, cfg.held_out_every)
-    else:  # every identity trains; verification happens elsewhere (a benchmark arm's held-out pairs)
-        train_src, held_src = ImageSource(source.root, source.layout, source.frame.dropna(subset=["identity"])
-                                          .reset_index(drop=True)), None
+    train_src, held_src = _split(discover(cfg.data, "all"), cfg.held_out_every)
     data_cfg = DataConfig(path=cfg.data, resolution=cfg.resolution)
     data = TrainingData(train_src, data_cfg, progress)
     ids = data.identities
@@ -69,15 +64,7 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
         hit = tf.reduce_mean(tf.cast(tf.argmax(logits, 1) == tf.cast(y, tf.int64), tf.float32))
         return loss, hit
 
-    batches = None
-    if cfg.real_share:
-        real = _real_rows(train_src)
-        groups = [np.flatnonzero(real), np.flatnonzero(~real)]
-        if not len(groups[0]) or not len(groups[1]):
-            raise FacegenError(f"--real-share needs data with real and synthetic identities (a facegen mix); "
-                               f"{cfg.data} has {'no real' if not len(groups[0]) else 'no synthetic'} ones")
-        batches = functools.partial(shared_batch_rows, cfg.seed, groups, [cfg.real_share, 1 - cfg.real_share],
-                                    cfg.batch_size)
+    batches = _shared_batches(cfg, train_src) if cfg.real_share else None
     ran = fit(folder, checkpoint, step, cfg.steps, cfg.checkpoint_every,
               lambda rows, flip: train_step(data.images[rows], labels[rows], flip), cfg.seed, len(data),
               cfg.batch_size, "training embedder", progress, batches)
@@ -95,6 +82,26 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     report.update(train_identities=int(len(classes)), train_images=int(len(data)), step=embedder.step)
     write_json(folder / REPORT, report)
     return report
+
+
+def _split(source: ImageSource, every: int) -> tuple[ImageSource, ImageSource | None]:
+    """(training, held-out) identities; with `every` 0 every identity trains and verification happens elsewhere
+    (a benchmark arm's held-out pairs)."""
+    if every:
+        return split_identities(source, every)
+    labelled = source.frame.dropna(subset=["identity"]).reset_index(drop=True)
+    return ImageSource(source.root, source.layout, labelled), None
+
+
+def _shared_batches(cfg: EmbedderConfig, source: ImageSource):
+    """--real-share: each batch takes that share from the mix's real identities, the rest from its synthetic ones."""
+    real = _real_rows(source)
+    groups = [np.flatnonzero(real), np.flatnonzero(~real)]
+    if not len(groups[0]) or not len(groups[1]):
+        raise FacegenError(f"--real-share needs data with real and synthetic identities (a facegen mix); "
+                           f"{cfg.data} has {'no real' if not len(groups[0]) else 'no synthetic'} ones")
+    return functools.partial(shared_batch_rows, cfg.seed, groups, [cfg.real_share, 1 - cfg.real_share],
+                             cfg.batch_size)
 
 
 def _real_rows(source: ImageSource) -> np.ndarray:

@@ -178,7 +178,8 @@ class _ReadsTheLatent:
 
 def test_balance_counts_only_identities_the_classifier_is_sure_of():
     from facegen.export.identities import IdentityPlan
-    from facegen.export.verify import REFERENCE_IMAGES, Balance, accept_identities
+    from facegen.export.attributes import Balance
+    from facegen.export.verify import REFERENCE_IMAGES, accept_identities
 
     plan = IdentityPlan(seed=3, identities=40, per_identity=2)
     balance = Balance([0], ["Male"], [0.5], confidence=0.8)
