@@ -578,11 +578,12 @@ def parse_balance(text: str) -> tuple[tuple[str, float], ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and a non-zero exit, never a traceback."""
-    # Our own messages only: TensorFlow's Python loggers stay at their defaults.
-    if not any(isinstance(h.formatter, _Format) for h in log.handlers):  # main() may run many times in one process
-        handler = logging.StreamHandler()
-        handler.setFormatter(_Format())
-        log.addHandler(handler)
+    # Our own messages only: TensorFlow's Python loggers stay at their defaults. Set for this call and put back
+    # afterwards, so a program (or a test) that calls main() keeps its own logging.
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Format())
+    saved = log.level, log.propagate
+    log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
     command = typer.main.get_command(app)
@@ -597,6 +598,10 @@ def main(argv: list[str] | None = None) -> None:
         if callable(getattr(e, "format_message", None)):
             _fail(e.format_message().replace("\n", " "), getattr(e, "exit_code", 2))
         raise
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

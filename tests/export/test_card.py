@@ -29,8 +29,8 @@ def check_card(folder, identities, images, tile=32):
     assert meta["size_categories"] == [size_category(images)] and "image-classification" in meta["task_categories"]
     assert {"synthetic", "faces", "face-recognition"} <= set(meta["tags"]) and meta["license"]
     # The declared data files are the identity folders' images and the Hugging Face metadata, never the preview.
-    assert meta["configs"][0]["data_files"][0]["path"] == [f"*/*.{Path(read_manifest(folder)['path'][0]).suffix[1:]}",
-                                                          "metadata.csv"]
+    ext = Path(pd.read_csv(folder / "manifest.csv")["path"][0]).suffix[1:]
+    assert meta["configs"][0]["data_files"][0]["path"] == [f"*/*.{ext}", "metadata.csv"]
     # The counts table says what the manifest says.
     row = next(line for line in text.splitlines() if line.startswith(f"| {identities} |"))
     assert f"| {images} |" in row
