@@ -210,7 +210,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     if acceptance is not None:
         shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
     scores = bind(scores, acceptance, labels)
-    journal = Journal(state / "journal.csv", labels.columns if labels else None)
+    journal = Journal(state / "journal.csv", [c for sc in scores for c in sc.extra_columns()])
     writer = _Writer(out, journal, cfg, shard, gen, f"{Path(checkpoint).name}/{Path(gen.checkpoint_path).name}",
                      scores, progress)
     try:

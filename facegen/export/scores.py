@@ -66,6 +66,11 @@ class Score:
         """This score's manifest columns for image (k, pos)."""
         return {}
 
+    def extra_columns(self) -> list[str]:
+        """Manifest columns this score adds after manifest.COLUMNS (realism and identity similarity are among
+        COLUMNS, empty when not scored, so that older manifests read alike)."""
+        return []
+
     def record(self) -> dict:
         """This score's section(s) of export.json."""
         return {}
@@ -148,6 +153,9 @@ class AttributeScore(Score):
 
     def row(self, judged, k, pos, label):
         return {} if self.labels is None else self.labels.row(label, judged["attributes"][k, pos])
+
+    def extra_columns(self):
+        return [] if self.labels is None else self.labels.columns
 
     def record(self):
         if self.labels is None:
