@@ -204,7 +204,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     state = prepare_out(out, shard.settings, overwrite)
     if state is None:
         return ExportResult(out, shard.images, 0, shard.identities, 0, 0, 0.0, already_complete=True)
-    scores = scores_for(gen, r.calibration, cfg.min_realism, r.check, cfg.min_consistency, r.classifier)
+    scores = scores_for(gen, cfg, r.calibration, r.check, r.classifier)
     renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, r.strategy)
     acceptance, labels = _identity_plan(renderer, shard, r, out, state)
     if acceptance is not None:

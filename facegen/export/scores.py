@@ -164,15 +164,14 @@ class AttributeScore(Score):
                                "identity_shares": self.labels.shares()}}
 
 
-def scores_for(gen, calibration: RealismCalibration | None, min_realism: float, check, min_consistency: float | None,
-               classifier) -> list[Score]:
-    """The scores an export computes, in manifest-column order: realism when scored, identity with an embedder,
-    attributes with a classifier."""
+def scores_for(gen, cfg, calibration: RealismCalibration | None, check, classifier) -> list[Score]:
+    """The scores an export (`cfg`, resolved) computes, in manifest-column order: realism when scored, identity
+    with an embedder, attributes with a classifier. A new score is a Score subclass and a line here."""
     scores: list[Score] = []
     if calibration is not None:
-        scores.append(RealismScore(gen, calibration, min_realism))
+        scores.append(RealismScore(gen, calibration, cfg.min_realism))
     if check is not None:
-        scores.append(IdentityScore(check.embedder, min_consistency))
+        scores.append(IdentityScore(check.embedder, cfg.min_consistency))
     if classifier is not None:
         scores.append(AttributeScore(classifier))
     return scores
