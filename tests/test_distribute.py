@@ -20,9 +20,12 @@ TOLERANCE = 1e-5  # float reductions in another order; the weights themselves mo
 
 
 def run(data, run_dir, strategy, sync, cpus=1, env=None, steps=3):
+    # TensorFlow's own kernels, not oneDNN's: oneDNN picks its convolution kernels by batch shape, and on CPUs
+    # without AVX-512 a replica's half batch sums in another order by ~3e-4 after three steps (1e-6 with these).
+    # What is checked here is the distribution's arithmetic, so both sides use the same kernels.
     return subprocess.Popen([sys.executable, str(SCRIPT), str(data), str(run_dir), strategy, sync, str(cpus), str(steps)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", **(env or {})})
 
 
 def finish(proc, timeout=600):
