@@ -28,7 +28,7 @@ def tree_size(folder: Path) -> tuple[int, int]:
 
 def timed(args: list[str]) -> float:
     start = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "facegen.cli", *args, "--quiet"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "facegen", *args, "--quiet"], capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(r.stderr[-2000:])
     return time.perf_counter() - start
@@ -52,6 +52,8 @@ def main() -> None:
     if "export" not in results:
         seconds = timed(["export", "--checkpoint", str(run), "--count", str(args.count), "--out", str(synth)])
         size, files = tree_size(synth)
+        if files < args.count:
+            raise SystemExit(f"the export wrote {files} files for {args.count} images")
         results["export"] = {"seconds": round(seconds, 1), "bytes": size, "files": files}
         results_path.write_text(json.dumps(results, indent=2))
     for fmt in ("rec", "webdataset"):
@@ -60,6 +62,8 @@ def main() -> None:
         out = work / fmt
         seconds = timed(["pack", str(synth), "--to", fmt, "--out", str(out)])
         size, files = tree_size(out)
+        if not (out / "pack.json").exists():
+            raise SystemExit(f"{out} holds no finished pack")
         results[fmt] = {"seconds": round(seconds, 1), "bytes": size, "files": files,
                         "time_vs_export": round(seconds / results["export"]["seconds"], 3)}
         results_path.write_text(json.dumps(results, indent=2))
