@@ -104,6 +104,26 @@ class Dataset:
         return RECORDS[self.kind]
 
 
+def prepare_state(out: Path, what: str, state: Path, record: Path, settings: dict) -> Path | None:
+    """The resume-state folder of a command that writes `out` (a mix, a pack), made if new, after the refusals: an
+    unfinished run with other settings, a finished one of another kind, a folder that is neither. None when `out`
+    already holds this finished result."""
+    if out.exists() and any(out.iterdir()):
+        if state.exists():
+            if read_json(state / "settings.json") != settings:
+                raise FacegenError(f"{out} holds an unfinished {what} with other settings; re-run that command or "
+                                   "pick a new --out")
+        elif record.exists():
+            if read_json(record).get("settings") == settings:
+                return None
+            raise FacegenError(f"{out} holds a different {what}; pick a new --out")
+        else:
+            raise FacegenError(f"--out {out} is not empty and is not a facegen {what}; pick a new folder")
+    state.mkdir(parents=True, exist_ok=True)
+    write_json(state / "settings.json", settings)
+    return state
+
+
 def kind_of(root: Path) -> str | None:
     """"export" or "mix" for a folder holding either (finished or not), else None."""
     for kind in RECORDS:

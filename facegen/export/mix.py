@@ -26,11 +26,12 @@ from PIL import Image
 from tqdm import tqdm
 
 import facegen
-from facegen.atomic import replacing, write_bytes, write_json
+from facegen.atomic import replacing, write_bytes
 from facegen.config import FacegenError, MixConfig, read_json
 from facegen.data.pipeline import load_image
 from facegen.data.sources import check_data_path, discover, split_identities
-from facegen.export.layout import EXPORT_JSON, MIX_JSON, MIX_STATE, finish, labels_writer, open_dataset
+from facegen.export.layout import (EXPORT_JSON, MIX_JSON, MIX_STATE, finish, labels_writer, open_dataset,
+                                   prepare_state)
 from facegen.images import check_decodes, encode
 
 __all__ = ["MIX_COLUMNS", "MIX_JSON", "MIX_STATE", "mix"]
@@ -56,7 +57,7 @@ def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> 
     _check_paths(out, ([Path(cfg.real)] if cfg.takes_real else []) + [s for s, _ in synth])
     size, fmt = _shape(cfg, synth)
     settings = cfg.settings(size, fmt)
-    if not _prepare(out, settings):
+    if prepare_state(out, "mix", out / MIX_STATE, out / MIX_JSON, settings) is None:
         return read_json(out / MIX_JSON)
     real_items, real_ids, crop = _real_items(cfg, fmt) if cfg.takes_real else ([], 0, 0)
     items, synth_counts = list(real_items), []
@@ -125,25 +126,6 @@ def _shape(cfg: MixConfig, synth: list[tuple[Path, pd.DataFrame]]) -> tuple[int,
     if cfg.format and cfg.format != fmt:
         raise FacegenError(f"--format {cfg.format}: the exports are {fmt} and are not re-encoded")
     return size, fmt
-
-
-def _prepare(out: Path, settings: dict) -> bool:
-    """False if `out` already holds this mix, finished; True to (re)write it, after the refusals."""
-    state = out / MIX_STATE
-    if out.exists() and any(out.iterdir()):
-        if state.exists():
-            if read_json(state / "settings.json") != settings:
-                raise FacegenError(f"{out} holds an unfinished mix with other settings; re-run that command or "
-                                   "pick a new --out")
-        elif (out / MIX_JSON).exists():
-            if read_json(out / MIX_JSON).get("settings") == settings:
-                return False
-            raise FacegenError(f"{out} holds a different mix; pick a new --out")
-        else:
-            raise FacegenError(f"--out {out} is not empty and is not a facegen mix; pick a new folder")
-    state.mkdir(parents=True, exist_ok=True)
-    write_json(state / "settings.json", settings)
-    return True
 
 
 def _choose(names: list, n: int | None, seed: int) -> list:

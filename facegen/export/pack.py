@@ -26,7 +26,7 @@ from tqdm import tqdm
 import facegen
 from facegen.atomic import replacing, write_json
 from facegen.config import FacegenError, Interrupted, read_json
-from facegen.export.layout import Dataset, open_dataset, record_pack
+from facegen.export.layout import Dataset, open_dataset, prepare_state, record_pack
 
 RECORD_MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", RECORD_MAGIC)
@@ -94,7 +94,7 @@ def pack(dataset: str | Path, out: str | Path, cfg: PackConfig, command: str = "
     settings = {"dataset": str(ds.root.resolve()), "to": cfg.to, "shuffle_seed": cfg.shuffle_seed,
                 "images": len(ds.frame), **({"shard_images": cfg.shard_images, "prefix": cfg.prefix}
                                             if cfg.to == "webdataset" else {})}
-    state = _prepare(out, settings)
+    state = prepare_state(out, "pack", out / PACK_STATE, out / PACK_JSON, settings)
     if state is None:
         return read_json(out / PACK_JSON)
     if not len(ds.frame):
@@ -127,25 +127,6 @@ def _check_out(ds: Dataset, out: Path) -> None:
                            "(a train.* file inside the dataset would also hide its images from Hugging Face)")
     if out.exists() and not out.is_dir():
         raise FacegenError(f"--out {out} is a file, not a folder")
-
-
-def _prepare(out: Path, settings: dict) -> Path | None:
-    """The state folder to work in; None when `out` already holds this pack, finished."""
-    state = out / PACK_STATE
-    if out.exists() and any(out.iterdir()):
-        if state.exists():
-            if read_json(state / "settings.json") != settings:
-                raise FacegenError(f"{out} holds an unfinished pack with other settings; re-run that command or "
-                                   "pick a new --out")
-            return state
-        if (out / PACK_JSON).exists():
-            if read_json(out / PACK_JSON).get("settings") == settings:
-                return None
-            raise FacegenError(f"{out} holds a different pack; pick a new --out")
-        raise FacegenError(f"--out {out} is not empty and is not a facegen pack; pick a new folder")
-    state.mkdir(parents=True, exist_ok=True)
-    write_json(state / "settings.json", settings)
-    return state
 
 
 def _bar(total: int, initial: int, desc: str, progress: bool) -> tqdm:
