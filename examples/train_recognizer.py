@@ -31,11 +31,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from facegen.config import DataConfig, EmbedderConfig, read_json  # noqa: E402
+from facegen.config import DataConfig, EmbedderConfig  # noqa: E402
 from facegen.data import TrainingData, discover  # noqa: E402
-from facegen.data.pairs import read_bin  # noqa: E402
+from facegen.data.pairs import read_verification_set  # noqa: E402
 from facegen.data.sources import split_identities  # noqa: E402
-from facegen.metrics.verification import Pairs, best_accuracy, lfw_pairs, ten_fold  # noqa: E402
+from facegen.metrics.verification import best_accuracy, lfw_pairs, ten_fold  # noqa: E402
 
 SIZE = 64
 
@@ -93,13 +93,10 @@ def verification_set(real: str, seed: int, n_pairs: int = 6000, pairs_dir: str |
     arcface_torch reads), else LFW-style folds drawn here from the held-out identities (no GAN, embedder or
     recognizer trained on them)."""
     if pairs_dir:
-        images, same = read_bin(Path(pairs_dir) / read_json(Path(pairs_dir) / "pairs.json")["bin"])
+        images, pairs, record = read_verification_set(pairs_dir)
         if images.shape[1] != SIZE:
             images = tf.image.resize(images, [SIZE, SIZE], antialias=True).numpy().round().clip(0, 255)
-        folds = int(read_json(Path(pairs_dir) / "pairs.json")["settings"]["folds"])
-        n = len(same)
-        pairs = Pairs(np.arange(0, 2 * n, 2), np.arange(1, 2 * n, 2), same, np.arange(n) * folds // n)
-        return images.astype(np.uint8), pairs, read_json(Path(pairs_dir) / "pairs.json")["held_out_identities"]
+        return images.astype(np.uint8), pairs, record["held_out_identities"]
     source = discover(real, "all")
     _, held = split_identities(source, EmbedderConfig(data=real).held_out_every)
     data = TrainingData(held, DataConfig(path=real, resolution=SIZE), progress=False)

@@ -113,3 +113,16 @@ def read_bin(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         bins, same = pickle.load(f, encoding="bytes")
     images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in bins])
     return images, np.asarray(same, bool)
+
+
+def read_verification_set(folder: str | Path) -> tuple[np.ndarray, Pairs, dict]:
+    """A `facegen data pairs` folder as its evaluators read it: the `.bin`'s images [2P, s, s, 3] (pair k is
+    images 2k and 2k + 1), the pairs with their equal, contiguous folds, and the record."""
+    folder = Path(folder)
+    if not (folder / PAIRS_JSON).exists():
+        raise FacegenError(f"{folder} holds no verification pairs (no {PAIRS_JSON}); write them with "
+                           "`facegen data pairs`")
+    record = read_json(folder / PAIRS_JSON)
+    images, same = read_bin(folder / record["bin"])
+    n, folds = len(same), int(record["settings"]["folds"])
+    return images, Pairs(np.arange(0, 2 * n, 2), np.arange(1, 2 * n, 2), same, np.arange(n) * folds // n), record

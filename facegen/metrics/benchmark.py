@@ -27,7 +27,7 @@ from tqdm import tqdm
 import facegen
 from facegen.atomic import write_json, write_text
 from facegen.config import EmbedderConfig, FacegenError, MixConfig, at_least, read_json
-from facegen.data.pairs import PAIRS_JSON, PairsConfig, read_bin, write_pairs
+from facegen.data.pairs import PAIRS_JSON, PairsConfig, read_verification_set, write_pairs
 from facegen.data.sources import check_data_path, discover, split_identities
 from facegen.export.layout import open_dataset, record_benchmark
 
@@ -173,15 +173,13 @@ def _done(out: Path, arm: Arm, cfg: BenchmarkConfig) -> bool:
 
 
 def _pairs(pairs_dir: Path, resolution: int):
-    record = read_json(pairs_dir / PAIRS_JSON)
-    images, same = read_bin(pairs_dir / record["bin"])
+    images, pairs, _ = read_verification_set(pairs_dir)
     if images.shape[1] != resolution:
         from PIL import Image
 
         images = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BICUBIC))
                            for im in images])
-    folds = record["settings"]["folds"]
-    return images, same, np.arange(len(same)) * folds // len(same)
+    return images, pairs.same, pairs.fold
 
 
 def _run_arm(out: Path, arm: Arm, cfg: BenchmarkConfig, images, same, fold, progress: bool) -> dict:
