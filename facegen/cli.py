@@ -37,7 +37,8 @@ def train(
     out: Path = typer.Option(..., "--out", help="Run folder; an existing run is resumed."),
     preset: str = typer.Option("small", "--preset", help="Model size: paper (the article's), small, tiny."),
     resolution: int = typer.Option(64, "--resolution", help="Image side: 32, 64 or 128."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps [default: 5000]."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="The GAN's total steps [default: 6000 in identity mode "
+                                        "(the measured recipe), 5000 plain; an existing run's own]."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Train for this many passes instead of --steps."),
     batch_size: int = typer.Option(64, "--batch-size", help="Minibatch size (the article's 64)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, latents and data order."),
@@ -46,8 +47,10 @@ def train(
     keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
     partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Decode all images into memory once."),
-    mode: str = typer.Option("plain", "--mode", help="plain DCGAN, or identity (SD-GAN: pairs share z_id; "
-                                                    "needs identity labels)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="identity: the embedder, the identity-mode GAN (SD-GAN) "
+                                       "with the identity loss against it, the attribute classifier and a judge "
+                                       "embedder, one after another [default on identity-labelled data]; plain: "
+                                       "the article's DCGAN alone [default otherwise]."),
     identity_dim: int = typer.Option(50, "--identity-dim", help="identity mode: latent entries that are z_id."),
     strategy: str = typer.Option("auto", "--strategy",
                                  help="tf.distribute: auto (multiworker if TF_CONFIG lists workers, mirrored if several "
@@ -64,14 +67,26 @@ def train(
                                                     "(two time-scale updates) [default: --learning-rate]."),
     eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
     eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
-    identity_loss: float = typer.Option(0.0, "--identity-loss", help="Identity mode: weight of a frozen embedder's "
-                                        "term pulling images that share z_id together and other identities apart "
-                                        "(0 = off)."),
-    identity_embedder: Optional[Path] = typer.Option(None, "--identity-embedder", help="The embedder folder "
-                                                     "(facegen embedder train) behind --identity-loss."),
+    identity_loss: Optional[float] = typer.Option(None, "--identity-loss", help="Identity mode: weight of a frozen "
+                                                  "embedder's term pulling images that share z_id together and other "
+                                                  "identities apart; 0 = off [default: 1 with the run's embedder]."),
+    identity_embedder: Optional[Path] = typer.Option(None, "--identity-embedder", help="An embedder folder (facegen "
+                                                     "embedder train) for the identity loss and the exports, instead "
+                                                     "of training RUN/embedder."),
+    embedder_steps: Optional[int] = typer.Option(None, "--embedder-steps", help="Identity mode: RUN/embedder's "
+                                                 "steps [default: the preset's, 1500 small]."),
+    attributes_steps: Optional[int] = typer.Option(None, "--attributes-steps", help="Identity mode, data with "
+                                                   "attribute labels: RUN/attributes' steps, 0 = skip [default: the "
+                                                   "preset's, 2000 small]."),
+    judge_steps: Optional[int] = typer.Option(None, "--judge-steps", help="Identity mode: RUN/judge's steps (a "
+                                              "second embedder that only judges exports), 0 = skip [default: the "
+                                              "preset's, 1500 small]."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train the DCGAN, or resume the run in --out.
+    """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
+    embedder (RUN/embedder), the identity-mode GAN with the identity loss (RUN), the attribute classifier
+    (RUN/attributes, where the data has attribute labels), a judge embedder (RUN/judge) and the model's identity
+    capacity (RUN/capacity.json); with --mode plain or unlabelled data, the DCGAN alone.
 
     Example: facegen train --data data/celeba-sample --out runs/quick --preset tiny --steps 300
     """
@@ -79,40 +94,63 @@ def train(
     from facegen.config import preset as make_preset
     from facegen.data import check_data_path
     from facegen.run import read_folder_config, resolve_config
+    from facegen.training.pipeline import plan, with_recipe
 
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
     if epochs is not None:
         at_least(epochs, 1, "--epochs")  # the record's 0 means "use --steps"; a user's 0 is a mistake
+    for value, flag in ((embedder_steps, "--embedder-steps"), (attributes_steps, "--attributes-steps"),
+                        (judge_steps, "--judge-steps")):
+        if value is not None:
+            at_least(value, 1 if flag == "--embedder-steps" else 0, flag)
+    check_data_path(data)
+    recipe = plan(data, out, preset, resolution, seed, mode, steps, identity_loss, identity_embedder, embedder_steps,
+                  attributes_steps, judge_steps)
     # The config records check every value; what they cannot know (paths, an existing run) is checked next.
-    cfg = RunConfig(
-        model=make_preset(preset, resolution, mode, identity_dim),
+    cfg = with_recipe(RunConfig(
+        model=make_preset(preset, resolution, recipe.mode, identity_dim),
         data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
-        train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=TrainConfig.steps if steps is None
-                          else steps, epochs=epochs or 0, checkpoint_every=checkpoint_every,
-                          sample_every=sample_every, keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n,
-                          strategy=strategy, sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla,
-                          learning_rate=learning_rate, d_learning_rate=d_learning_rate, identity_loss=identity_loss,
-                          identity_embedder=os.path.abspath(identity_embedder) if identity_embedder else ""))
+        train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=recipe.gan_steps,
+                          epochs=epochs or 0, checkpoint_every=checkpoint_every, sample_every=sample_every,
+                          keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n, strategy=strategy,
+                          sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla, learning_rate=learning_rate,
+                          d_learning_rate=d_learning_rate)), recipe)
     if identity_embedder:
         read_folder_config(identity_embedder, "embedder", "embedder")
-    check_data_path(data)
     if eval_every:
         from facegen.metrics.inception import require_weights
 
         require_weights()
+    for note in recipe.notes:
+        log.info(note)
     with exclusive(out):
         resolve_config(out, cfg)
         _tensorflow()
-        from facegen.training.loop import train as run_training
+        from facegen.training.pipeline import train_stages
 
-        result = run_training(out, cfg, progress=not quiet)
+        for stage, folder, result in train_stages(out, cfg, recipe, progress=not quiet):
+            for line in _stage_lines(stage, folder, result):
+                typer.echo(line)
+    typer.echo(f"samples: {out / 'samples'}; export with: facegen export --checkpoint {out} --count N --out DATASET")
+
+
+def _stage_lines(stage: str, folder: Path, result) -> list[str]:
+    """One summary line per finished training stage."""
+    if stage in ("embedder", "judge"):
+        return [_embedder_line(folder, result)]
+    if stage == "attributes":
+        return [_attributes_lines(folder, result)[0]]
+    if stage == "capacity":
+        from facegen.export.capacity import Capacity
+
+        fields = {k: result[k] for k in ("first_acceptance", "candidates", "accepted", "max_similarity",
+                                         "max_leakage")}
+        return [f"identity capacity: {Capacity(result['capacity'], **fields).text()} ({folder})"]
     if result.step == result.resumed_from:
-        typer.echo(f"{out} is already at step {result.step}; pass a larger --steps to train further")
-        return
+        return [f"GAN {folder} is at step {result.step}"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
-    typer.echo(f"trained {out} to step {result.step} ({summary}; {result.images_per_second:.0f} img/s)")
-    typer.echo(f"samples: {out / 'samples'}")
+    return [f"GAN {folder} trained to step {result.step} ({summary}; {result.images_per_second:.0f} img/s)"]
 
 
 @app.command()
@@ -159,8 +197,8 @@ def export_cmd(
     per_identity: Optional[int] = typer.Option(None, "--per-identity", help="Images per identity."),
     variation: Optional[float] = typer.Option(
         None, "--variation", help="How far an image may move from its identity, 0 = the same face. Plain runs: 1 = "
-        "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default), up to 2 "
-        "= wider than G trained on."),
+        "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default unverified), "
+        "up to 2 = wider than G trained on (default 1.5 when verified: the embedder redraws what strays)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Keys every latent with (identity, index): same seed, "
                                        f"same bytes [default: {_E.seed}]."),
     fmt: Optional[str] = typer.Option(None, "--format", help=f"png or jpg [default: {_E.format}]."),
@@ -186,7 +224,10 @@ def export_cmd(
                                                  "bfloat16. Part of the bytes: the same machine kind and policy give "
                                                  f"the same files [default: {_E.precision}]."),
     embedder: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder (facegen embedder train): "
-                                            "identities far apart and from the training people, images consistent."),
+                                            "identities far apart and from the training people, images consistent "
+                                            "[default: the run's RUN/embedder]."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify identities with the run's embedder "
+                                "(--no-verify: latent identities, unchecked)."),
     min_consistency: Optional[float] = typer.Option(None, "--min-consistency", help="With --embedder: redraw images "
                                                     "whose cosine to their identity's reference is below this "
                                                     "[default: calibrated]."),
@@ -198,7 +239,10 @@ def export_cmd(
                                                  "identity candidates per identity before giving up "
                                                  f"[default: {_E.max_candidates}]."),
     attributes: Optional[Path] = typer.Option(None, "--attributes", help="An attribute classifier folder (facegen "
-                                              "attributes train): a probability column per attribute."),
+                                              "attributes train): a probability column per attribute [default: "
+                                              "the run's RUN/attributes]."),
+    no_attributes: bool = typer.Option(False, "--no-attributes", help="No attribute columns (the run's classifier "
+                                       "labels them by default)."),
     balance: Optional[str] = typer.Option(None, "--balance", help="With --attributes: identity-attribute shares to "
                                           "hit, e.g. Male=0.5,Eyeglasses=0.3."),
     balance_confidence: Optional[float] = typer.Option(None, "--balance-confidence", help="With --balance: an "
@@ -214,9 +258,23 @@ def export_cmd(
     """
     from facegen.export.identities import parse_shard, resolve_counts
     from facegen.export.manifest import check_out_folder
-    from facegen.run import read_folder_config, read_run_config
+    from facegen.run import read_folder_config, read_run_config, run_parts
 
     k, m = resolve_counts(count, identities, per_identity)
+    read_run_config(checkpoint)
+    if embedder is not None and not verify:
+        raise FacegenError("give --embedder or --no-verify, not both")
+    if attributes is not None and no_attributes:
+        raise FacegenError("give --attributes or --no-attributes, not both")
+    parts = run_parts(checkpoint)
+    if embedder is None and verify:
+        embedder = parts.embedder
+        if embedder is None:
+            log.info("%s has no embedder: exporting unverified identities (latent neighbourhoods); `facegen train "
+                     "--data D --out %s` on identity-labelled data trains one (or pass --embedder)", checkpoint,
+                     checkpoint)
+    if attributes is None and not no_attributes:
+        attributes = parts.attributes
     given = dict(seed=seed, variation=variation, format=fmt, quality=quality, size=size, min_realism=min_realism,
                  realism=realism, batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
                  min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,
@@ -226,7 +284,6 @@ def export_cmd(
                  embedder=None if embedder is None else str(embedder),
                  attributes=None if attributes is None else str(attributes))
     cfg = ExportConfig(identities=k, per_identity=m, **{key: v for key, v in given.items() if v is not None})
-    read_run_config(checkpoint)
     if cfg.embedder:
         read_folder_config(cfg.embedder, "embedder", "embedder")
     if cfg.attributes:
@@ -243,6 +300,13 @@ def export_cmd(
                         progress=not quiet)
     for line in result.summary(out):
         typer.echo(line)
+    if parts.judge is not None and not result.already_complete and cfg.shard == (0, 1):
+        from facegen.metrics.evaluate import judge_export
+
+        j = judge_export(out, parts.judge)
+        typer.echo(f"judged by {parts.judge} (never trained on or filtered with): consistency "
+                   f"{100 * j['consistency']:.1f}%, separated {100 * j['separated_identities']:.1f}%, leaked "
+                   f"{100 * j['leaked_identities']:.1f}% ({j['identities']} identities)")
     if result.below_threshold:
         log.warning("%d of %d images are still below --min-realism %g after %d draws (each keeps its best draw; "
                     "export.json counts them)", result.below_threshold, result.images, cfg.min_realism,
@@ -396,7 +460,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: RUN/eval or EXPORT-eval]."),
     judge: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder that judges the export's "
-                                         "identities (use one that did not filter it)."),
+                                         "identities; not the one that filtered it [default: the run's RUN/judge]."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """FID and KID against the real data (FID Inception features), face rate if mtcnn is installed.
@@ -406,7 +470,7 @@ def evaluate(
     """
     from facegen.metrics.evaluate import check_request
 
-    check_request(data, checkpoint, export_dir, n, n_real, judge)
+    judge = check_request(data, checkpoint, export_dir, n, n_real, judge)
     _tensorflow()
     from facegen.metrics.evaluate import evaluate as run_eval
 
@@ -449,6 +513,11 @@ def _print_report(report: dict, out: Path) -> None:
     if v.get("export") is not None:
         real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""
         typer.echo(f"{'variety':<12}{v['export']:>12.3f}  ({real}RMS pixel difference within an identity)")
+    cap = m.get("capacity")
+    if cap:
+        size = f"{cap['capacity']:,}" if cap.get("capacity") is not None else f">{cap['accepted']}"
+        typer.echo(f"{'capacity':<12}{size:>12}  identities at similarity {cap['max_similarity']:.3f} "
+                   f"({cap['accepted']} accepted of {cap['candidates']} candidates)")
     typer.echo(f"({report['n_generated']} generated vs {report['n_real']} real; report in {out})")
 
 
@@ -525,9 +594,13 @@ def embedder_train(
         from facegen.training.embedder import train_embedder
 
         r = train_embedder(out, cfg, progress=not quiet)
-    typer.echo(f"embedder {out}: held-out verification {100 * r['verification_accuracy']:.1f}%, ROC AUC "
-               f"{r['roc_auc']:.3f} ({r['held_out_identities']} identities); limits: consistency "
-               f"{r['limits']['consistency']:.3f}, separation {r['limits']['separation']:.3f}")
+    typer.echo(_embedder_line(out, r))
+
+
+def _embedder_line(folder: Path, r: dict) -> str:
+    return (f"embedder {folder}: held-out verification {100 * r['verification_accuracy']:.1f}%, ROC AUC "
+            f"{r['roc_auc']:.3f} ({r['held_out_identities']} identities); limits: consistency "
+            f"{r['limits']['consistency']:.3f}, separation {r['limits']['separation']:.3f}")
 
 
 @attributes_app.command("train")
@@ -556,12 +629,18 @@ def attributes_train(
         from facegen.training.attributes import train_attributes
 
         r = train_attributes(out, cfg, progress=not quiet)
-    typer.echo(f"attribute classifier {out}: held-out accuracy mean {100 * r['mean_accuracy']:.1f}%, lowest "
-               f"{100 * r['min_accuracy']:.1f}% over {len(r['attributes'])} attributes ({r['held_out_images']} images)")
-    for name, a in r["attributes"].items():
-        typer.echo(f"  {name:<20} {100 * a['accuracy']:5.1f}%  (majority {100 * a['majority_baseline']:.1f}%)")
+    for line in _attributes_lines(out, r):
+        typer.echo(line)
+
+
+def _attributes_lines(folder: Path, r: dict) -> list[str]:
+    lines = [f"attribute classifier {folder}: held-out accuracy mean {100 * r['mean_accuracy']:.1f}%, lowest "
+             f"{100 * r['min_accuracy']:.1f}% over {len(r['attributes'])} attributes ({r['held_out_images']} images)"]
+    lines += [f"  {name:<20} {100 * a['accuracy']:5.1f}%  (majority {100 * a['majority_baseline']:.1f}%)"
+              for name, a in r["attributes"].items()]
     if r["dropped"]:
-        typer.echo(f"  dropped (never vary in the training images): {', '.join(r['dropped'])}")
+        lines.append(f"  dropped (never vary in the training images): {', '.join(r['dropped'])}")
+    return lines
 
 
 def parse_balance(text: str) -> tuple[tuple[str, float], ...]:

@@ -6,6 +6,10 @@ config.json with version and kind, its checkpoints, and how it is written, found
     RUN/best/            (training with --eval-every) the best checkpoint by FID, and best.json
     RUN/realism/         D's logits on the checkpoint's reference images (export --realism/--min-realism)
     RUN/samples/, logs/  sample grids and TensorBoard summaries (runs only)
+    RUN/embedder/        the identity embedder `facegen train` trains first: the identity loss, export verification
+    RUN/attributes/      the attribute classifier (data with attribute labels): the export's attribute columns
+    RUN/judge/           a second embedder (another seed) that only judges exports (`evaluate`, export's summary)
+    RUN/capacity.json    the model's identity capacity with RUN/embedder (facegen.export.capacity)
 
 Reading the config needs no TensorFlow, so a wrong --checkpoint is reported before TensorFlow starts;
 functions that touch checkpoints import it when called.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,9 @@ BEST_DIR = "best"
 SAMPLES_DIR = "samples"
 REALISM_DIR = "realism"  # per-checkpoint realism calibration (facegen.export.realism)
 LOGS_DIR = "logs"
+EMBEDDER_DIR, ATTRIBUTES_DIR, JUDGE_DIR = "embedder", "attributes", "judge"  # `facegen train`'s other stages
+CAPACITY_FILE = "capacity.json"
+STAGE_REPORT = "report.json"  # an embedder's or classifier's report: written last, so it marks the stage done
 RUN_KIND = "dcgan"  # config.json "kind" of a training run; runs written before kinds existed have none
 
 # Fields that may change between invocations on the same run folder; all others define the run.
@@ -93,6 +101,31 @@ def resolve_config(run_dir: Path, requested: RunConfig) -> RunConfig:
                     f"{run_dir} was trained with {section}.{f.name}={getattr(a, f.name)!r}, not "
                     f"{getattr(b, f.name)!r}; use the run's settings to resume or a new --out for a new run")
     return requested
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """The finished models a run folder holds besides its GAN (None where absent): what `export` and `evaluate`
+    use by default."""
+
+    embedder: Path | None  # filters exports (RUN/embedder, or the embedder a run's identity loss named)
+    attributes: Path | None
+    judge: Path | None
+
+
+def run_parts(run_dir: str | Path) -> RunParts:
+    """What the run folder holds: a stage counts once its report is written. A run trained before `train` ran
+    stages may name its identity-loss embedder in its config: that embedder verifies its exports too."""
+    run_dir = Path(run_dir)
+
+    def done(folder: Path) -> Path | None:
+        return folder.resolve() if (folder / STAGE_REPORT).is_file() else None
+
+    embedder = done(run_dir / EMBEDDER_DIR)
+    if embedder is None and (run_dir / CONFIG_FILE).is_file():
+        named = read_json(run_dir / CONFIG_FILE).get("train", {}).get("identity_embedder")
+        embedder = done(Path(named)) if named else None
+    return RunParts(embedder, done(run_dir / ATTRIBUTES_DIR), done(run_dir / JUDGE_DIR))
 
 
 def checkpoint_paths(folder: Path, sub: str = CHECKPOINT_DIR) -> list[str]:

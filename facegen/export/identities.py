@@ -46,11 +46,13 @@ ANCHOR_CHUNK = 1024  # candidates checked against the accepted anchors per matri
 DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 # --variation when not given: plain mode mixes the whole latent (0.35: cosine 0.94 to the identity latent);
 # identity mode scales z_obs (see the module doc and experiments/identity_experiment.py for how it was chosen).
-DEFAULT_VARIATION = {"plain": 0.35, "identity": 1.0}
+# Verified identity mode draws wider (1.5): the embedder redraws what strays, and the wider variety helped the
+# downstream recognizer more than the consistency it costs (bench/RESULTS.md, "The variation lever").
+DEFAULT_VARIATION = {"plain": 0.35, "identity": 1.0, "verified": 1.5}
 
 
-def default_variation(identity_dim: int) -> float:
-    return DEFAULT_VARIATION["identity" if identity_dim else "plain"]
+def default_variation(identity_dim: int, verified: bool = False) -> float:
+    return DEFAULT_VARIATION["plain" if not identity_dim else "verified" if verified else "identity"]
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,13 @@ def record_benchmark(root: Path, entry: dict) -> None:
     _add_to_record(root, BENCHMARKS, entry["out"], entry, "the benchmark")
 
 
+def record_judgement(root: Path, entry: dict) -> None:
+    """Note a judge embedder's verdict on the dataset (keyed by the judge's folder) in its judgements.json and card."""
+    from facegen.export.card import JUDGEMENTS
+
+    _add_to_record(root, JUDGEMENTS, entry["judge"], entry, "the judgement")
+
+
 def _add_to_record(root: Path, name: str, key: str, entry: dict, what: str) -> None:
     """One entry of a side record of the dataset, then its card; a read-only dataset keeps its card (the command's
     own output folder still says everything)."""

@@ -18,7 +18,7 @@ from tqdm import tqdm
 import facegen
 from facegen import hardware
 from facegen.atomic import write_bytes
-from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
+from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json
 from facegen.distribute import make_strategy
 from facegen.export.identities import IdentityPlan, default_variation, shard_blocks
 from facegen.export.layout import finish
@@ -31,6 +31,7 @@ from facegen.export.verify import Acceptance, IdentityCheck, accept_identities, 
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
 from facegen.models.generator import Generator, to_uint8
+from facegen.run import CAPACITY_FILE
 
 
 @dataclass
@@ -179,7 +180,7 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
     gen = Generator.from_run(checkpoint, strategy=strategy, precision=precision)
     variation = cfg.variation
     if variation is None:
-        variation = default_variation(gen.config.model.identity_dim)
+        variation = default_variation(gen.config.model.identity_dim, verified=bool(cfg.embedder))
     elif variation > 1 and not gen.config.model.identity_dim:
         raise FacegenError(f"--variation {variation:g} is above 1, which only an identity-mode checkpoint takes "
                            "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
@@ -343,10 +344,24 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
         "replicas": replicas, "counts": counts,
         # The identity plan (accepted candidates) is the export's own, with or without an embedder (--balance).
         **({"identity_check": acceptance.record()} if acceptance is not None else {}),
+        **({"capacity": capacity} if (capacity := run_capacity_record(gen, cfg)) else {}),
         **{k: v for sc in scores for k, v in sc.record().items()},
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()}, read_manifest(out))
     shutil.rmtree(state)
     return counts
+
+
+def run_capacity_record(gen: Generator, cfg: ExportConfig) -> dict | None:
+    """The run's recorded identity capacity (RUN/capacity.json) when it was measured for this checkpoint with this
+    export's embedder at its limits."""
+    if not cfg.embedder:
+        return None
+    path = Path(gen.checkpoint_path).parent.parent / CAPACITY_FILE
+    record = read_json(path) if path.is_file() else {}
+    same = (record.get("checkpoint") == Path(gen.checkpoint_path).name
+            and Path(record.get("embedder", "")).resolve() == Path(cfg.embedder).resolve()
+            and record.get("max_similarity") == cfg.max_similarity and record.get("max_leakage") == cfg.max_leakage)
+    return record if same else None
 
 
 def _forget_unstarted(out: Path, state: Path) -> None:

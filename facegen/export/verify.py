@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facegen.config import ExportConfig, FacegenError
+from facegen.export.capacity import ESTIMATE_CANDIDATES, SHORTFALL, fit, shortfall_message
 from facegen.export.identities import IdentityPlan
 from facegen.models.embedder import REFERENCE_IMAGES, Embedder
 
@@ -96,6 +97,7 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
     have = np.zeros(len(balance.names) if balance else 0, np.int64)
     targets = balance.targets(want) if balance else have
     block = 0
+    curve, seen, seen_leak = [], [], []  # the acceptance curve so far, for the early capacity check
     while len(candidates) < want and examined < cap:
         blocks = list(range(block, min(block + blocks_per_call, -(-cap // per_block))))
         block = blocks[-1] + 1
@@ -104,9 +106,15 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
             leak = (refs @ check.train_means.T).max(axis=1)
         else:
             leak = np.full(len(refs), -1.0)
+        if check is not None:
+            seen.append(refs)
+            seen_leak.append(leak)
         for j, c in enumerate(range(blocks[0] * per_block, (blocks[-1] + 1) * per_block)):
             if len(candidates) == want or c >= cap:
                 break
+            if check is not None and examined == ESTIMATE_CANDIDATES and cap > examined:
+                _check_capacity(np.array(curve), np.concatenate(seen)[:examined],
+                                np.concatenate(seen_leak)[:examined], check, want, max_candidates)
             examined += 1
             if check is not None and leak[j] > check.max_leakage:
                 leaked += 1
@@ -124,6 +132,7 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
                 candidates.append(c)
                 if balance is not None:
                     have += attrs[j][balance.columns] > 0.5
+            curve.append(len(candidates))
     if len(candidates) < want:
         reached = (", ".join(f"{n}={have[i] / max(1, len(candidates)):.2f} of {s:g} asked" for i, (n, s)
                              in enumerate(zip(balance.names, balance.shares))) if balance else "")
@@ -132,9 +141,19 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
             f"to an accepted one, {leaked} too close to a training identity, {unbalanced} over a --balance share, "
             f"{ambiguous} unclear for --balance"
             + (f"; reached {reached}" if reached else "") + "): ask for fewer --identities, raise --max-candidates "
-            "or loosen the limits" + (" (--balance-confidence)" if ambiguous else ""))
+            "or loosen the limits" + (" (--balance-confidence)" if ambiguous else "")
+            + (f"; the checkpoint makes {fit(np.array(curve), check.max_similarity, check.max_leakage).text()}"
+               if check is not None and curve else ""))
     return Acceptance(np.array(candidates, np.int64), references, examined, too_similar, leaked,
                       np.array(attributes, np.float32), unbalanced, ambiguous)
+
+
+def _check_capacity(curve: np.ndarray, references: np.ndarray, leak: np.ndarray, check: IdentityCheck, want: int,
+                    max_candidates: int) -> None:
+    """Stop an export that the acceptance curve so far says cannot find `want` identities (capacity.py)."""
+    estimate = fit(curve, check.max_similarity, check.max_leakage)
+    if estimate.expected(want * max_candidates) < SHORTFALL * want:
+        raise FacegenError(shortfall_message(estimate, references, leak, want, max_candidates))
 
 
 def _overshoots(value: np.ndarray, have: np.ndarray, targets: np.ndarray, left: int) -> bool:

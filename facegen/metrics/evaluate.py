@@ -20,7 +20,8 @@ from facegen.export.manifest import COLUMNS, MANIFEST, read_manifest
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
-from facegen.run import read_folder_config, read_run_config
+from facegen.export.layout import EXPORT_JSON
+from facegen.run import CAPACITY_FILE, read_folder_config, read_run_config, run_parts
 
 if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
     from facegen.metrics.fid import FeatureExtractor
@@ -85,6 +86,25 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
     return report
 
 
+JUDGED_IDENTITIES = 200  # the export's first identities the judge looks at after an export (all their images)
+
+
+def judge_export(export_dir: Path, judge: Path, identities: int = JUDGED_IDENTITIES) -> dict:
+    """An export's first `identities` folders judged by `judge` (embedder_judgement), recorded in the dataset's
+    judgements.json and card: what `facegen export` prints when the run has a judge."""
+    from facegen.export.layout import record_judgement
+    from facegen.metrics.identity import embedder_judgement
+    from facegen.models.embedder import Embedder
+
+    frame = read_manifest(export_dir)
+    rows = frame[frame["label"] < identities]
+    images = np.stack([np.asarray(Image.open(Path(export_dir) / p).convert("RGB")) for p in rows["path"]])
+    judgement = embedder_judgement(Embedder.from_folder(judge), images, rows["label"].to_numpy())
+    judgement.update(identities=int(rows["label"].nunique()), images=int(len(rows)))
+    record_judgement(Path(export_dir), judgement)
+    return judgement
+
+
 def attribute_distribution(export_dir: Path, source, out: Path) -> dict | None:
     """Identity-attribute shares of an export labelled with --attributes beside the real data's (share of its
     identities whose images mostly have the attribute; of all images where the data has no identities), as a
@@ -132,9 +152,10 @@ def face_rate(images: np.ndarray) -> float | None:
 
 
 def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | None, n: int, n_real: int,
-                  judge: Path | None = None) -> None:
+                  judge: Path | None = None) -> Path | None:
     """Everything about an evaluation that needs no model, checked in one place (the CLI asks before
-    TensorFlow starts): one source, sizes, the folders exist and are what they claim, the FID weights."""
+    TensorFlow starts): one source, sizes, the folders exist and are what they claim, the FID weights. Returns
+    the judge embedder: `judge`, or for an export the judge its run trained (RUN/judge)."""
     if (run_dir is None) == (export_dir is None):
         raise FacegenError("give --checkpoint or --export (one of them)")
     at_least(n, 2, "--n")
@@ -144,16 +165,21 @@ def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | Non
         read_run_config(run_dir)
     elif not (Path(export_dir) / MANIFEST).is_file():
         raise FacegenError(f"{export_dir} is not a finished facegen export (no {MANIFEST})")
+    settings = {}
+    if export_dir is not None and (Path(export_dir) / EXPORT_JSON).exists():
+        settings = read_json(Path(export_dir) / EXPORT_JSON).get("settings", {})
     if judge is not None:
         if export_dir is None:
             raise FacegenError("--embedder judges an export's identities: give --export")
         read_folder_config(judge, "embedder", "embedder")
-        used = read_json(Path(export_dir) / "export.json").get("settings", {}).get("embedder") \
-            if (Path(export_dir) / "export.json").exists() else None
-        if used and Path(used).resolve() == Path(judge).resolve():
-            log.warning("--embedder %s is the embedder that filtered this export: it grades its own choices; "
-                        "judge with another one (a different seed or architecture)", judge)
+    elif settings.get("checkpoint"):
+        judge = run_parts(Path(settings["checkpoint"]).parent.parent).judge
+    used = settings.get("embedder")
+    if judge is not None and used and Path(used).resolve() == Path(judge).resolve():
+        raise FacegenError(f"{judge} is the embedder that filtered this export and would grade its own choices; "
+                           "judge with another one (the run's RUN/judge, or an embedder of another seed)")
     require_weights()  # a clear "pip install ..." line before any work
+    return judge
 
 
 def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_dir: Path | None = None,
@@ -163,7 +189,7 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     for an export, identity measures (and with `judge`, an embedder's consistency, separation and leakage)."""
     from facegen.metrics.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
 
-    check_request(data, run_dir, export_dir, n, n_real, judge)
+    judge = check_request(data, run_dir, export_dir, n, n_real, judge)
     labels = None
     if run_dir is not None:
         fake, source_info = fake_images_from_run(run_dir, n, seed)
@@ -189,6 +215,7 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
         metrics["attributes"] = attribute_distribution(Path(export_dir), source, out)
     if labels is not None:
         metrics["identity"] = identity_report(fake, labels, real, seed, judge)
+    metrics["capacity"] = recorded_capacity(run_dir, export_dir)
     report = {"facegen_version": facegen.__version__, "when": dt.datetime.now(dt.timezone.utc).isoformat(),
               "protocol": PROTOCOL, "n_generated": len(fake), "n_real": len(real_images), "data": str(data),
               **source_info, "metrics": metrics}
@@ -198,6 +225,15 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     if export_dir is not None:
         _add_to_card(Path(export_dir), report)
     return EvalResult(report, out)
+
+
+def recorded_capacity(run_dir: Path | None, export_dir: Path | None) -> dict | None:
+    """The identity capacity `facegen train` recorded for the run (or the one the export's record carries)."""
+    if export_dir is not None:
+        path = Path(export_dir) / EXPORT_JSON
+        return read_json(path).get("capacity") if path.exists() else None
+    path = Path(run_dir) / CAPACITY_FILE
+    return read_json(path) if path.exists() else None
 
 
 def _add_to_card(export_dir: Path, report: dict) -> None:

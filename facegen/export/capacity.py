@@ -1,0 +1,150 @@
+"""Identity capacity: how many mutually separable identities a checkpoint makes at an embedder's limits,
+estimated from the acceptance curve of its first candidates.
+
+The export examines identity candidates in order (facegen.export.verify): after c candidates, k(c) are accepted.
+A model that can make C identities which pass the separation limit against each other, whose candidates pass
+the leakage limit with probability p0, fills up like a coupon collector: each accepted identity takes 1/C of
+what is left, so
+
+    k(c) = C (1 - exp(-p0 c / C)).
+
+C and p0 are fitted (least squares over a grid) to the curve of the first few thousand candidates. An export
+asking for K identities within K * --max-candidates candidates gets about k(K * max_candidates), which says
+before any image is written whether it can finish, and what it could deliver instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ESTIMATE_CANDIDATES = 1024  # candidates the export examines before it checks that its request can finish
+RUN_CANDIDATES = 2048  # candidates `facegen train` examines to record the run's capacity
+FIT_POINTS = 256
+SHORTFALL = 0.9  # an export fails early when the fit expects fewer than this share of its identities
+LOOSER = (0.05, 0.1)  # --max-similarity steps the error quotes the capacity at
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The fitted curve: capacity (None where the candidates show no saturation yet) and first acceptance."""
+
+    capacity: float | None  # C: separable identities at these limits
+    first_acceptance: float  # p0: share of candidates that pass the leakage limit
+    candidates: int  # candidates the fit saw
+    accepted: int  # k(candidates)
+    max_similarity: float
+    max_leakage: float
+
+    def expected(self, candidates: float) -> float:
+        """k(c): identities accepted after `candidates` candidates."""
+        if self.capacity is None:
+            return self.first_acceptance * candidates
+        return self.capacity * (1.0 - math.exp(-self.first_acceptance * candidates / self.capacity))
+
+    def deliverable(self, max_candidates: int) -> int:
+        """The most identities an export finds within max_candidates candidates each (expected)."""
+        if self.first_acceptance * max_candidates <= 1.0:
+            return min(self.accepted, int(self.expected(max_candidates)))
+        if self.capacity is None:
+            return 10 ** 9
+        lo, hi = 1, int(self.capacity) + 1  # expected(K * m) - K is concave in K: one crossing
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self.expected(mid * max_candidates) >= mid else (lo, mid - 1)
+        return lo
+
+    def record(self) -> dict:
+        return {"capacity": None if self.capacity is None else int(round(self.capacity)),
+                "first_acceptance": round(self.first_acceptance, 4), "candidates": self.candidates,
+                "accepted": self.accepted, "max_similarity": self.max_similarity, "max_leakage": self.max_leakage,
+                "method": "k(c) = C (1 - exp(-p0 c / C)) fitted to the acceptance curve of the first candidates"}
+
+    def text(self) -> str:
+        if self.capacity is None:
+            size = f"more than {self.accepted} identities (no saturation in {self.candidates} candidates)"
+        else:
+            size = f"about {int(round(self.capacity)):,} identities"
+        return (f"{size} at --max-similarity {self.max_similarity:.3f} ({self.accepted} accepted of the first "
+                f"{self.candidates} candidates)")
+
+
+def acceptance_curve(references: np.ndarray, leak: np.ndarray, max_similarity: float,
+                     max_leakage: float) -> np.ndarray:
+    """k after each candidate, by the export's rule: not leaked, and no accepted reference above the limit."""
+    accepted = np.empty((0, references.shape[1]), references.dtype)
+    curve = np.zeros(len(references), np.int64)
+    for c, ref in enumerate(references):
+        if leak[c] <= max_leakage and (not len(accepted) or float((accepted @ ref).max()) <= max_similarity):
+            accepted = np.vstack([accepted, ref])
+        curve[c] = len(accepted)
+    return curve
+
+
+def fit(curve: np.ndarray, max_similarity: float, max_leakage: float) -> Capacity:
+    """Fit k(c) to an acceptance curve (see the module doc)."""
+    n, k_n = len(curve), int(curve[-1]) if len(curve) else 0
+    if n == 0 or k_n == 0:
+        return Capacity(0.0 if n else None, 0.0, n, 0, max_similarity, max_leakage)
+    c = np.unique(np.linspace(1, n, min(n, FIT_POINTS)).round().astype(np.int64))
+    k = curve[c - 1].astype(np.float64)
+    caps = np.geomspace(k_n, 1000.0 * n, 400)
+    p0s = np.linspace(0.002, 1.0, 500)
+    best = (np.inf, None, 1.0)
+    for cap in caps:  # [p0, points] at a time
+        pred = cap * (1.0 - np.exp(-p0s[:, None] * c[None, :] / cap))
+        err = ((pred - k[None, :]) ** 2).sum(axis=1)
+        j = int(err.argmin())
+        if err[j] < best[0]:
+            best = (float(err[j]), float(cap), float(p0s[j]))
+    _, cap, p0 = best
+    # The top of the grid: the curve is still a straight line, its end is not in sight.
+    return Capacity(None if cap >= caps[-2] else cap, p0, n, k_n, max_similarity, max_leakage)
+
+
+def shortfall_message(capacity: Capacity, references: np.ndarray, leak: np.ndarray, want: int,
+                      max_candidates: int) -> str:
+    """Why an export cannot find `want` identities, and what it could do instead."""
+    looser = []
+    for step in LOOSER:
+        limit = min(1.0, capacity.max_similarity + step)
+        other = fit(acceptance_curve(references, leak, limit, capacity.max_leakage), limit, capacity.max_leakage)
+        looser.append(f"--max-similarity {limit:.2f} allows about {other.deliverable(max_candidates):,} (identities "
+                      f"as alike as cosine {limit:.2f} by the embedder)")
+    per = f"{capacity.deliverable(max_candidates):,}"
+    return (f"this checkpoint makes {capacity.text()}: {want:,} identities asked, about {per} findable within "
+            f"--max-candidates {max_candidates}. Ask for --identities {per} or fewer (with more --per-identity), "
+            f"or loosen the limit: {'; '.join(looser)}; or train longer or larger (--steps, --preset)")
+
+
+def run_capacity(run_dir: str | Path, embedder: str | Path, candidates: int = RUN_CANDIDATES,
+                 progress: bool = True) -> Capacity:
+    """The run's newest checkpoint's capacity with `embedder` at its calibrated limits, for the export settings
+    measured best (facegen.export.identities.default_variation), on the first `candidates` candidates of seed 0."""
+    from tqdm import tqdm
+
+    from facegen.config import ExportConfig
+    from facegen.export.render import BlockRenderer, plan_shard, resolve
+    from facegen.export.scores import scores_for
+    from facegen.export.verify import reference_outputs
+    from facegen.models.embedder import REFERENCE_IMAGES
+
+    cfg = ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder), max_candidates=1)
+    r = resolve(run_dir, Path(run_dir) / ".capacity", cfg, overwrite=True)
+    plan = plan_shard(r.gen, r.cfg).plan
+    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
+    per_block = max(1, renderer.block // REFERENCE_IMAGES)
+    n_blocks, refs = -(-candidates // per_block), []
+    with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
+        for start in range(0, n_blocks, r.cfg.blocks_per_call):
+            blocks = list(range(start, min(start + r.cfg.blocks_per_call, n_blocks)))
+            refs.append(reference_outputs(renderer, plan, blocks, per_block)[0])
+            bar.update(len(blocks) * per_block)
+    references = np.concatenate(refs)[:candidates]
+    check = r.check
+    leak = (references @ check.train_means.T).max(axis=1) if len(check.train_means) else np.full(candidates, -1.0)
+    return fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
+               check.max_leakage)

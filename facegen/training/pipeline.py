@@ -1,0 +1,173 @@
+"""`facegen train`'s stages, in order and resumably, in one run folder: the identity embedder, the GAN (identity
+mode with the identity loss against that embedder), the attribute classifier, a judge embedder, the identity
+capacity. Each stage's folder describes itself (facegen.run); a finished stage is skipped on a re-run.
+
+Why a judge is trained here rather than on first use by `evaluate`: it needs the training data and minutes of
+training, which belong to `train` (resumable, with the other stages' progress); `evaluate` and the export's
+summary then judge in seconds, and the judge is fixed before any export exists, so nothing it judges can have
+been chosen with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from facegen.config import AttributeConfig, EmbedderConfig, FacegenError, RunConfig
+from facegen.run import ATTRIBUTES_DIR, CAPACITY_FILE, EMBEDDER_DIR, JUDGE_DIR, CONFIG_FILE, read_run_config
+
+log = logging.getLogger("facegen")
+
+
+@dataclass(frozen=True)
+class StageSizes:
+    """What a --preset trains besides the GAN's shape: the trunk preset and each stage's length."""
+
+    trunk: str  # EMBEDDER_PRESETS name of the embedder, the judge and the classifier
+    gan_steps: int  # the identity recipe's GAN length
+    embedder_steps: int
+    attributes_steps: int
+    judge_steps: int
+    capacity_candidates: int
+
+
+# small is the recipe measured best on the 1,000-identity sample (bench/RESULTS.md, "+3 at the scarce end"): a
+# 1,500-step small embedder, the identity-loss GAN to 6,000 steps. paper sizes the trunks like ResNet-18 for
+# CelebA on a GPU; tiny is for tests.
+STAGE_SIZES = {
+    "tiny": StageSizes("tiny", 5000, 300, 300, 300, 256),
+    "small": StageSizes("small", 6000, 1500, 2000, 1500, 2048),
+    "paper": StageSizes("large", 6000, 3000, 2000, 3000, 2048),
+}
+IDENTITY_LOSS = 1.0  # the measured recipe's weight (bench/RESULTS.md, "Training with the identity loss")
+JUDGE_SEED = 1  # the judge's seed is the run's plus this: another embedder, not the filter
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The stages one `facegen train` runs (None: not run) and the GAN settings they decide."""
+
+    mode: str
+    gan_steps: int
+    identity_loss: float
+    identity_embedder: str  # absolute path of the embedder the identity loss uses; "" = none
+    embedder: EmbedderConfig | None
+    attributes: AttributeConfig | None
+    judge: EmbedderConfig | None
+    capacity_candidates: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def stages(self) -> list[str]:
+        return [name for name, on in (("embedder", self.embedder), ("gan", True), ("attributes", self.attributes),
+                                      ("judge", self.judge), ("capacity", self.capacity_candidates)) if on]
+
+
+def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: int, mode: str | None = None,
+         steps: int | None = None, identity_loss: float | None = None, identity_embedder: str | Path | None = None,
+         embedder_steps: int | None = None, attributes_steps: int | None = None,
+         judge_steps: int | None = None) -> Recipe:
+    """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow."""
+    from facegen.data.sources import discover
+
+    sizes = STAGE_SIZES.get(preset)
+    if sizes is None:  # the GAN's preset check words the error
+        return Recipe(mode or "plain", steps or 1, 0.0, "", None, None, None, 0)
+    out = Path(out)
+    stored = read_run_config(out) if (out / CONFIG_FILE).exists() else None
+    source = discover(data, "all")
+    labelled = bool(source.frame["identity"].notna().any())
+    notes: list[str] = []
+    if mode is None:
+        mode = stored.mode if stored else "identity" if labelled else "plain"
+        if not labelled and not stored:
+            notes.append(f"{data} has no identity labels: training the plain DCGAN alone, whose exports label latent "
+                         "neighbourhoods, not people (identity labels: CelebA's identity_CelebA.txt or one folder "
+                         "per identity)")
+    identity = mode == "identity"
+    if identity and not labelled:
+        raise FacegenError(f"--mode identity needs identity labels (CelebA identity_CelebA.txt or one folder per "
+                           f"identity); {data} has none")
+    if steps is None:
+        steps = stored.train.steps if stored else sizes.gan_steps if identity else RunConfig().train.steps
+
+    def trunk(cls, n: int | None, default: int, seed: int = seed):
+        n = default if n is None else n
+        return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed) if n else None
+
+    own = os.path.abspath(out / EMBEDDER_DIR)
+    if identity_embedder is None and stored and stored.train.identity_embedder not in ("", own):
+        identity_embedder = stored.train.identity_embedder  # a run trained against an embedder of its own choosing
+    # --mode plain is the article's DCGAN alone; identity mode trains what its verified export needs.
+    embedder = trunk(EmbedderConfig, embedder_steps, sizes.embedder_steps) if identity else None
+    if identity_embedder:
+        embedder = None  # the user's embedder shapes the identity loss and verifies the exports
+        loss_embedder = os.path.abspath(identity_embedder)
+    else:
+        loss_embedder = own if embedder else ""
+    if identity_loss is None:
+        identity_loss = stored.train.identity_loss if stored else IDENTITY_LOSS if loss_embedder else 0.0
+    if not identity_loss:
+        loss_embedder = ""
+    elif not loss_embedder:
+        raise FacegenError("--identity-loss needs an embedder: --mode identity (train trains one) or "
+                           "--identity-embedder")
+    has_attributes = any(c not in ("image", "path", "identity", "identity_name", "partition")
+                         for c in source.frame.columns)
+    attributes = trunk(AttributeConfig, attributes_steps, sizes.attributes_steps) if identity and has_attributes \
+        else None
+    judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, seed + JUDGE_SEED) if identity else None
+    capacity = sizes.capacity_candidates if identity and (embedder or identity_embedder) else 0
+    return Recipe(mode, steps, float(identity_loss), loss_embedder, embedder, attributes, judge, capacity,
+                  tuple(notes))
+
+
+def train_stages(out: str | Path, cfg: RunConfig, recipe: Recipe, progress: bool = True):
+    """Run the recipe's stages into `out` in order; yields (stage, folder, result) as each ends (a finished stage
+    returns its stored result at once). Each stage resumes where a kill left it."""
+    from facegen.training.embedder import train_embedder
+    from facegen.training.loop import train
+
+    out = Path(out)
+    for stage in recipe.stages:
+        if stage == "embedder":
+            yield stage, out / EMBEDDER_DIR, train_embedder(out / EMBEDDER_DIR, recipe.embedder, progress)
+        elif stage == "gan":
+            yield stage, out, train(out, cfg, progress)
+        elif stage == "attributes":
+            from facegen.training.attributes import train_attributes
+
+            yield stage, out / ATTRIBUTES_DIR, train_attributes(out / ATTRIBUTES_DIR, recipe.attributes, progress)
+        elif stage == "judge":
+            yield stage, out / JUDGE_DIR, train_embedder(out / JUDGE_DIR, recipe.judge, progress)
+        else:
+            yield stage, out / CAPACITY_FILE, record_capacity(out, recipe, progress)
+
+
+def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
+    """RUN/capacity.json for the newest checkpoint and the verifying embedder (kept while both are unchanged)."""
+    from facegen.atomic import write_json
+    from facegen.config import read_json
+    from facegen.export.capacity import run_capacity
+    from facegen.run import checkpoint_paths, run_parts
+
+    embedder = run_parts(out).embedder
+    key = {"checkpoint": Path(checkpoint_paths(out)[0]).name, "embedder": str(embedder),
+           "embedder_step": read_json(embedder / "report.json").get("step"), "candidates": recipe.capacity_candidates}
+    path = out / CAPACITY_FILE
+    if path.exists():
+        stored = read_json(path)
+        if {k: stored.get(k) for k in key} == key:
+            return stored
+    record = {**key, **run_capacity(out, embedder, recipe.capacity_candidates, progress).record()}
+    write_json(path, record)
+    return record
+
+
+def with_recipe(cfg: RunConfig, recipe: Recipe) -> RunConfig:
+    """The GAN's config with the recipe's loss settings."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, identity_loss=recipe.identity_loss, identity_embedder=recipe.identity_embedder))
