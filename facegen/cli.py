@@ -42,7 +42,7 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Train for this many passes instead of --steps."),
     batch_size: int = typer.Option(64, "--batch-size", help="Minibatch size (the article's 64)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, latents and data order."),
-    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints (every stage)."),
     sample_every: int = typer.Option(500, "--sample-every", help="Steps between sample grids."),
     keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
     partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
@@ -94,7 +94,7 @@ def train(
     from facegen.config import preset as make_preset
     from facegen.data import check_data_path
     from facegen.run import read_folder_config, resolve_config
-    from facegen.training.pipeline import plan, with_recipe
+    from facegen.training.pipeline import IDENTITY_LOSS, plan
 
     if steps is not None and epochs is not None:
         raise FacegenError("give --steps or --epochs, not both")
@@ -104,20 +104,27 @@ def train(
                         (judge_steps, "--judge-steps")):
         if value is not None:
             at_least(value, 1 if flag == "--embedder-steps" else 0, flag)
-    check_data_path(data)
-    recipe = plan(data, out, preset, resolution, seed, mode, steps, identity_loss, identity_embedder, embedder_steps,
-                  attributes_steps, judge_steps)
-    # The config records check every value; what they cannot know (paths, an existing run) is checked next.
-    cfg = with_recipe(RunConfig(
-        model=make_preset(preset, resolution, recipe.mode, identity_dim),
-        data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
-        train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=recipe.gan_steps,
-                          epochs=epochs or 0, checkpoint_every=checkpoint_every, sample_every=sample_every,
-                          keep_checkpoints=keep, eval_every=eval_every, eval_n=eval_n, strategy=strategy,
-                          sync_bn=sync_bn, mixed_precision=mixed_precision, xla=xla, learning_rate=learning_rate,
-                          d_learning_rate=d_learning_rate)), recipe)
+
+    def run_config(mode: str, steps: int, loss: float, loss_embedder: str) -> RunConfig:
+        return RunConfig(
+            model=make_preset(preset, resolution, mode, identity_dim),
+            data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
+            train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=steps, epochs=epochs or 0,
+                              checkpoint_every=checkpoint_every, sample_every=sample_every, keep_checkpoints=keep,
+                              eval_every=eval_every, eval_n=eval_n, strategy=strategy, sync_bn=sync_bn,
+                              mixed_precision=mixed_precision, xla=xla, learning_rate=learning_rate,
+                              d_learning_rate=d_learning_rate, identity_loss=loss, identity_embedder=loss_embedder))
+
+    # The config records check every value first (mode and loss as far as the flags say); what they cannot know
+    # (paths, the data's labels, an existing run) is checked next.
+    loss = identity_loss if identity_loss is not None else IDENTITY_LOSS if identity_embedder else 0.0
+    run_config(mode or "identity", 1 if steps is None else steps, loss, str(identity_embedder or "RUN/embedder") if loss else "")
     if identity_embedder:
         read_folder_config(identity_embedder, "embedder", "embedder")
+    check_data_path(data)
+    recipe = plan(data, out, preset, resolution, seed, mode, steps, identity_loss, identity_embedder, embedder_steps,
+                  attributes_steps, judge_steps, checkpoint_every)
+    cfg = run_config(recipe.mode, recipe.gan_steps, recipe.identity_loss, recipe.identity_embedder)
     if eval_every:
         from facegen.metrics.inception import require_weights
 
@@ -300,7 +307,10 @@ def export_cmd(
                         progress=not quiet)
     for line in result.summary(out):
         typer.echo(line)
-    if parts.judge is not None and not result.already_complete and cfg.shard == (0, 1):
+    from facegen.models.embedder import REFERENCE_IMAGES
+
+    # The judge compares each folder's later images with its first REFERENCE_IMAGES: it needs more than those.
+    if parts.judge and not result.already_complete and cfg.shard == (0, 1) and cfg.per_identity > REFERENCE_IMAGES:
         from facegen.metrics.evaluate import judge_export
 
         j = judge_export(out, parts.judge)

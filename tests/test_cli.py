@@ -33,13 +33,14 @@ def facegen(*args, cwd=None, **env):
     (["mix", "--out", "m"], "give --real, or --real-identities 0"),
     (["mix", "--real", "x", "--out", "m"], "without --synth, give --size"),
     (["embedder", "train", "--data", "x", "--out", "e", "--preset", "huge"], "--preset must be one of"),
-    (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-loss", "1"],
-     "--identity-loss needs --identity-embedder"),
-    (["train", "--data", "x", "--out", "r", "--identity-loss", "1", "--identity-embedder", "e"],
+    (["train", "--data", "x", "--out", "r", "--mode", "plain", "--identity-loss", "1"],
      "--identity-loss needs --mode identity"),
+    (["train", "--data", "x", "--out", "r", "--mode", "plain", "--identity-loss", "1", "--identity-embedder", "e"],
+     "--identity-loss needs --mode identity"),
+    (["train", "--data", "x", "--out", "r", "--embedder-steps", "0"], "--embedder-steps must be at least 1"),
     (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-loss", "-1"],
      "--identity-loss must be at least 0"),
-    (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-embedder", "e"],
+    (["train", "--data", "x", "--out", "r", "--mode", "identity", "--identity-loss", "0", "--identity-embedder", "e"],
      "--identity-embedder is only used with --identity-loss"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):

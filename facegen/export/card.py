@@ -289,9 +289,12 @@ def _judge_text(judgements: dict | None) -> str:
     """The judge embedders' verdicts: an embedder that neither trained the GAN nor filtered the export."""
     if not judgements:
         return ""
-    rows = "\n".join(f"| `{j['judge']}` (step {j['judge_step']}) | {j['identities']} | {100 * j['consistency']:.1f}% | "
-                     f"{100 * j['separated_identities']:.1f}% | {100 * j['duplicate_identities']:.1f}% | "
-                     f"{100 * j['leaked_identities']:.1f}% |" for j in judgements.values())
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    rows = "\n".join(f"| `{j['judge']}` (step {j['judge_step']}) | {j['identities']} | {pct(j['consistency'])} | "
+                     f"{pct(j['separated_identities'])} | {pct(j['duplicate_identities'])} | "
+                     f"{pct(j['leaked_identities'])} |" for j in judgements.values())
     return ("\nJudged by an identity embedder that neither trained the generator nor filtered this export, at its own "
             "calibrated limits (the first identities' images):\n\n| judge | identities | consistency | separated | "
             f"duplicates | leaked |\n|---|---|---|---|---|---|\n{rows}\n")

@@ -391,15 +391,17 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
                               scores: list[Score], max_attempts: int):
     """Render, then redraw images that fail a score's test (calibrated realism below --min-realism; cosine to
     their identity's reference below --min-consistency). Attempt a of an image is keyed by (seed, identity,
-    index, a) and rendered in its own block at its own position, so the result does not depend on which other
-    images needed replacing. The first passing attempt wins; after max_attempts the best attempt is kept, by the
-    preference of the highest-ranked score that has one (identity similarity over D's logit). Returns the
+    index, a) and rendered at its own position of a block, so the result does not depend on which other images
+    needed replacing: G, D and the embedder compute each image of a block on its own, and the block's shape and
+    the image's position are fixed. Redraws of images at different positions share a block, so a redraw costs
+    about one image, not one block. The first passing attempt wins; after max_attempts the best attempt is kept,
+    by the preference of the highest-ranked score that has one (identity similarity over D's logit). Returns the
     images, each score's judged values (in `scores` order), the attempts and the number of images replaced."""
     labels = np.where(valid, plan.split(np.maximum(indices, 0))[0], -1)
 
-    def draw(rows: np.ndarray, attempt: int):
-        rendered = renderer(_latents(plan, indices[rows], attempt))
-        judged = [sc.judge(rendered.outputs[sc.name], labels[rows]) for sc in scores]
+    def draw(z: np.ndarray, lab: np.ndarray):
+        rendered = renderer(z)
+        judged = [sc.judge(rendered.outputs[sc.name], lab) for sc in scores]
         passes = np.ones(rendered.images.shape[:2], bool)
         for sc, values in zip(scores, judged):
             ok = sc.passes(values)
@@ -410,8 +412,7 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
         key = max(ranked, key=lambda r: r[0])[1] if ranked else np.zeros(passes.shape)
         return rendered.images, judged, passes, key
 
-    everything = np.arange(len(indices))
-    images, judged, accepted, key = draw(everything, 0)
+    images, judged, accepted, key = draw(_latents(plan, indices, 0), labels)
     attempts = np.zeros(indices.shape, np.int64)
     n_replaced = 0
     tested = any(sc.passes(v) is not None for sc, v in zip(scores, judged))
@@ -419,17 +420,26 @@ def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indic
         need = valid & ~accepted
         if not need.any():
             break
-        rows = np.flatnonzero(need.any(axis=1))
-        images_a, judged_a, pass_a, key_a = draw(rows, a)
-        for j, k in enumerate(rows):
-            take = need[k] & (pass_a[j] | (key_a[j] > key[k]))
-            n_replaced += int((take & (attempts[k] == 0)).sum())
-            images[k][take], key[k][take] = images_a[j][take], key_a[j][take]
-            for values, values_a in zip(judged, judged_a):
-                for name in values:
-                    values[name][k][take] = values_a[name][j][take]
-            attempts[k][take] = a
-            accepted[k] |= need[k] & pass_a[j]
+        rows, cols = np.nonzero(need)
+        # Pack: the j-th image needing a redraw at position p goes to packed block j, position p.
+        slot = np.zeros(len(rows), np.int64)
+        for p in np.unique(cols):
+            at = np.flatnonzero(cols == p)
+            slot[at] = np.arange(len(at))
+        packed = np.full((int(slot.max()) + 1, indices.shape[1]), -1, np.int64)
+        packed[slot, cols] = indices[rows, cols]
+        packed_labels = np.full(packed.shape, -1, np.int64)
+        packed_labels[slot, cols] = labels[rows, cols]
+        images_a, judged_a, pass_a, key_a = draw(_latents(plan, packed, a), packed_labels)
+        take = pass_a[slot, cols] | (key_a[slot, cols] > key[rows, cols])
+        r, c, sl = rows[take], cols[take], slot[take]
+        n_replaced += int((attempts[r, c] == 0).sum())
+        images[r, c], key[r, c] = images_a[sl, c], key_a[sl, c]
+        for values, values_a in zip(judged, judged_a):
+            for name in values:
+                values[name][r, c] = values_a[name][sl, c]
+        attempts[r, c] = a
+        accepted[rows, cols] |= pass_a[slot, cols]
     return images, judged, attempts, n_replaced
 
 

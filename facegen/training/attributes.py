@@ -58,7 +58,12 @@ def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = 
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+    # Dropout's random state is not a model weight: saved beside it, so a resumed run draws the masks an
+    # uninterrupted one would.
+    # (Keyed by position: Keras numbers layer names per process.)
+    dropout = {f"layer_{i}": layer.seed_generator.state for i, layer in enumerate(model.layers)
+               if hasattr(layer, "seed_generator")}
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, dropout=dropout)
 
     @tf.function(reduce_retracing=True)
     def train_step(images, y, flip):

@@ -10,7 +10,6 @@ been chosen with it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -69,13 +68,11 @@ class Recipe:
 def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: int, mode: str | None = None,
          steps: int | None = None, identity_loss: float | None = None, identity_embedder: str | Path | None = None,
          embedder_steps: int | None = None, attributes_steps: int | None = None,
-         judge_steps: int | None = None) -> Recipe:
+         judge_steps: int | None = None, checkpoint_every: int = 500) -> Recipe:
     """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow."""
     from facegen.data.sources import discover
 
-    sizes = STAGE_SIZES.get(preset)
-    if sizes is None:  # the GAN's preset check words the error
-        return Recipe(mode or "plain", steps or 1, 0.0, "", None, None, None, 0)
+    sizes = STAGE_SIZES[preset]  # a valid name: the GAN's config checked it
     out = Path(out)
     stored = read_run_config(out) if (out / CONFIG_FILE).exists() else None
     source = discover(data, "all")
@@ -96,7 +93,8 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
 
     def trunk(cls, n: int | None, default: int, seed: int = seed):
         n = default if n is None else n
-        return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed) if n else None
+        return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed,
+                   checkpoint_every=checkpoint_every) if n else None
 
     own = os.path.abspath(out / EMBEDDER_DIR)
     if identity_embedder is None and stored and stored.train.identity_embedder not in ("", own):
@@ -165,9 +163,3 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
     record = {**key, **run_capacity(out, embedder, recipe.capacity_candidates, progress).record()}
     write_json(path, record)
     return record
-
-
-def with_recipe(cfg: RunConfig, recipe: Recipe) -> RunConfig:
-    """The GAN's config with the recipe's loss settings."""
-    return dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, identity_loss=recipe.identity_loss, identity_embedder=recipe.identity_embedder))
