@@ -118,7 +118,8 @@ def train(
     # The config records check every value first (mode and loss as far as the flags say); what they cannot know
     # (paths, the data's labels, an existing run) is checked next.
     loss = identity_loss if identity_loss is not None else IDENTITY_LOSS if identity_embedder else 0.0
-    run_config(mode or "identity", 1 if steps is None else steps, loss, str(identity_embedder or "RUN/embedder") if loss else "")
+    run_config(mode or "identity", 1 if steps is None else steps, loss, str(identity_embedder) if identity_embedder
+               else "RUN/embedder" if loss else "")
     if identity_embedder:
         read_folder_config(identity_embedder, "embedder", "embedder")
     check_data_path(data)

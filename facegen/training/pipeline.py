@@ -1,5 +1,5 @@
 """`facegen train`'s stages, in order and resumably, in one run folder: the identity embedder, the GAN (identity
-mode with the identity loss against that embedder), the attribute classifier, a judge embedder, the identity
+mode with the identity loss against that embedder), a judge embedder, the attribute classifier, the identity
 capacity. Each stage's folder describes itself (facegen.run); a finished stage is skipped on a re-run.
 
 Why a judge is trained here rather than on first use by `evaluate`: it needs the training data and minutes of
@@ -61,8 +61,8 @@ class Recipe:
 
     @property
     def stages(self) -> list[str]:
-        return [name for name, on in (("embedder", self.embedder), ("gan", True), ("attributes", self.attributes),
-                                      ("judge", self.judge), ("capacity", self.capacity_candidates)) if on]
+        return [name for name, on in (("embedder", self.embedder), ("gan", True), ("judge", self.judge),
+                                      ("attributes", self.attributes), ("capacity", self.capacity_candidates)) if on]
 
 
 def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: int, mode: str | None = None,

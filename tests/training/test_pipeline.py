@@ -53,7 +53,8 @@ def test_train_runs_every_stage_into_one_self_describing_folder(trained_run):
     assert capacity["embedder"] == str(parts.embedder)
 
 
-def test_the_card_commands_give_a_verified_attribute_labelled_judged_export(trained_run, tmp_path, capsys):
+def test_the_card_commands_give_a_verified_attribute_labelled_judged_export(trained_run, celeba_sample, tmp_path,
+                                                                             capsys):
     # A 40-step tiny GAN makes few distinct people: a loose separation limit lets 4 identities through.
     out = tmp_path / "synth"
     run("export", "--checkpoint", trained_run, "--count", "24", "--identities", "4", "--out", out,
@@ -71,6 +72,18 @@ def test_the_card_commands_give_a_verified_attribute_labelled_judged_export(trai
     assert "judged by" in printed and "leaked" in printed
     card = (out / "README.md").read_text()
     assert "identities verified by" in card and "Judged by an identity embedder" in card
+    assert "identity capacity of the checkpoint" not in card  # measured at the calibrated limit, not at 0.995
+
+    # evaluate judges with the run's judge by default and refuses the embedder that filtered the export.
+    from facegen.config import FacegenError
+    from facegen.metrics.evaluate import check_request
+
+    assert check_request(celeba_sample, None, out, 24, 0) == (trained_run / "judge").resolve()
+    with pytest.raises(FacegenError, match="filtered this export"):
+        check_request(celeba_sample, None, out, 24, 0, judge=trained_run / "embedder")
+    run("evaluate", "--data", celeba_sample, "--export", out, "--n", "24", "--n-real", "40", "--quiet")
+    printed = capsys.readouterr().out
+    assert f"(embedder {(trained_run / 'judge').resolve()})" in printed
 
 
 def test_opting_out_gives_a_plain_export(trained_run, tmp_path):
@@ -109,7 +122,7 @@ def test_a_kill_in_each_stage_then_the_same_command_equals_an_uninterrupted_run(
     command = [sys.executable, "-m", "facegen", "train", "--data", str(celeba_sample), "--out", str(out), *TRAIN]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     # Each stage is killed (SIGKILL: no chance to save) once its first periodic checkpoint is on disk.
-    for stage_dir in ("embedder", ".", "attributes", "judge"):
+    for stage_dir in ("embedder", ".", "judge", "attributes"):
         marker = out / stage_dir / "checkpoints" / "checkpoint"
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 300

@@ -1,0 +1,66 @@
+"""The verified export against the unverified one, in one run: the same checkpoint, identities and images, with
+and without the run's embedder in the loop (reference images, the embedder on every image, consistency
+redraws). Speed is the export's own time (export.json's start to end: TensorFlow's start-up is the same for both).
+
+    python bench/verified_speed.py --run runs/quickstart --identities 1000 --per-identity 10 --max-similarity 0.9
+
+Results go to WORK/verified_speed.json as each export ends; a re-run reuses finished exports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
+
+
+def seconds(record: dict) -> float:
+    return (dt.datetime.fromisoformat(record["ended"]) - dt.datetime.fromisoformat(record["started"])).total_seconds()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="a run `facegen train` made (with RUN/embedder)")
+    p.add_argument("--identities", type=int, default=1000)
+    p.add_argument("--per-identity", type=int, default=10)
+    p.add_argument("--max-similarity", type=float, default=0.9, help="the verified export's separation limit")
+    p.add_argument("--work", type=Path, default=Path("/tmp/verified-speed"))
+    args = p.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results_path = args.work / "verified_speed.json"
+    results = {"machine": machine(), "when": dt.date.today().isoformat(), "run": str(args.run),
+               "identities": args.identities, "per_identity": args.per_identity,
+               "max_similarity": args.max_similarity}
+    common = ["--checkpoint", str(args.run), "--identities", str(args.identities), "--per-identity",
+              str(args.per_identity), "--no-attributes", "--quiet"]
+    for name, extra in (("unverified", ["--no-verify"]), ("verified", ["--max-similarity", str(args.max_similarity)])):
+        out = args.work / name
+        r = subprocess.run([sys.executable, "-m", "facegen", "export", *common, *extra, "--out", str(out)],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(r.stderr[-2000:])
+        record = json.loads((out / "export.json").read_text())
+        results[name] = {"seconds": round(seconds(record), 1), "images": record["counts"]["images"],
+                         "images_per_second": round(record["counts"]["images"] / seconds(record), 1),
+                         "redrawn": record["counts"]["replaced_this_run"],
+                         **({k: record["identity_check"][k] for k in ("candidates_drawn", "candidates_per_identity")}
+                            if "identity_check" in record else {})}
+        results_path.write_text(json.dumps(results, indent=2))
+        print(name, results[name], flush=True)
+    ratio = results["unverified"]["seconds"] / results["verified"]["seconds"]
+    results["speed_ratio"] = round(ratio, 3)
+    results_path.write_text(json.dumps(results, indent=2))
+    print(f"verified export speed: {ratio:.2f}x the unverified export's "
+          f"({results['verified']['seconds']} s against {results['unverified']['seconds']} s for "
+          f"{results['verified']['images']} images; {results['verified'].get('candidates_per_identity')} candidates "
+          f"per identity, {results['verified']['redrawn']} consistency redraws)")
+
+
+if __name__ == "__main__":
+    main()

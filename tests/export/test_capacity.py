@@ -1,0 +1,45 @@
+"""Identity capacity: the acceptance-curve fit recovers the number of people a model makes, and says what an
+export can deliver, on candidates drawn from a known number of identities."""
+
+import numpy as np
+import pytest
+
+from facegen.export.capacity import Capacity, acceptance_curve, fit
+
+
+def candidates(people: int, n: int, leak_share: float = 0.0, seed: int = 0):
+    """n candidate references, each one of `people` near-orthogonal identities plus noise; a share of them leaked."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, 256))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    refs = centres[rng.integers(0, people, n)] + rng.normal(scale=0.02, size=(n, 256))
+    refs /= np.linalg.norm(refs, axis=1, keepdims=True)
+    leak = np.where(rng.random(n) < leak_share, 0.9, 0.0)
+    return refs.astype(np.float32), leak
+
+
+@pytest.mark.parametrize("people", [150, 600, 2000])
+def test_the_fit_recovers_how_many_people_the_candidates_come_from(people):
+    refs, leak = candidates(people, 1024, leak_share=0.2)
+    curve = acceptance_curve(refs, leak, 0.7, 0.5)
+    # The rule: a repeat of an accepted person (cosine ~1) and a leaked candidate are rejected, a new person taken.
+    assert curve[-1] <= people and np.all(np.diff(curve) >= 0)
+    est = fit(curve, 0.7, 0.5)
+    assert est.capacity == pytest.approx(people, rel=0.25), est
+    assert est.first_acceptance == pytest.approx(0.8, abs=0.08)
+    assert est.expected(1024) == pytest.approx(curve[-1], rel=0.05)
+
+
+def test_deliverable_is_what_the_candidate_budget_finds():
+    cap = Capacity(400.0, 1.0, 1024, 370, 0.7, 0.5)
+    # With 10 candidates per identity, nearly all 400 people are found; 2 per identity find fewer.
+    assert 390 <= cap.deliverable(10) <= 400
+    k = cap.deliverable(2)
+    assert cap.expected(2 * k) >= k and cap.expected(2 * (k + 1)) < k + 1
+    assert Capacity(400.0, 0.05, 1024, 20, 0.7, 0.5).deliverable(10) <= 20  # most candidates leak
+
+
+def test_a_straight_curve_has_no_capacity_in_sight():
+    curve = np.arange(1, 1025)  # every candidate accepted: no saturation yet
+    est = fit(curve, 0.7, 0.5)
+    assert est.capacity is None and "more than 1024" in est.text()
