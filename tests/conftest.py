@@ -127,3 +127,20 @@ def verification_sample(tmp_path_factory) -> Path:
     """400 drawn faces (20 identities, 4 of them held out as val+test): enough people for two folds of
     verification pairs, which the 300-image sample's 3 held-out identities are not."""
     return write_sample(tmp_path_factory.mktemp("people") / "celeba", count=400, seed=0)
+
+
+def ctrl_c_after(monkeypatch, module, steps: int) -> None:
+    """Make `module`'s progress bar press Ctrl-C once `steps` steps are done (the loop saves, then stops);
+    monkeypatch.undo() or a new monkeypatch puts the real bar back."""
+    real = module.tqdm
+
+    class Interrupting(real):
+        done = 0
+
+        def update(self, n=1):
+            super().update(n)
+            Interrupting.done += n
+            if Interrupting.done == steps:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "tqdm", Interrupting)

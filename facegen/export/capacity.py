@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-ESTIMATE_CANDIDATES = 1024  # candidates the export examines before it checks that its request can finish
+# Candidates after which the export checks that its request can finish: early for a model that saturates soon,
+# again once a larger model's curve has had room to bend.
+ESTIMATE_AT = (512, 2048)
 RUN_CANDIDATES = 2048  # candidates `facegen train` examines to record the run's capacity
 FIT_POINTS = 256
 SHORTFALL = 0.9  # an export fails early when the fit expects fewer than this share of its identities

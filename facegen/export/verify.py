@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facegen.config import ExportConfig, FacegenError
-from facegen.export.capacity import ESTIMATE_CANDIDATES, SHORTFALL, fit, shortfall_message
+from facegen.export.capacity import ESTIMATE_AT, SHORTFALL, fit, shortfall_message
 from facegen.export.identities import IdentityPlan
 from facegen.models.embedder import REFERENCE_IMAGES, Embedder
 
@@ -112,7 +112,7 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
         for j, c in enumerate(range(blocks[0] * per_block, (blocks[-1] + 1) * per_block)):
             if len(candidates) == want or c >= cap:
                 break
-            if check is not None and examined == ESTIMATE_CANDIDATES and cap > examined:
+            if check is not None and examined in ESTIMATE_AT and cap > examined:
                 _check_capacity(np.array(curve), np.concatenate(seen)[:examined],
                                 np.concatenate(seen_leak)[:examined], check, want, max_candidates)
             examined += 1

@@ -70,27 +70,16 @@ def test_data_without_attribute_labels_is_a_one_line_error(celeba_sample, tmp_pa
 
 def test_interrupted_training_resumes_to_the_same_weights(celeba_sample, tmp_path, monkeypatch):
     """Dropout's random state is part of what resumes: the masks after a resume are those of a straight run."""
-    from conftest import checkpoint_values
+    from conftest import checkpoint_values, ctrl_c_after
 
     import facegen.training.supervised as loop_mod
     from facegen.config import Interrupted
 
     train_attributes(tmp_path / "straight", cfg(celeba_sample, steps=60), progress=False)
-    real_tqdm = loop_mod.tqdm
-
-    class Interrupting(real_tqdm):  # Ctrl-C after the 37th step
-        done = 0
-
-        def update(self, n=1):
-            super().update(n)
-            Interrupting.done += n
-            if Interrupting.done == 37:
-                raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_mod, "tqdm", Interrupting)
+    ctrl_c_after(monkeypatch, loop_mod, 37)
     with pytest.raises(Interrupted, match="step 37"):
         train_attributes(tmp_path / "r", cfg(celeba_sample, steps=60), progress=False)
-    monkeypatch.setattr(loop_mod, "tqdm", real_tqdm)
+    monkeypatch.undo()
     train_attributes(tmp_path / "r", cfg(celeba_sample, steps=60), progress=False)
     a, b = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "r")
     assert a.keys() == b.keys() and any("dropout" in k for k in a)

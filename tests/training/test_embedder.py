@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import checkpoint_values, embedder_config
+from conftest import checkpoint_values, ctrl_c_after, embedder_config
 from PIL import Image
 
 from facegen.config import FacegenError, Interrupted
@@ -63,21 +63,10 @@ def test_trained_embedder_beats_an_untrained_one(trained, celeba_sample, tmp_pat
 
 def test_interrupted_training_resumes_to_the_same_weights(trained, celeba_sample, tmp_path, monkeypatch):
     folder, _ = trained
-    real_tqdm = loop_mod.tqdm
-
-    class Interrupting(real_tqdm):  # Ctrl-C after the 57th step
-        done = 0
-
-        def update(self, n=1):
-            super().update(n)
-            Interrupting.done += n
-            if Interrupting.done == 57:
-                raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_mod, "tqdm", Interrupting)
+    ctrl_c_after(monkeypatch, loop_mod, 57)
     with pytest.raises(Interrupted, match="step 57"):
         train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
-    monkeypatch.setattr(loop_mod, "tqdm", real_tqdm)
+    monkeypatch.undo()
     train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
     a, b = checkpoint_values(folder), checkpoint_values(tmp_path / "r")
     assert a.keys() == b.keys() and len(a) > 20

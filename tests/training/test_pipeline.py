@@ -103,7 +103,7 @@ def test_an_export_beyond_the_models_capacity_fails_before_writing(trained_run, 
                        timeout=600)
     assert r.returncode == 1, r.stderr
     line = r.stderr.strip().splitlines()[-1]
-    assert "this checkpoint makes" in line and "of the first 1024 candidates" in line, line
+    assert "this checkpoint makes" in line and "of the first 512 candidates" in line, line
     assert "--max-similarity" in line and "--identities" in line
     assert not out.exists()  # failed before any image: nothing to clean up
 
