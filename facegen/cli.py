@@ -277,10 +277,6 @@ def export_cmd(
     parts = run_parts(checkpoint)
     if embedder is None and verify:
         embedder = parts.embedder
-        if embedder is None:
-            log.info("%s has no embedder: exporting unverified identities (latent neighbourhoods); `facegen train "
-                     "--data D --out %s` on identity-labelled data trains one (or pass --embedder)", checkpoint,
-                     checkpoint)
     if attributes is None and not no_attributes:
         attributes = parts.attributes
     given = dict(seed=seed, variation=variation, format=fmt, quality=quality, size=size, min_realism=min_realism,
@@ -297,6 +293,9 @@ def export_cmd(
     if cfg.attributes:
         read_folder_config(cfg.attributes, "attributes", "attribute classifier")
     check_out_folder(out, overwrite)
+    if not cfg.embedder and verify:  # said once the request is known to go ahead
+        log.info("%s has no embedder: exporting unverified identities (latent neighbourhoods); `facegen train "
+                 "--data D --out %s` on identity-labelled data trains one (or pass --embedder)", checkpoint, checkpoint)
     if cfg.blocks_per_call * cfg.block != cfg.batch_size:
         log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", cfg.batch_size,
                  cfg.blocks_per_call * cfg.block, cfg.block)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facegen.config import ExportConfig, FacegenError
-from facegen.export.capacity import ESTIMATE_AT, SHORTFALL, fit, shortfall_message
+from facegen.export.capacity import ESTIMATE_AT, fit, shortfall_message
 from facegen.export.identities import IdentityPlan
 from facegen.models.embedder import REFERENCE_IMAGES, Embedder
 
@@ -112,9 +112,10 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
         for j, c in enumerate(range(blocks[0] * per_block, (blocks[-1] + 1) * per_block)):
             if len(candidates) == want or c >= cap:
                 break
-            if check is not None and examined in ESTIMATE_AT and cap > examined:
-                _check_capacity(np.array(curve), np.concatenate(seen)[:examined],
-                                np.concatenate(seen_leak)[:examined], check, want, max_candidates)
+            for at, share in ESTIMATE_AT if check is not None and cap > examined else ():
+                if examined == at:
+                    _check_capacity(np.array(curve), np.concatenate(seen)[:examined],
+                                    np.concatenate(seen_leak)[:examined], check, want, max_candidates, share)
             examined += 1
             if check is not None and leak[j] > check.max_leakage:
                 leaked += 1
@@ -149,10 +150,10 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
 
 
 def _check_capacity(curve: np.ndarray, references: np.ndarray, leak: np.ndarray, check: IdentityCheck, want: int,
-                    max_candidates: int) -> None:
-    """Stop an export that the acceptance curve so far says cannot find `want` identities (capacity.py)."""
+                    max_candidates: int, share: float) -> None:
+    """Stop an export that the acceptance curve so far says cannot find `share` of `want` identities (capacity.py)."""
     estimate = fit(curve, check.max_similarity, check.max_leakage)
-    if estimate.expected(want * max_candidates) < SHORTFALL * want:
+    if estimate.expected(want * max_candidates) < share * want:
         raise FacegenError(shortfall_message(estimate, references, leak, want, max_candidates))
 
 
