@@ -106,7 +106,7 @@ def test_a_folder_another_command_is_writing_is_refused_in_one_line(tmp_path, ce
 
 def test_data_train_sample_end_to_end(tmp_path):
     assert facegen("data", "sample", "--out", tmp_path / "d", "--count", "64").returncode == 0
-    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
+    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--mode", "plain", "--preset", "tiny", "--resolution",
                 "32", "--steps", "3", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "trained" in r.stdout and r.stderr == ""  # no TensorFlow start-up noise
@@ -118,18 +118,18 @@ def test_data_train_sample_end_to_end(tmp_path):
     walk = np.asarray(Image.open(tmp_path / "walk.png"))
     assert r.returncode == 0 and walk.shape[:2] == (36, 5 * 34 + 2)
     # Re-running the finished command is a no-op that says so.
-    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
+    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--mode", "plain", "--preset", "tiny", "--resolution",
                 "32", "--steps", "3", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0 and "already at step 3" in r.stdout
     # Training further says where it resumes, and a shell's TF_CPP_MIN_LOG_LEVEL=2 lets no TensorFlow line through.
-    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--preset", "tiny", "--resolution",
+    r = facegen("train", "--data", tmp_path / "d", "--out", tmp_path / "run", "--mode", "plain", "--preset", "tiny", "--resolution",
                 "32", "--steps", "5", "--batch-size", "8", "--partition", "all", "--quiet", TF_CPP_MIN_LOG_LEVEL="2")
     assert r.returncode == 0 and "trained" in r.stdout, r.stderr
     assert r.stderr.splitlines() == [f"facegen: resuming {tmp_path / 'run'} at step 3 of 5"]
 
 
 def test_a_truncated_checkpoint_falls_back_or_fails_in_one_line(tmp_path, celeba_sample):
-    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--preset", "tiny", "--resolution", "32",
+    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--mode", "plain", "--preset", "tiny", "--resolution", "32",
                 "--steps", "4", "--checkpoint-every", "2", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0, r.stderr
     for step in (4, 2):  # cut the newest checkpoint short, then the older one too
@@ -161,7 +161,7 @@ def test_export_flags_are_checked(tmp_path, args, message):
 
 
 def test_export_and_merge_commands(tmp_path, celeba_sample):
-    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--preset", "tiny", "--resolution", "32",
+    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--mode", "plain", "--preset", "tiny", "--resolution", "32",
                 "--steps", "2", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0, r.stderr
     for i in range(2):
@@ -187,7 +187,7 @@ def test_embedder_train_then_verified_export(tmp_path, celeba_sample, trained_em
                 "--resolution", "32", "--steps", "5", "--batch-size", "16", "--quiet")
     assert r.returncode == 0 and "held-out verification" in r.stdout, r.stderr
     assert json.loads((tmp_path / "emb" / "report.json").read_text())["step"] == 5
-    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--preset", "tiny", "--resolution", "32",
+    r = facegen("train", "--data", celeba_sample, "--out", tmp_path / "run", "--mode", "plain", "--preset", "tiny", "--resolution", "32",
                 "--steps", "2", "--batch-size", "8", "--partition", "all", "--quiet")
     assert r.returncode == 0, r.stderr
     r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "v", "--identities", "3",
