@@ -156,7 +156,7 @@ def _stage_lines(stage: str, folder: Path, result) -> list[str]:
                                          "max_leakage")}
         return [f"identity capacity: {Capacity(result['capacity'], **fields).text()} ({folder})"]
     if result.step == result.resumed_from:
-        return [f"GAN {folder} is at step {result.step}"]
+        return [f"{folder} is already at step {result.step}; pass a larger --steps to train further"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
     return [f"GAN {folder} trained to step {result.step} ({summary}; {result.images_per_second:.0f} img/s)"]
 
@@ -269,7 +269,6 @@ def export_cmd(
     from facegen.run import read_folder_config, read_run_config, run_parts
 
     k, m = resolve_counts(count, identities, per_identity)
-    read_run_config(checkpoint)
     if embedder is not None and not verify:
         raise FacegenError("give --embedder or --no-verify, not both")
     if attributes is not None and no_attributes:
@@ -288,18 +287,20 @@ def export_cmd(
                  embedder=None if embedder is None else str(embedder),
                  attributes=None if attributes is None else str(attributes))
     cfg = ExportConfig(identities=k, per_identity=m, **{key: v for key, v in given.items() if v is not None})
+    run_mode = read_run_config(checkpoint).mode
     if cfg.embedder:
         read_folder_config(cfg.embedder, "embedder", "embedder")
     if cfg.attributes:
         read_folder_config(cfg.attributes, "attributes", "attribute classifier")
     check_out_folder(out, overwrite)
-    if not cfg.embedder and verify:  # said once the request is known to go ahead
-        log.info("%s has no embedder: exporting unverified identities (latent neighbourhoods); `facegen train "
-                 "--data D --out %s` on identity-labelled data trains one (or pass --embedder)", checkpoint, checkpoint)
     if cfg.blocks_per_call * cfg.block != cfg.batch_size:
         log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", cfg.batch_size,
                  cfg.blocks_per_call * cfg.block, cfg.block)
     with exclusive(out):  # before TensorFlow starts: a busy folder is refused at once
+        if not cfg.embedder and verify and run_mode == "identity":  # once the request is known to go ahead
+            log.info("%s has no embedder: exporting unverified identities (latent neighbourhoods); `facegen train "
+                     "--data D --out %s` on identity-labelled data trains one (or pass --embedder)", checkpoint,
+                     checkpoint)
         _tensorflow()
         from facegen.export.render import export
 

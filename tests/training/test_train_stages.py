@@ -165,7 +165,8 @@ def test_a_run_made_before_the_stages_still_exports(celeba_sample, tmp_path, tra
     from facegen.training.loop import train
 
     old = tmp_path / "old"
-    train(old, tiny_config(celeba_sample), progress=False)  # a plain run, no stage folders
+    train(old, dataclasses.replace(tiny_config(celeba_sample), model=preset("tiny", 32, "identity")),
+          progress=False)  # an identity run, no stage folders
     out = tmp_path / "synth"
     with caplog.at_level("INFO", logger="facegen"):
         run("export", "--checkpoint", old, "--count", "8", "--identities", "2", "--out", out, "--quiet")
