@@ -131,22 +131,15 @@ def run_capacity(run_dir: str | Path, embedder: str | Path, candidates: int = RU
     from facegen.config import ExportConfig
     from facegen.export.render import BlockRenderer, plan_shard, resolve
     from facegen.export.scores import scores_for
-    from facegen.export.verify import reference_outputs
-    from facegen.models.embedder import REFERENCE_IMAGES
+    from facegen.export.verify import first_candidates, leakage
 
     cfg = ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder), max_candidates=1)
     r = resolve(run_dir, Path(run_dir) / ".capacity", cfg, overwrite=True)
     plan = plan_shard(r.gen, r.cfg).plan
     renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
-    per_block = max(1, renderer.block // REFERENCE_IMAGES)
-    n_blocks, refs = -(-candidates // per_block), []
     with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
-        for start in range(0, n_blocks, r.cfg.blocks_per_call):
-            blocks = list(range(start, min(start + r.cfg.blocks_per_call, n_blocks)))
-            refs.append(reference_outputs(renderer, plan, blocks, per_block)[0])
-            bar.update(len(blocks) * per_block)
-    references = np.concatenate(refs)[:candidates]
+        references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
     check = r.check
-    leak = (references @ check.train_means.T).max(axis=1) if len(check.train_means) else np.full(candidates, -1.0)
+    leak = leakage(references, check.train_means)
     return fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
                check.max_leakage)

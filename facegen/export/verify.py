@@ -102,10 +102,7 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
         blocks = list(range(block, min(block + blocks_per_call, -(-cap // per_block))))
         block = blocks[-1] + 1
         refs, attrs = reference_outputs(renderer, plan, blocks, per_block)
-        if check is not None and len(check.train_means):
-            leak = (refs @ check.train_means.T).max(axis=1)
-        else:
-            leak = np.full(len(refs), -1.0)
+        leak = leakage(refs, check.train_means if check is not None else np.zeros((0, refs.shape[1])))
         if check is not None:
             seen.append(refs)
             seen_leak.append(leak)
@@ -167,13 +164,28 @@ def _overshoots(value: np.ndarray, have: np.ndarray, targets: np.ndarray, left: 
 def identity_attributes(renderer, plan: IdentityPlan, blocks_per_call: int) -> np.ndarray:
     """[K, a]: each label's mean attribute probabilities over its reference images (no embedder: label k is
     candidate k), rendered in the same fixed reference blocks as accept_identities uses."""
+    return first_candidates(renderer, plan, plan.identities, blocks_per_call)[1]
+
+
+def first_candidates(renderer, plan: IdentityPlan, n: int, blocks_per_call: int,
+                     bar=None) -> tuple[np.ndarray, np.ndarray]:
+    """reference_outputs of candidates 0..n-1, in the fixed reference blocks accept_identities renders them in."""
     per_block = max(1, renderer.block // REFERENCE_IMAGES)
-    n_blocks = -(-plan.identities // per_block)
-    out = []
+    n_blocks = -(-n // per_block)
+    refs, attrs = [], []
     for start in range(0, n_blocks, blocks_per_call):
-        out.append(reference_outputs(renderer, plan, list(range(start, min(start + blocks_per_call, n_blocks))),
-                                     per_block)[1])
-    return np.concatenate(out)[:plan.identities]
+        blocks = list(range(start, min(start + blocks_per_call, n_blocks)))
+        r, a = reference_outputs(renderer, plan, blocks, per_block)
+        refs.append(r)
+        attrs.append(a)
+        if bar is not None:
+            bar.update(min(n, (blocks[-1] + 1) * per_block) - blocks[0] * per_block)
+    return np.concatenate(refs)[:n], np.concatenate(attrs)[:n]
+
+
+def leakage(references: np.ndarray, train_means: np.ndarray) -> np.ndarray:
+    """Each reference's highest cosine to a training identity's mean (-1 where there are none)."""
+    return (references @ train_means.T).max(axis=1) if len(train_means) else np.full(len(references), -1.0)
 
 
 def reference_outputs(renderer, plan: IdentityPlan, blocks: list[int], per_block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -143,6 +143,7 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
     - leakage: share of folders whose reference is beyond the leakage limit of a training identity's mean.
     Use an embedder other than the one that filtered the export, so that the filter does not grade itself.
     """
+    from facegen.export.verify import leakage
     from facegen.models.embedder import REFERENCE_IMAGES
 
     limits = embedder.report["limits"]
@@ -158,7 +159,7 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
     between = refs @ refs.T
     np.fill_diagonal(between, -np.inf)
     _, train_means = embedder.identity_means()
-    leak = (refs @ train_means.T).max(axis=1) if len(train_means) else np.full(len(refs), -1.0)
+    leak = leakage(refs, train_means)
     return {"judge": str(embedder.folder), "judge_step": embedder.step, "limits": limits,
             "consistency": float(np.mean(to_ref >= limits["consistency"])) if len(to_ref) else None,
             "mean_similarity_to_reference": float(to_ref.mean()) if len(to_ref) else None,

@@ -70,6 +70,7 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
          embedder_steps: int | None = None, attributes_steps: int | None = None,
          judge_steps: int | None = None, checkpoint_every: int = 500) -> Recipe:
     """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow."""
+    from facegen.data.sample import CELEBA_ATTRIBUTES
     from facegen.data.sources import discover
 
     sizes = STAGE_SIZES[preset]  # a valid name: the GAN's config checked it
@@ -113,8 +114,9 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     elif not loss_embedder:
         raise FacegenError("--identity-loss needs an embedder: --mode identity (train trains one) or "
                            "--identity-embedder")
-    has_attributes = any(c not in ("image", "path", "identity", "identity_name", "partition")
-                         for c in source.frame.columns)
+    # The classifier's own rule (training.attributes.attribute_split): CelebA attribute columns, and partitions to
+    # hold images out.
+    has_attributes = "partition" in source.frame.columns and any(a in source.frame.columns for a in CELEBA_ATTRIBUTES)
     attributes = trunk(AttributeConfig, attributes_steps, sizes.attributes_steps) if identity and has_attributes \
         else None
     judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, seed + JUDGE_SEED) if identity else None
@@ -150,11 +152,11 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
     from facegen.atomic import write_json
     from facegen.config import read_json
     from facegen.export.capacity import run_capacity
-    from facegen.run import checkpoint_paths, run_parts
+    from facegen.run import STAGE_REPORT, checkpoint_paths, run_parts
 
     embedder = run_parts(out).embedder
     key = {"checkpoint": Path(checkpoint_paths(out)[0]).name, "embedder": str(embedder),
-           "embedder_step": read_json(embedder / "report.json").get("step"), "candidates": recipe.capacity_candidates}
+           "embedder_step": read_json(embedder / STAGE_REPORT).get("step"), "candidates": recipe.capacity_candidates}
     path = out / CAPACITY_FILE
     if path.exists():
         stored = read_json(path)
