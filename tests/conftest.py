@@ -18,11 +18,11 @@ def celeba_sample(tmp_path_factory) -> Path:
     return write_sample(tmp_path_factory.mktemp("data") / "celeba", count=300, seed=0)
 
 
-def tiny_config(data: Path, **train) -> RunConfig:
+def tiny_config(data: Path, mode: str = "plain", **train) -> RunConfig:
     """The `tiny` preset at 32x32 with a small batch: real code, seconds to train."""
     t = dataclasses.replace(TrainConfig(), preset="tiny", batch_size=16, steps=4, seed=3, checkpoint_every=1000,
                             sample_every=1000, log_every=1)
-    return RunConfig(model=preset("tiny", 32), data=DataConfig(path=str(data), resolution=32, partition="all"),
+    return RunConfig(model=preset("tiny", 32, mode), data=DataConfig(path=str(data), resolution=32, partition="all"),
                      train=dataclasses.replace(t, **train))
 
 
