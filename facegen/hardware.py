@@ -3,9 +3,10 @@
 bfloat16 is native on CPUs with `avx512_bf16` or `amx_bf16` and on GPUs of compute capability 8.0 or later
 (Ampere on); elsewhere TensorFlow emulates it, slower than float32. `auto` picks:
 
-- export generation: bfloat16 where native, else float32. The bytes are exact per machine kind and policy:
-  the same hardware and policy give the same files whatever --batch-size, --shard or resume; a different
-  policy gives different (equally valid) images, so export.json records it and merge refuses to mix them.
+- export generation (G, and the embedder and attribute classifier in its loop): bfloat16 where native, else
+  float32. The bytes are exact per machine kind and policy: the same hardware and policy give the same files
+  whatever --batch-size, --shard or resume; a different policy gives different (equally valid) images, so
+  export.json records it and merge refuses to mix them. A judge (`facegen evaluate`) computes in float32.
 - training: the same. bfloat16 trains 1.3x (`small`) to 1.6x (`paper`) faster on an AVX512-BF16 CPU and
   1.2x to 1.85x on an AMX one, and in experiments/precision_convergence.py (`small`, 2000 steps, four seeds over
   the two kinds of CPU) it reached float32's FID within the seed-to-seed noise (bench/RESULTS.md). Variables,

@@ -187,7 +187,7 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
     cfg, check = resolve_check(dataclasses.replace(cfg, precision=precision, variation=variation))
     classifier = None
     if cfg.attributes:
-        classifier = AttributeClassifier.from_folder(cfg.attributes)
+        classifier = AttributeClassifier.from_folder(cfg.attributes, cfg.precision)
         cfg = dataclasses.replace(cfg, attributes=os.path.abspath(cfg.attributes))
     calibration = load_or_calibrate(gen, Path(checkpoint)) if cfg.scores_realism else None
     balance = balance_for(cfg.balance, classifier, cfg.balance_confidence) if cfg.balance else None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facegen import hardware
 from facegen.config import ExportConfig, FacegenError
 from facegen.export.capacity import ESTIMATE_AT, fit, shortfall_message
 from facegen.export.identities import IdentityPlan
@@ -67,7 +68,7 @@ def resolve_check(cfg: ExportConfig) -> tuple[ExportConfig, IdentityCheck | None
     """The export config with the embedder's calibrated limits filled in (recorded in export.json), and the check."""
     if not cfg.embedder:
         return cfg, None
-    embedder = Embedder.from_folder(cfg.embedder)
+    embedder = Embedder.from_folder(cfg.embedder, hardware.resolve(cfg.precision, "export"))  # G's policy
     limits = embedder.report["limits"]
     cfg = dataclasses.replace(
         cfg, embedder=os.path.abspath(cfg.embedder),

@@ -19,7 +19,8 @@ import tensorflow as tf
 from keras import layers
 
 from facegen.config import AttributeConfig
-from facegen.models.embedder import TrunkModel, build_trunk
+from facegen.models.dcgan import POLICIES
+from facegen.models.embedder import TrunkModel, build_trunk, fold_batch_norm
 from facegen.run import read_folder_config, restore_trained
 
 ATTRIBUTES_KIND = "attributes"
@@ -32,11 +33,13 @@ IDENTITY_ATTRIBUTES = frozenset({
     "Bangs", "High_Cheekbones", "Big_Lips"})
 
 
-def build_classifier(cfg: AttributeConfig, n_attributes: int) -> keras.Model:
-    """[b, r, r, 3] float in [-1, 1] -> [b, n_attributes] logits."""
-    image, x = build_trunk(cfg.resolution, cfg.widths, cfg.blocks, cfg.seed)
+def build_classifier(cfg: AttributeConfig, n_attributes: int, folded: bool = False,
+                     dtype: str | None = None) -> keras.Model:
+    """[b, r, r, 3] float in [-1, 1] -> [b, n_attributes] logits. folded, dtype: the inference graph
+    (build_trunk)."""
+    image, x = build_trunk(cfg.resolution, cfg.widths, cfg.blocks, cfg.seed, folded, dtype)
     logits = layers.Dense(n_attributes, kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed + 7),
-                          name="attributes")(layers.Dropout(0.2, seed=cfg.seed)(x))
+                          name="attributes", dtype=dtype)(x if folded else layers.Dropout(0.2, seed=cfg.seed)(x))
     return keras.Model(image, logits, name="attribute_classifier")
 
 
@@ -50,16 +53,21 @@ class AttributeClassifier(TrunkModel):
     command: ClassVar[str] = "facegen attributes train"
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "AttributeClassifier":
+    def from_folder(cls, folder: str | Path, precision: str = "off") -> "AttributeClassifier":
         folder = Path(folder)
         raw = read_folder_config(folder, ATTRIBUTES_KIND, "attribute classifier")
         cfg, names = AttributeConfig.from_dict(raw), list(raw["attributes"])
         model = build_classifier(cfg, len(names))
-        return cls(cfg, model, folder, restore_trained(folder, "attributes", model=model), names)
+        return cls(cfg, model, folder, restore_trained(folder, "attributes", model=model), precision, names=names)
+
+    def folded(self) -> keras.Model:
+        inference = build_classifier(self.config, len(self.names), folded=True, dtype=POLICIES[self.precision])
+        fold_batch_norm(self.model, inference, "attributes")
+        return inference
 
     def probabilities_float(self, images: tf.Tensor) -> tf.Tensor:
         """Float images in [-1, 1], any square size -> [b, n] probabilities (in-graph)."""
-        return tf.sigmoid(self.model(self.at_resolution(images), training=False))
+        return tf.sigmoid(tf.cast(self.inference(self.at_resolution(images), training=False), tf.float32))
 
     def probabilities(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         """uint8 images [n, s, s, 3] -> [n, attributes] probabilities."""

@@ -79,7 +79,7 @@ def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = 
               cfg.batch_size, "training attributes", progress)
     if not ran and (folder / REPORT).exists():
         return read_json(folder / REPORT)
-    classifier = AttributeClassifier(cfg, model, folder, int(step.numpy()), names)
+    classifier = AttributeClassifier(cfg, model, folder, int(step.numpy()), names=names)
     held = TrainingData(held_src, data_cfg, progress=False)
     report = accuracy_report(classifier, held.images, _targets(held, names), folder)
     report.update(dropped=dropped, train_images=len(data), step=classifier.step)
