@@ -106,7 +106,7 @@ def main() -> None:
             key = f"{train_set.name}/seed{seed}/{args.recognizer_steps}/pairs{args.pairs}"
             if key not in results:
                 results[key] = json.loads(run(
-                    sys.executable, "examples/train_recognizer.py", "--train", str(train_set), "--real", data,
+                    sys.executable, "experiments/cnn_recognizer.py", "--train", str(train_set), "--real", data,
                     "--steps", str(args.recognizer_steps), "--seed", str(seed), "--pairs", str(args.pairs),
                 ).strip().splitlines()[-1])
                 results_path.write_text(json.dumps(results, indent=1))

@@ -1,5 +1,5 @@
 """Plain DCGAN vs identity mode (SD-GAN) on the CelebA-shaped sample, same budget: are exported folders one
-person each, and different people across folders? Then the downstream proof (examples/train_recognizer.py)
+person each, and different people across folders? Then the downstream proof (experiments/cnn_recognizer.py)
 three ways: real training identities, plain export, identity export.
 
     python experiments/identity_experiment.py [--data data/celeba-sample] [--steps 1500] [--identities 40]
@@ -93,7 +93,7 @@ def main() -> None:
                               exports["plain", DEFAULT_VARIATION["plain"]]),
                              (f"identity-mode export (--variation {DEFAULT_VARIATION['identity']:g})",
                               exports["identity", DEFAULT_VARIATION["identity"]])):
-            c = [sys.executable, "examples/train_recognizer.py", "--train", str(folder), "--real", args.data,
+            c = [sys.executable, "experiments/cnn_recognizer.py", "--train", str(folder), "--real", args.data,
                  "--epochs", str(args.epochs)]
             downstream[name] = json.loads(sh(*c).strip().splitlines()[-1])
             commands.append(" ".join(c))

@@ -7,7 +7,7 @@ For each run: one scored export (--realism) gives the share of first draws that 
 and the scored one, in the same process. The scored export's images are split by D's calibrated score (kept
 = realism >= 0.3 vs dropped, and the top half vs the bottom half) and each group is judged against the real
 photos by FID/KID on the FID Inception and by the MTCNN face rate, at equal group sizes. Downstream:
-examples/train_recognizer.py trains on an unfiltered and on a --min-realism 0.3 export of the same size and
+experiments/cnn_recognizer.py trains on an unfiltered and on a --min-realism 0.3 export of the same size and
 verifies held-out real identities. Prints markdown tables and one JSON line.
 """
 
@@ -70,7 +70,7 @@ def against_real_photos(run: Path, data: str, logits: np.ndarray) -> dict:
 
 
 def recognizer(train: Path, data: str, epochs: int) -> dict:
-    return run_json([str(ROOT / "examples" / "train_recognizer.py"), "--train", str(train), "--real", data,
+    return run_json([str(ROOT / "experiments" / "cnn_recognizer.py"), "--train", str(train), "--real", data,
                      "--epochs", str(epochs)])
 
 

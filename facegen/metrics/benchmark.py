@@ -151,7 +151,7 @@ def benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) -> d
     images = same = fold = None
     for arm in todo:
         if images is None:
-            images, same, fold = _pairs(pairs_dir, cfg.resolution)
+            images, same, fold = read_pairs(pairs_dir, cfg.resolution)
         _run_arm(out, arm, cfg, images, same, fold, progress)
         bar.update(1)
     bar.close()
@@ -172,7 +172,8 @@ def _done(out: Path, arm: Arm, cfg: BenchmarkConfig) -> bool:
     return path.exists() and read_json(path).get("settings") == arm_settings(arm, cfg)
 
 
-def _pairs(pairs_dir: Path, resolution: int):
+def read_pairs(pairs_dir: Path, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A `facegen data pairs` folder as (images [2 * pairs, r, r, 3] in a, b order at `resolution`, same, fold)."""
     images, pairs, _ = read_verification_set(pairs_dir)
     if images.shape[1] != resolution:
         from PIL import Image
@@ -182,10 +183,28 @@ def _pairs(pairs_dir: Path, resolution: int):
     return images, pairs.same, pairs.fold
 
 
-def _run_arm(out: Path, arm: Arm, cfg: BenchmarkConfig, images, same, fold, progress: bool) -> dict:
-    from facegen.export.mix import mix
+def recognizer_config(data: str | Path, cfg: BenchmarkConfig, seed: int, real_share: float = 0.0) -> EmbedderConfig:
+    """The benchmark's recognizer on one training set: the embedder's trunk and CosFace head, every identity
+    trained on (verification is on people from elsewhere), the benchmark's budget."""
+    return EmbedderConfig(data=str(data), preset=cfg.preset, resolution=cfg.resolution, steps=cfg.steps,
+                          batch_size=cfg.batch_size, seed=seed, held_out_every=0, real_share=real_share,
+                          checkpoint_every=max(1, min(500, cfg.steps // 4)))
+
+
+def verify(model: str | Path, images: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
+    """A trained recognizer folder on verification pairs (images in a, b order): the 10-fold figures, and the
+    best-threshold accuracy (its threshold chosen on the test pairs themselves, so optimistic) beside them."""
     from facegen.metrics.verification import best_accuracy, ten_fold
     from facegen.models.embedder import Embedder
+
+    e = Embedder.from_folder(model).embed(images)
+    scores = np.sum(e[0::2] * e[1::2], axis=1)
+    best, _ = best_accuracy(scores, same.astype(int))
+    return {**ten_fold(scores, same, fold).to_dict(), "best_threshold_accuracy": best}
+
+
+def _run_arm(out: Path, arm: Arm, cfg: BenchmarkConfig, images, same, fold, progress: bool) -> dict:
+    from facegen.export.mix import mix
     from facegen.training.embedder import train_embedder
 
     data = out / "data" / arm.data_name
@@ -196,17 +215,10 @@ def _run_arm(out: Path, arm: Arm, cfg: BenchmarkConfig, images, same, fold, prog
         progress=False)
     folder = out / "arms" / arm.name
     share = cfg.real_share if arm.kind == "real+synth" else 0.0
-    model_cfg = EmbedderConfig(data=str(data), preset=cfg.preset, resolution=cfg.resolution, steps=cfg.steps,
-                               batch_size=cfg.batch_size, seed=arm.seed, held_out_every=0, real_share=share,
-                               checkpoint_every=max(1, min(500, cfg.steps // 4)))
-    train_embedder(folder / "model", model_cfg, progress=progress)
-    e = Embedder.from_folder(folder / "model").embed(images)
-    scores = np.sum(e[0::2] * e[1::2], axis=1)
-    v = ten_fold(scores, same, fold)
-    best, _ = best_accuracy(scores, same.astype(int))
+    train_embedder(folder / "model", recognizer_config(data, cfg, arm.seed, share), progress=progress)
     result = {"settings": arm_settings(arm, cfg), "arm": arm.kind, "real_identities": arm.real_identities,
               "synth": cfg.synth[arm.synth] if arm.synth >= 0 else None, "seed": arm.seed,
-              **v.to_dict(), "best_threshold_accuracy": best}
+              **verify(folder / "model", images, same, fold)}
     write_json(folder / RESULT, result)
     return result
 

@@ -1,14 +1,17 @@
-"""Does adding a facegen export to real data train a better recognizer? The SynFace / DigiFace-1M table:
-at several real-set sizes, the same recognizer with the same budget on real only, on real + synthetic, and on
+"""Does adding a facegen export to real data train a better recognizer? The SynFace / DigiFace-1M table: at
+several real-set sizes, the same recognizer with the same budget on real only, on real + synthetic, and on
 synthetic only (as many synthetic identities as the real arm has), verified on held-out real identities.
 
-    python bench/augmentation_experiment.py --data data/celeba-sample-20k --work /tmp/aug
+    python experiments/augmentation_experiment.py --data data/celeba-sample-20k --work /tmp/aug
 
 Protocol: the GAN (identity mode) trains on the training partition only; `facegen export` writes --synth-ids
 identities; every training set is made by `facegen mix` (real images cropped and resized as facegen trains,
-to the export's size); examples/train_recognizer.py trains each for --recognizer-steps batches of 64 (the
+to the export's size); experiments/cnn_recognizer.py trains each for --recognizer-steps batches of 64 (the
 same budget whatever the set's size) and verifies --pairs pairs of the val+test identities, which nothing
 trained on. Everything in --work is reused when complete; results.json caches the recognizer runs.
+
+Superseded by `facegen benchmark` (the same question, the field's protocol, the package's recognizer); kept to
+reproduce the figures measured with it (bench/RESULTS.md names it by its old place, bench/).
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def main() -> None:
                 share = args.real_share if arm == "real+synthetic" else 0.0
                 key = (f"{folder.name}/seed{seed}/{args.recognizer_steps}/{args.head}/w{weight:g}/pairs{args.pairs}"
                        + (f"/share{share:g}" if share else ""))
-                rc = [sys.executable, "examples/train_recognizer.py", "--train", str(folder), "--real", data,
+                rc = [sys.executable, "experiments/cnn_recognizer.py", "--train", str(folder), "--real", data,
                       "--steps", str(args.recognizer_steps), "--seed", str(seed), "--head", args.head,
                       "--pairs", str(args.pairs), "--synthetic-weight", str(weight)]
                 rc += ["--real-share", str(share)] if share else []
