@@ -62,7 +62,8 @@ class ExportResult:
             lines.append(f"identities: {c['identities']} accepted of {c['candidates_drawn']} candidates "
                          f"({c['rejected_too_similar']} too similar at cosine > {lim['max_similarity']:.3f}, "
                          f"{c['rejected_leaked']} too close to a training identity at > {lim['max_leakage']:.3f}); "
-                         f"{self.below_consistency} images still below consistency {lim['min_consistency']:.3f} "
+                         f"{self.below_consistency} image{'' if self.below_consistency == 1 else 's'} still below "
+                         f"consistency {lim['min_consistency']:.3f} "
                          f"after {self.max_attempts} draws")
         return lines
 
