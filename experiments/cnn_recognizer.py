@@ -1,7 +1,6 @@
-"""The recognizer behind the figures measured before `facegen benchmark` (bench/RESULTS.md names it
-examples/train_recognizer.py, its old place): a small plain CNN, kept so that those figures can be reproduced.
-The product's recognizer is the identity embedder's trunk and CosFace head (`facegen benchmark`,
-examples/train_recognizer.py).
+"""The recognizer behind the figures measured before `facegen benchmark` (it was examples/train_recognizer.py):
+a small plain CNN, kept so that those figures can be reproduced. The product's recognizer is the identity
+embedder's trunk and CosFace head (`facegen benchmark`, examples/train_recognizer.py).
 
     python experiments/cnn_recognizer.py --train synth/ --real data/celeba-sample [--epochs 15]
 

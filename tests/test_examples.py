@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def recognizer(train: Path, real: Path, out: Path, steps: int, *extra: str) -> dict:
     r = subprocess.run([sys.executable, str(ROOT / "examples" / "train_recognizer.py"), "--train", str(train),
                         "--real", str(real), "--out", str(out), "--steps", str(steps), "--preset", "tiny",
-                        "--pairs", "1000", "--folds", "2", *extra], capture_output=True, text=True, cwd=ROOT, timeout=900)
+                        "--pairs", "1000", "--folds", "2", *extra],
+                       capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 

@@ -275,7 +275,7 @@ def _benchmark_text(benchmarks: dict | None) -> str:
                          f"{100 * g['accuracy_seed_std']:.1f} | {100 * g['tar_at_far']:.1f}% | {g['seeds']} |"
                          for g in b["groups"])
         gains = "".join(f"\nGain of real + this set over real alone at {g['real_identities']} real identities: "
-                        f"{100 * g['gain']:+.1f} ± {100 * g['gain_seed_std']:.1f} points ({g['seeds']} seeds)."
+                        f"{100 * g['gain']:+.1f} ± {100 * g['gain_seed_std']:.1f} points (seeds: {g['seeds']})."
                         for g in b["gains"])
         parts.append(f"Measured by `facegen benchmark` on {b['when'][:10]} against `{b['real']}` ({b['steps']} "
                      f"recognizer batches per arm; report in `{b['out']}`): a recognizer trained on each arm, verified "

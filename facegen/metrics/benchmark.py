@@ -305,7 +305,7 @@ def _report_text(record: dict) -> str:
     if record["gains"]:
         lines += ["", "| synthetic set | real identities | gain of real + synthetic over real |", "|---|---|---|"]
         lines += [f"| {Path(g['synth']).name} | {g['real_identities']} | {100 * g['gain']:+.1f} ± "
-                  f"{100 * g['gain_seed_std']:.1f} ({g['seeds']} seeds) |" for g in record["gains"]]
+                  f"{100 * g['gain_seed_std']:.1f} (seeds: {g['seeds']}) |" for g in record["gains"]]
     lines += ["", "![accuracy against real identities](results.png)", ""]
     return "\n".join(lines)
 
