@@ -30,15 +30,17 @@ def main() -> None:
     p.add_argument("--identities", type=int, default=1000)
     p.add_argument("--per-identity", type=int, default=10)
     p.add_argument("--max-similarity", type=float, default=0.9, help="the verified export's separation limit")
+    p.add_argument("--batch-size", type=int, help="both exports' --batch-size [default: the export's]")
     p.add_argument("--work", type=Path, default=Path("/tmp/verified-speed"))
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results_path = args.work / "verified_speed.json"
     results = {"machine": machine(), "when": dt.date.today().isoformat(), "run": str(args.run),
                "identities": args.identities, "per_identity": args.per_identity,
-               "max_similarity": args.max_similarity}
+               "max_similarity": args.max_similarity, "batch_size": args.batch_size}
     common = ["--checkpoint", str(args.run), "--identities", str(args.identities), "--per-identity",
               str(args.per_identity), "--no-attributes", "--quiet"]
+    common += ["--batch-size", str(args.batch_size)] if args.batch_size else []
     for name, extra in (("unverified", ["--no-verify"]), ("verified", ["--max-similarity", str(args.max_similarity)])):
         out = args.work / name
         r = subprocess.run([sys.executable, "-m", "facegen", "export", *common, *extra, "--out", str(out)],

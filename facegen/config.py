@@ -238,7 +238,9 @@ class ExportConfig:
     # probability is at least this or at most 1 - this; candidates in between are rejected (facegen.export.verify)
     balance_confidence: float = 0.8
     shard: tuple[int, int] = (0, 1)  # (bytes) this machine's slice i of n
-    batch_size: int = 256  # images per generator dispatch, rounded up to whole blocks
+    # Images per generator dispatch, rounded up to whole blocks. Each consistency-redraw round renders whole
+    # blocks, so a dispatch of 16 blocks packs a round's redraws into far fewer blocks per image than one of 4.
+    batch_size: int = 1024
     workers: int = 0  # encoding/writing threads; 0 = one per CPU core
     strategy: str = "auto"  # auto (mirrored over several local GPUs, else default), default or mirrored
 
