@@ -23,12 +23,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, sample_held_out, sample_judge  # noqa: E402
+from common import export_seconds, machine, sample_held_out, sample_judge  # noqa: E402
 from verified_identities import distinct_per  # noqa: E402
-
-
-def seconds(record: dict) -> float:
-    return (dt.datetime.fromisoformat(record["ended"]) - dt.datetime.fromisoformat(record["started"])).total_seconds()
 
 
 def main() -> None:
@@ -45,29 +41,31 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     path = args.work / "card_commands.json"
+    exports = dict(item.split("=", 1) for item in args.export)  # name -> folder
     judge = Embedder.from_folder(args.judge)
     # Exports already judged with this data and judge are reused (the exact classifier is the slow part).
     cached = json.loads(path.read_text()) if path.exists() else {}
     if (cached.get("data"), cached.get("judge")) != (args.data, str(args.judge)):
         cached = {}
-    todo = [i for i in args.export if i.split("=", 1)[0] not in cached.get("exports", {})]
-    held_images, held_ids = sample_held_out(args.data)
-    unseen_k = len(np.unique(held_ids))
-    classifier = sample_judge(args.data)[1] if todo or not cached else None
-    unseen = (folder_consistency(classifier.predict(held_images), held_ids) if classifier is not None
-              else cached["exact_on_unseen_real"])
+    todo = [name for name in exports if name not in cached.get("exports", {})]
+    if todo or not cached:
+        _, classifier = sample_judge(args.data)
+        held_images, held_ids = sample_held_out(args.data)
+        unseen = folder_consistency(classifier.predict(held_images), held_ids)
+    else:
+        unseen = cached["exact_on_unseen_real"]
+    unseen_k = unseen["folders"]  # the held-out real people, one folder each
     results = {"machine": machine(), "when": dt.date.today().isoformat(), "data": args.data,
                "judge": str(args.judge), "judge_report": judge.report, "exact_on_unseen_real": unseen,
                "exports": cached.get("exports", {})}
-    for item in todo:
-        name, folder = item.split("=", 1)
-        folder = Path(folder)
+    for name in todo:
+        folder = Path(exports[name])
         images, _, labels = fake_images_from_export(folder)
         record = json.loads((folder / "export.json").read_text())
         predicted = classifier.predict(images)
         results["exports"][name] = {
             "folder": str(folder), "images": int(len(images)), "identities": int(len(np.unique(labels))),
-            "images_per_second": round(len(images) / seconds(record), 1),
+            "images_per_second": round(len(images) / export_seconds(record), 1),
             "judge": embedder_judgement(judge, images, labels),
             "exact": {**folder_consistency(predicted, labels),
                       "distinct_per": distinct_per(predicted, labels, unseen_k)},
@@ -81,9 +79,8 @@ def main() -> None:
     print("| export | images | img/s | judge: consistency | separated | leaked | exact: consistency | "
           f"distinct true ids | per {unseen_k} folders |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, r in results["exports"].items():
-        if f"{name}=" not in " ".join(args.export):
-            continue
+    for name in exports:
+        r = results["exports"][name]
         j, e = r["judge"], r["exact"]
         print(f"| {name} | {r['images']:,} ({r['identities']} ids) | {r['images_per_second']:.0f} | "
               f"{100 * j['consistency']:.1f}% | {100 * j['separated_identities']:.1f}% | "
@@ -91,7 +88,7 @@ def main() -> None:
               f"{e['distinct_majorities']} / {e['folders']} | {e['distinct_per']:.0f} |")
     if args.benchmark:
         frame = pd.read_csv(args.benchmark / "results.csv")
-        names = {str(Path(f).resolve()): n for n, f in (i.split("=", 1) for i in args.export)}
+        names = {str(Path(f).resolve()): n for n, f in exports.items()}
         frame["set"] = [names.get(str(Path(s).resolve()), s) if isinstance(s, str) else "" for s in frame["synth"]]
         table = (frame.groupby(["arm", "set", "real_identities"])
                  .agg(seeds=("seed", "count"), accuracy=("accuracy", "mean"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
@@ -15,6 +16,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the reposi
 
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags for native bfloat16 arithmetic
+
+
+def export_seconds(record: dict) -> float:
+    """An export's own time from its export.json (start to end: TensorFlow's start-up is not in it)."""
+    return (dt.datetime.fromisoformat(record["ended"]) - dt.datetime.fromisoformat(record["started"])).total_seconds()
 
 
 def machine() -> str:

@@ -17,11 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
-
-
-def seconds(record: dict) -> float:
-    return (dt.datetime.fromisoformat(record["ended"]) - dt.datetime.fromisoformat(record["started"])).total_seconds()
+from common import export_seconds, machine  # noqa: E402
 
 
 def main() -> None:
@@ -48,8 +44,8 @@ def main() -> None:
         if r.returncode:
             raise SystemExit(r.stderr[-2000:])
         record = json.loads((out / "export.json").read_text())
-        results[name] = {"seconds": round(seconds(record), 1), "images": record["counts"]["images"],
-                         "images_per_second": round(record["counts"]["images"] / seconds(record), 1),
+        results[name] = {"seconds": round(export_seconds(record), 1), "images": record["counts"]["images"],
+                         "images_per_second": round(record["counts"]["images"] / export_seconds(record), 1),
                          "redrawn": record["counts"]["replaced_this_run"],
                          **({k: record["identity_check"][k] for k in ("candidates_drawn", "candidates_per_identity")}
                             if "identity_check" in record else {})}

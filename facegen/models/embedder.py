@@ -112,7 +112,8 @@ def fold_batch_norm(trained: keras.Model, folded: keras.Model, head: str, head_b
     kernel, bias = (np.asarray(w, np.float64) for w in trained.get_layer(head).get_weights())
     scale, shift = _affine(trained.get_layer(TRUNK_OUT_BN))
     # Flattened features are [h, w, c] with c fastest: the channel affine repeats over the h * w positions.
-    scale, shift = np.tile(scale, len(kernel) // len(scale)), np.tile(shift, len(kernel) // len(shift))
+    positions = len(kernel) // len(scale)
+    scale, shift = np.tile(scale, positions), np.tile(shift, positions)
     kernel, bias = kernel * scale[:, None], bias + shift @ kernel
     if head_bn is not None:
         scale, shift = _affine(trained.get_layer(head_bn))
@@ -171,8 +172,10 @@ class TrunkModel:
         batch, out = max(1, min(batch, len(images))), []
         for i in range(0, len(images), batch):
             chunk = images[i:i + batch]
-            padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            out.append(graph(to_float(padded)).numpy()[:len(chunk)])
+            n = len(chunk)
+            if n < batch:
+                chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
+            out.append(graph(to_float(chunk)).numpy()[:n])
         return np.concatenate(out) if out else np.zeros((0, width), np.float32)
 
     @property
