@@ -59,7 +59,8 @@ def train(
     mixed_precision: str = typer.Option("auto", "--mixed-precision",
                                         help="auto, off (float32), float16 or bfloat16. auto: bfloat16 where the "
                                              "hardware computes it natively (AVX512-BF16/AMX CPUs, GPUs of compute "
-                                             "capability 8+), else float32; a run keeps its policy."),
+                                             "capability 8+), else float32; a run keeps its policy. Every stage "
+                                             "trains at it (the embedders and classifier in float32 for float16)."),
     xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on CPUs (bench/RESULTS.md)."),
     learning_rate: float = typer.Option(ARTICLE_LEARNING_RATE, "--learning-rate",
                                         help="Adam's step size (the article's, for every preset)."),
@@ -124,7 +125,7 @@ def train(
         read_folder_config(identity_embedder, "embedder", "embedder")
     check_data_path(data)
     recipe = plan(data, out, preset, resolution, seed, mode, steps, identity_loss, identity_embedder, embedder_steps,
-                  attributes_steps, judge_steps, checkpoint_every)
+                  attributes_steps, judge_steps, checkpoint_every, mixed_precision)
     cfg = run_config(recipe.mode, recipe.gan_steps, recipe.identity_loss, recipe.identity_embedder)
     if eval_every:
         from facegen.metrics.inception import require_weights
@@ -588,6 +589,8 @@ def embedder_train(
     blocks: int = typer.Option(1, "--blocks", help="Residual blocks per stage."),
     margin: float = typer.Option(0.35, "--margin", help="CosFace margin."),
     seed: int = typer.Option(0, "--seed"),
+    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (bfloat16 where native, else "
+                                        "float32), off (float32) or bfloat16; a folder keeps its policy."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train the identity embedder on the data's training identities; report verification on held-out ones.
@@ -598,7 +601,7 @@ def embedder_train(
     from facegen.data import check_data_path
 
     cfg = EmbedderConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
-                         blocks=blocks, margin=margin, seed=seed)
+                         blocks=blocks, margin=margin, seed=seed, mixed_precision=mixed_precision)
     check_data_path(data)
     with exclusive(out):
         _tensorflow()
@@ -623,6 +626,8 @@ def attributes_train(
     steps: int = typer.Option(2000, "--steps", help="Batches of --batch-size."),
     batch_size: int = typer.Option(64, "--batch-size"),
     seed: int = typer.Option(0, "--seed"),
+    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (bfloat16 where native, else "
+                                        "float32), off (float32) or bfloat16; a folder keeps its policy."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train the attribute classifier on the training partition; report held-out accuracy per attribute.
@@ -633,7 +638,7 @@ def attributes_train(
     from facegen.data import check_data_path
 
     cfg = AttributeConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
-                          seed=seed)
+                          seed=seed, mixed_precision=mixed_precision)
     check_data_path(data)
     with exclusive(out):
         _tensorflow()

@@ -14,6 +14,7 @@ RESOLUTIONS = (32, 64, 128)
 FORMATS = {"png": "png", "jpg": "jpg"}  # --format -> file extension
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names (facegen.distribute)
 PRECISIONS = ("auto", "off", "float16", "bfloat16")  # --mixed-precision names; auto: see facegen.hardware
+TRUNK_PRECISIONS = ("auto", "off", "bfloat16")  # the embedder's and the attribute classifier's
 MODES = ("plain", "identity")  # --mode names; a run's mode is derived from its model's identity_dim
 PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_eval_partition.txt code; or "all"
 # --variation's top: plain mode mixes z_id and noise (at most 1 = unrelated); identity mode scales z_obs, where
@@ -384,9 +385,13 @@ class TrunkConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     checkpoint_every: int = 500
+    # As the GAN's, less float16 (it would need loss scaling): auto is resolved once (bfloat16 where native,
+    # facegen.hardware) and the concrete policy stored; variables, optimizer and loss stay float32 either way.
+    mixed_precision: str = "auto"
 
     def __post_init__(self) -> None:
         _one_of(self.preset, tuple(EMBEDDER_PRESETS), "--preset")
+        _one_of(self.mixed_precision, TRUNK_PRECISIONS, "--mixed-precision")
         at_least(self.resolution, 16, "--resolution")
         for name in ("blocks", "steps", "batch_size", "checkpoint_every"):
             at_least(getattr(self, name), 1, "--" + name.replace("_", "-"))
@@ -397,6 +402,8 @@ class TrunkConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
+        # A folder written before trunks had a policy trained in float32.
+        d = {"mixed_precision": "off", **d}
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 

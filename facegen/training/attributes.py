@@ -18,6 +18,7 @@ from facegen.data import TrainingData, discover
 from facegen.data.sample import CELEBA_ATTRIBUTES
 from facegen.data.sources import ImageSource
 from facegen.models.attributes import ATTRIBUTES_KIND, REPORT, AttributeClassifier, build_classifier
+from facegen.models.dcgan import POLICIES
 from facegen.run import write_config
 from facegen.training.supervised import check_resume, fit, flipped
 
@@ -44,7 +45,7 @@ def attribute_split(source: ImageSource) -> tuple[ImageSource, ImageSource, list
 def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = True) -> dict:
     """Train (or resume) the classifier in `folder` to cfg.steps, then write its held-out report."""
     folder = Path(folder)
-    check_resume(folder, cfg, ATTRIBUTES_KIND, "attribute classifier")
+    cfg = check_resume(folder, cfg, ATTRIBUTES_KIND, "attribute classifier")
     train_src, held_src, names, dropped = attribute_split(discover(cfg.data, "all"))
     if dropped:
         log.info("attributes that never vary in the training images are dropped: %s", ", ".join(dropped))
@@ -53,7 +54,7 @@ def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = 
     targets = _targets(data, names)
     write_config(folder, {**dataclasses.asdict(cfg), "attributes": names, "dropped": dropped}, ATTRIBUTES_KIND)
 
-    model = build_classifier(cfg, len(names))
+    model = build_classifier(cfg, len(names), dtype=POLICIES[cfg.mixed_precision])
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.01)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
     optimizer.build(model.trainable_variables)
@@ -68,7 +69,7 @@ def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = 
     @tf.function(reduce_retracing=True)
     def train_step(images, y, flip):
         with tf.GradientTape() as tape:
-            logits = model(flipped(images, flip), training=True)
+            logits = tf.cast(model(flipped(images, flip), training=True), tf.float32)
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y, logits))
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         step.assign_add(1)

@@ -20,6 +20,7 @@ from facegen.config import DataConfig, EmbedderConfig, FacegenError, read_json
 from facegen.data import TrainingData, discover
 from facegen.data.sources import ImageSource, split_identities
 from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_far, verification_pairs
+from facegen.models.dcgan import POLICIES
 from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
                                      build_backbone)
 from facegen.run import write_config
@@ -35,7 +36,7 @@ NOVEL_FLAGGED = 0.01  # the leakage limit flags at most 1% of held-out (novel) p
 def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = True) -> dict:
     """Train (or resume) the embedder in `folder` to cfg.steps, then write its report and identity means."""
     folder = Path(folder)
-    check_resume(folder, cfg, EMBEDDER_KIND, "embedder")
+    cfg = check_resume(folder, cfg, EMBEDDER_KIND, "embedder")
     train_src, held_src = _split(discover(cfg.data, "all"), cfg.held_out_every)
     data_cfg = DataConfig(path=cfg.data, resolution=cfg.resolution)
     data = TrainingData(train_src, data_cfg, progress)
@@ -44,7 +45,7 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
     labels = labels.astype(np.int32)
     write_config(folder, dataclasses.asdict(cfg), EMBEDDER_KIND)
 
-    backbone = build_backbone(cfg)
+    backbone = build_backbone(cfg, dtype=POLICIES[cfg.mixed_precision])
     head = CosFace(len(classes), cfg.margin, cfg.scale, seed=cfg.seed + 1)
     head.build((None, cfg.embedding_dim))
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.01)

@@ -68,8 +68,9 @@ class Recipe:
 def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: int, mode: str | None = None,
          steps: int | None = None, identity_loss: float | None = None, identity_embedder: str | Path | None = None,
          embedder_steps: int | None = None, attributes_steps: int | None = None,
-         judge_steps: int | None = None, checkpoint_every: int = 500) -> Recipe:
-    """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow."""
+         judge_steps: int | None = None, checkpoint_every: int = 500, mixed_precision: str = "auto") -> Recipe:
+    """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow.
+    The trunks train at the GAN's --mixed-precision, float32 for its float16."""
     from facegen.data.sample import CELEBA_ATTRIBUTES
     from facegen.data.sources import discover
 
@@ -95,7 +96,8 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     def trunk(cls, n: int | None, default: int, seed: int = seed):
         n = default if n is None else n
         return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed,
-                   checkpoint_every=checkpoint_every) if n else None
+                   checkpoint_every=checkpoint_every,
+                   mixed_precision="off" if mixed_precision == "float16" else mixed_precision) if n else None
 
     own = os.path.abspath(out / EMBEDDER_DIR)
     if identity_embedder is None and stored and stored.train.identity_embedder not in ("", own):

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from facegen import hardware
 from facegen.config import FacegenError, Interrupted
 from facegen.data.pipeline import index_stream, to_float
 from facegen.run import CONFIG_FILE, checkpoint_manager, read_folder_config, restore
@@ -19,16 +20,20 @@ from facegen.run import CONFIG_FILE, checkpoint_manager, read_folder_config, res
 log = logging.getLogger("facegen")
 
 
-def check_resume(folder: Path, cfg, kind: str, what: str) -> None:
-    """A folder already holding a model of `kind` must have been trained with `cfg` (its data path aside)."""
-    if not (folder / CONFIG_FILE).exists():
-        return
-    stored = type(cfg).from_dict(read_folder_config(folder, kind, what))
+def check_resume(folder: Path, cfg, kind: str, what: str):
+    """`cfg` with its precision resolved (`auto`: the policy a folder trains with, else the hardware's); a folder
+    already holding a model of `kind` must have been trained with it (its data path aside)."""
+    stored = type(cfg).from_dict(read_folder_config(folder, kind, what)) if (folder / CONFIG_FILE).exists() else None
+    cfg = dataclasses.replace(cfg, mixed_precision=hardware.resolve(
+        cfg.mixed_precision, "train", stored.mixed_precision if stored else None))
+    if stored is None:
+        return cfg
     changed = [f.name for f in dataclasses.fields(cfg) if f.name != "data" and getattr(stored, f.name)
                != getattr(cfg, f.name)]
     if changed:
         raise FacegenError(f"{folder} was trained with other settings ({', '.join(changed)}); use them to resume "
                            "or pick a new --out")
+    return cfg
 
 
 def batch_rows(seed: int, n: int, batch_size: int, start_step: int):

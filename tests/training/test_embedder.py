@@ -1,13 +1,16 @@
 """The identity embedder: its folder describes itself, it learns to verify identities it never saw, held-out
-identities never train, a resumed run equals a straight one, and mistakes are one-line errors."""
+identities never train, a resumed run equals a straight one in either compute policy, a folder keeps its policy,
+and mistakes are one-line errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 from conftest import checkpoint_values, ctrl_c_after, embedder_config
 from PIL import Image
 
+from facegen import hardware
 from facegen.config import FacegenError, Interrupted
 from facegen.data import discover
 from facegen.models.embedder import Embedder
@@ -71,6 +74,44 @@ def test_interrupted_training_resumes_to_the_same_weights(trained, celeba_sample
     a, b = checkpoint_values(folder), checkpoint_values(tmp_path / "r")
     assert a.keys() == b.keys() and len(a) > 20
     assert [k for k in a if not np.array_equal(a[k], b[k])] == []
+
+
+def test_the_other_policy_learns_and_resumes_exactly(trained, celeba_sample, tmp_path, monkeypatch):
+    # The fixture trains at what auto picks here; this trains at the other policy, so both are always covered.
+    other = "off" if hardware.resolve("auto", "train") == "bfloat16" else "bfloat16"
+    straight = train_embedder(tmp_path / "s", cfg(celeba_sample, mixed_precision=other), progress=False)
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["mixed_precision"] == other
+    untrained = train_embedder(tmp_path / "u", cfg(celeba_sample, steps=1), progress=False)
+    assert straight["roc_auc"] > untrained["roc_auc"] + 0.03, (straight["roc_auc"], untrained["roc_auc"])
+    ctrl_c_after(monkeypatch, loop_mod, 57)
+    with pytest.raises(Interrupted):
+        train_embedder(tmp_path / "r", cfg(celeba_sample, mixed_precision=other), progress=False)
+    monkeypatch.undo()
+    # auto on a started folder means its policy, whatever this machine would pick for a new one.
+    train_embedder(tmp_path / "r", cfg(celeba_sample), progress=False)
+    a, b = checkpoint_values(tmp_path / "s"), checkpoint_values(tmp_path / "r")
+    assert [k for k in a if not np.array_equal(a[k], b[k])] == []
+
+
+def test_a_folder_keeps_its_policy(trained, celeba_sample, tmp_path):
+    folder, report = trained
+    stored = json.loads((folder / "config.json").read_text())["mixed_precision"]
+    assert stored == hardware.resolve("auto", "train")  # auto is stored as what it stood for
+    other = "off" if stored == "bfloat16" else "bfloat16"
+    with pytest.raises(FacegenError, match=r"other settings \(mixed_precision\)"):
+        train_embedder(folder, cfg(celeba_sample, mixed_precision=other), progress=False)
+    # A folder written before trunks had a policy trained in float32, and resumes as such.
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["mixed_precision"]
+    (old / "config.json").write_text(json.dumps(config))
+    assert Embedder.from_folder(old).config.mixed_precision == "off"
+    assert train_embedder(old, cfg(celeba_sample), progress=False) == report
+    with pytest.raises(FacegenError, match=r"other settings \(mixed_precision\)"):
+        train_embedder(old, cfg(celeba_sample, mixed_precision="bfloat16"), progress=False)
+    with pytest.raises(FacegenError, match="--mixed-precision"):
+        cfg(celeba_sample, mixed_precision="float16")
 
 
 def test_mistakes_are_one_line_errors(celeba_sample, trained, tmp_path):

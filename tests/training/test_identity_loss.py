@@ -80,3 +80,15 @@ def test_run_records_the_embedder_keeps_it_out_of_checkpoints_and_resumes_exactl
 
     export(tmp_path / "straight", tmp_path / "synth", ExportConfig(identities=2, per_identity=2), progress=False)
     assert f"identity loss 1 from embedder `{folder}`" in (tmp_path / "synth" / "README.md").read_text()
+
+
+def test_the_frozen_embedder_computes_at_the_generators_bfloat16_and_float32_otherwise(tiny_cfg, trained_embedder):
+    folder, _ = trained_embedder
+    for policy, expected in (("bfloat16", "bfloat16"), ("off", "off"), ("float16", "off")):
+        cfg = identity_loss_cfg(tiny_cfg, folder, 1.0, mixed_precision=policy)
+        gan = DCGAN(cfg.model, cfg.train)
+        assert gan.identity_embedder.precision == expected, policy
+        if policy == "bfloat16":
+            batch = tf.zeros([4, 2, 32, 32, 3])
+            e = gan.identity_embedder.embed_float(tf.reshape(batch, [-1, 32, 32, 3]))
+            assert e.dtype == tf.float32 and np.allclose(np.linalg.norm(e.numpy(), axis=1), 1, atol=1e-2)

@@ -48,6 +48,10 @@ def test_train_runs_every_stage_into_one_self_describing_folder(trained_run):
         assert json.loads((trained_run / stage / "config.json").read_text())["kind"] == kind
     judge, embedder = (json.loads((trained_run / s / "config.json").read_text()) for s in ("judge", "embedder"))
     assert judge["seed"] != embedder["seed"]  # another embedder, not the filter twice
+    # Every stage trains at the GAN's policy, stored as the concrete one auto stood for.
+    policies = {json.loads((trained_run / s / "config.json").read_text())["mixed_precision"]
+                for s in ("embedder", "attributes", "judge")}
+    assert policies == {cfg["train"]["mixed_precision"]} and "auto" not in policies
     capacity = json.loads((trained_run / "capacity.json").read_text())
     assert capacity["candidates"] == 256 and 0 < capacity["accepted"] <= 256
     assert capacity["embedder"] == str(parts.embedder)
