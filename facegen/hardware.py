@@ -11,7 +11,8 @@ bfloat16 is native on CPUs with `avx512_bf16` or `amx_bf16` and on GPUs of compu
   1.2x to 1.85x on an AMX one, and in experiments/precision_convergence.py (`small`, 2000 steps, four seeds over
   the two kinds of CPU) it reached float32's FID within the seed-to-seed noise (bench/RESULTS.md). Variables,
   optimizer state and the loss stay float32 (Keras' mixed_bfloat16 policy); `--mixed-precision off` trains
-  in float32 anywhere.
+  in float32 anywhere. The embedder, judge and attribute classifier that `train` trains follow the GAN's policy
+  (float32 where it is float16) and store it (experiments/trunk_precision.py).
 """
 
 from __future__ import annotations
