@@ -77,6 +77,12 @@ def auto_precision(purpose: str, hardware: Hardware) -> str:
     return "bfloat16"
 
 
+def trunk_policy(policy: str) -> str:
+    """The embedders' and the attribute classifier's policy beside a GAN policy: the same, float32 for float16
+    (their unnormalised activations could overflow it, and their optimizers scale no loss)."""
+    return "off" if policy == "float16" else policy
+
+
 def resolve(requested: str, purpose: str, stored: str | None = None, hardware: Hardware | None = None) -> str:
     """A concrete policy: an explicit request as given; `auto` keeps what a resumed run or export already used
     (`stored`), and otherwise decides from the hardware."""

@@ -72,11 +72,10 @@ class DCGAN:
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            # Frozen and read from its own folder: not part of the checkpoint, never updated. It computes at G's
-            # policy where that is bfloat16 (float16 could overflow its unnormalised activations).
-            self.identity_embedder = (Embedder.from_folder(
-                train.identity_embedder, "bfloat16" if train.mixed_precision == "bfloat16" else "off")
-                if train.identity_loss else None)
+            # Frozen and read from its own folder: not part of the checkpoint, never updated.
+            self.identity_embedder = (Embedder.from_folder(train.identity_embedder,
+                                                           hardware.trunk_policy(train.mixed_precision))
+                                      if train.identity_loss else None)
         self.rng = tf.random.Generator.from_seed(train.seed)
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, ema_generator=self.ema_generator,

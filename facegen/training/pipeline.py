@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from facegen import hardware
 from facegen.config import AttributeConfig, EmbedderConfig, FacegenError, RunConfig
 from facegen.run import ATTRIBUTES_DIR, CAPACITY_FILE, EMBEDDER_DIR, JUDGE_DIR, CONFIG_FILE, read_run_config
 
@@ -97,7 +98,7 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
         n = default if n is None else n
         return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed,
                    checkpoint_every=checkpoint_every,
-                   mixed_precision="off" if mixed_precision == "float16" else mixed_precision) if n else None
+                   mixed_precision=hardware.trunk_policy(mixed_precision)) if n else None
 
     own = os.path.abspath(out / EMBEDDER_DIR)
     if identity_embedder is None and stored and stored.train.identity_embedder not in ("", own):
