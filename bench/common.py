@@ -102,6 +102,17 @@ def sample_held_out(data: str):
     return images.images, images.identities
 
 
+def gan_step_seconds(gan, real, steps: int) -> float:
+    """Seconds per `gan.train_step(real)` over `steps` steps, after two untimed ones (tracing, first allocations)."""
+    for _ in range(2):
+        gan.train_step(real)["d_loss"].numpy()
+    t = time.perf_counter()
+    for _ in range(steps):
+        out = gan.train_step(real)
+    out["d_loss"].numpy()
+    return (time.perf_counter() - t) / steps
+
+
 def run_json(args: list[str], env: dict | None = None, timeout: int = 1800, cwd: str | None = None) -> dict:
     """Run `python args...` in a fresh process (so TF and torch never share thread pools) and parse the
     last stdout line as JSON."""

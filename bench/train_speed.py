@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, matmul_peak_gflops, run_json, train_step_flops  # noqa: E402
+from common import gan_step_seconds, machine, matmul_peak_gflops, run_json, train_step_flops  # noqa: E402
 
 BATCH = 64
 
@@ -41,13 +41,7 @@ def measure_facegen(preset: str, steps: int, identity: bool = False, precision: 
     gan = DCGAN(model, TrainConfig(seed=0, mixed_precision=precision))
     shape = (BATCH, 2, 64, 64, 3) if identity else (BATCH, 64, 64, 3)
     real = tf.constant(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
-    for _ in range(2):
-        gan.train_step(real)["d_loss"].numpy()
-    t = time.perf_counter()
-    for _ in range(steps):
-        out = gan.train_step(real)
-    out["d_loss"].numpy()
-    return {"images_per_second": steps * BATCH * (2 if identity else 1) / (time.perf_counter() - t),
+    return {"images_per_second": BATCH * (2 if identity else 1) / gan_step_seconds(gan, real, steps),
             "precision": gan.train_cfg.mixed_precision}
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, run_json  # noqa: E402
+from common import gan_step_seconds, machine, run_json  # noqa: E402
 
 POLICIES = ("off", "bfloat16")
 BATCH = 64
@@ -52,13 +52,7 @@ def measure_gan(embedder: str, precision: str, steps: int) -> dict:
     gan = DCGAN(preset("small", mode="identity"),
                 TrainConfig(mixed_precision=precision, identity_loss=1.0, identity_embedder=embedder))
     real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (BATCH, 2, 64, 64, 3)).astype("float32"))
-    for _ in range(3):
-        gan.train_step(real)["d_loss"].numpy()
-    t = time.perf_counter()
-    for _ in range(steps):
-        out = gan.train_step(real)
-    out["d_loss"].numpy()
-    return {"ms_per_step": 1000 * (time.perf_counter() - t) / steps}
+    return {"ms_per_step": 1000 * gan_step_seconds(gan, real, steps)}
 
 
 def main() -> None:
