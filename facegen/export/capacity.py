@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -74,13 +73,25 @@ class Capacity:
                 f"{self.candidates} candidates)")
 
 
+def rejection(reference: np.ndarray, leak: float, accepted: np.ndarray, max_similarity: float,
+              max_leakage: float) -> str | None:
+    """The export's rule for one identity candidate: "leaked" (its reference is above the leakage limit to a
+    training identity), "too_similar" (above the separation limit to an accepted reference), or None: accepted.
+    The export (facegen.export.verify) and the capacity curve both apply it."""
+    if leak > max_leakage:
+        return "leaked"
+    if len(accepted) and float((accepted @ reference).max()) > max_similarity:
+        return "too_similar"
+    return None
+
+
 def acceptance_curve(references: np.ndarray, leak: np.ndarray, max_similarity: float,
                      max_leakage: float) -> np.ndarray:
-    """k after each candidate, by the export's rule: not leaked, and no accepted reference above the limit."""
+    """k after each candidate, by the export's rule (`rejection`)."""
     accepted = np.empty((0, references.shape[1]), references.dtype)
     curve = np.zeros(len(references), np.int64)
     for c, ref in enumerate(references):
-        if leak[c] <= max_leakage and (not len(accepted) or float((accepted @ ref).max()) <= max_similarity):
+        if rejection(ref, leak[c], accepted, max_similarity, max_leakage) is None:
             accepted = np.vstack([accepted, ref])
         curve[c] = len(accepted)
     return curve
@@ -120,26 +131,3 @@ def shortfall_message(capacity: Capacity, references: np.ndarray, leak: np.ndarr
     return (f"this checkpoint makes {capacity.text()}: {want:,} identities asked, about {per} findable within "
             f"--max-candidates {max_candidates}. Ask for --identities {per} or fewer (with more --per-identity), "
             f"or loosen the limit: {'; '.join(looser)}; or train longer or larger (--steps, --preset)")
-
-
-def run_capacity(run_dir: str | Path, embedder: str | Path, candidates: int = RUN_CANDIDATES,
-                 progress: bool = True) -> Capacity:
-    """The run's newest checkpoint's capacity with `embedder` at its calibrated limits, for the export settings
-    measured best (facegen.export.identities.default_variation), on the first `candidates` candidates of seed 0."""
-    from tqdm import tqdm
-
-    from facegen.config import ExportConfig
-    from facegen.export.render import BlockRenderer, plan_shard, resolve
-    from facegen.export.scores import scores_for
-    from facegen.export.verify import first_candidates, leakage
-
-    cfg = ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder), max_candidates=1)
-    r = resolve(run_dir, Path(run_dir) / ".capacity", cfg, overwrite=True)
-    plan = plan_shard(r.gen, r.cfg).plan
-    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
-    with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
-        references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
-    check = r.check
-    leak = leakage(references, check.train_means)
-    return fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
-               check.max_leakage)

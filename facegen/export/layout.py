@@ -1,6 +1,6 @@
-"""The owner of a dataset folder's layout: its file names, the labels files (manifest.csv, im2rec.lst,
-metadata.csv), the record (export.json or mix.json, with its kind), the resume-state folders and the finish
-(record, then card). Export, merge, mix, pack, benchmark and `evaluate`'s card update write a dataset folder
+"""The owner of a dataset folder's layout: its file names, the manifest's schema and reader, the labels files
+(manifest.csv, im2rec.lst, metadata.csv), the record (export.json or mix.json, with its kind), the resume state
+and the one prepare-resume-or-refuse every writer uses, and the finish (record, then card). Export, merge, mix, pack, benchmark and `evaluate`'s card update write a dataset folder
 through it. No TensorFlow.
 
     DATASET/manifest.csv     one row per image (path relative to DATASET, identity folder, label, ...)
@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 
 from facegen.atomic import replacing, write_json
@@ -40,6 +42,37 @@ STATES = {"export": EXPORT_STATE, "mix": MIX_STATE}
 # (a single export, merged shards) differ only in these.
 RUN_FIELDS = ("started", "ended", "command", "merged_from")
 SHARD_COUNTS = ("images", "replaced_this_run", "below_min_realism", "below_min_consistency")
+# An export's manifest columns. realism (0..1, calibrated: facegen.export.realism) and realism_logit (D's raw logit)
+# are empty unless the export scored them (--realism or --min-realism); identity_similarity (cosine of the image's
+# embedding to its identity's reference: facegen.export.verify) unless it ran with --embedder. A score's own columns
+# (attribute labels) follow these.
+COLUMNS = ["path", "identity", "label", "index", "global_index", "seed", "variation", "attempt", "realism",
+           "realism_logit", "identity_similarity", "checkpoint", "step"]
+ADDED_COLUMNS = ("identity_similarity",)  # absent from manifests of older facegen versions: read as empty
+
+
+def read_manifest(root: Path, name: str = MANIFEST) -> pd.DataFrame:
+    """Read an export's manifest; refuse one with missing columns or paths that leave its folder."""
+    path = Path(root) / name
+    if not path.exists():
+        raise FacegenError(f"{path} does not exist (not a finished facegen export?)")
+    frame = pd.read_csv(path, dtype={"path": str, "identity": str, "checkpoint": str})
+    for column in ADDED_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise FacegenError(f"{path} lacks columns {', '.join(missing)}")
+    check_paths(frame, path, root)
+    return frame
+
+
+def check_paths(frame: pd.DataFrame, path: Path, root: Path) -> None:
+    """Every listed path stays inside the dataset folder."""
+    for p in frame["path"]:
+        parts = PurePosixPath(p).parts
+        if PurePosixPath(p).is_absolute() or ".." in parts or not parts:
+            raise FacegenError(f"{path} lists {p!r}, which points outside {root}")
 
 
 def lst_line(index: int, label: int | str, path: str) -> str:
@@ -104,24 +137,60 @@ class Dataset:
         return RECORDS[self.kind]
 
 
-def prepare_state(out: Path, what: str, state: Path, record: Path, settings: dict) -> Path | None:
-    """The resume-state folder of a command that writes `out` (a mix, a pack), made if new, after the refusals: an
-    unfinished run with other settings, a finished one of another kind, a folder that is neither. None when `out`
-    already holds this finished result."""
+def check_out_folder(out: Path, what: str, ours: bool, overwrite: bool | None = None) -> None:
+    """A one-line error for an --out that cannot hold the command's result: a file, or a non-empty folder that is
+    none of ours (`ours`: it holds this command's record or state). `overwrite` None: the command has no
+    --overwrite."""
+    if out.exists() and not out.is_dir():
+        raise FacegenError(f"--out {out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()) and not ours and not overwrite:
+        hint = "pass --overwrite to replace its contents or pick a new folder" if overwrite is not None else \
+            "pick a new folder"
+        raise FacegenError(f"--out {out} is not empty and is not a facegen {what}; {hint}")
+
+
+def prepare_state(out: Path, what: str, state: Path, record: Path, settings: dict,
+                  overwrite: bool | None = None) -> Path | None:
+    """The resume-state folder of a command that writes `out` (an export, a mix, a pack), made if new, after the
+    refusals: a file, an unfinished run with other settings, a finished one with others, a folder that is neither.
+    None when `out` already holds this finished result. `overwrite` (the export's --overwrite; None where a
+    command has none) empties the folder first, keeping the folder itself: `exclusive`'s lock is on it."""
+    check_out_folder(out, what, record.exists() or state.exists(), overwrite)
+    replace = ", pass --overwrite to replace it," if overwrite is not None else ""
     if out.exists() and any(out.iterdir()):
-        if state.exists():
-            if read_json(state / "settings.json") != settings:
-                raise FacegenError(f"{out} holds an unfinished {what} with other settings; re-run that command or "
-                                   "pick a new --out")
-        elif record.exists():
-            if read_json(record).get("settings") == settings:
-                return None
-            raise FacegenError(f"{out} holds a different {what}; pick a new --out")
+        if overwrite:
+            for child in out.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        elif state.exists():
+            saved = read_json(state / "settings.json") if (state / "settings.json").exists() else None
+            if saved != settings:
+                raise FacegenError(f"{out} holds an unfinished {what} with other settings; re-run that command with "
+                                   f"its own settings{replace} or pick a new --out")
+        elif read_json(record).get("settings") == settings:
+            return None
         else:
-            raise FacegenError(f"--out {out} is not empty and is not a facegen {what}; pick a new folder")
-    state.mkdir(parents=True, exist_ok=True)
-    write_json(state / "settings.json", settings)
+            hint = "pass --overwrite to replace it or pick a new --out" if overwrite is not None else "pick a new --out"
+            raise FacegenError(f"{out} holds a different {what}; {hint}")
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        write_json(state / "settings.json", settings)
+    except OSError as e:
+        raise FacegenError(f"cannot write to {out}: {e.strerror or e}") from None
+    for tmp in out.glob("*/.*.tmp"):  # half-written files of an interrupted run
+        tmp.unlink()
     return state
+
+
+def stored_settings(out: Path, state: Path, record: Path) -> dict | None:
+    """The settings of the result `out` holds, unfinished or complete (None for a new folder)."""
+    if (state / "settings.json").exists():
+        return read_json(state / "settings.json")
+    if record.exists():
+        return read_json(record).get("settings")
+    return None
 
 
 def kind_of(root: Path) -> str | None:
@@ -134,8 +203,6 @@ def kind_of(root: Path) -> str | None:
 
 def open_dataset(root: str | Path, flag: str = "DATASET") -> Dataset:
     """A finished facegen dataset (export, merged export or mix); one-line errors for anything else."""
-    from facegen.export.manifest import read_manifest  # the manifest's columns and checks live with the export
-
     root = Path(root)
     if not root.is_dir():
         raise FacegenError(f"{flag} {root} is not a folder")

@@ -1,5 +1,5 @@
-"""The export folder's bookkeeping: manifest columns and rows, the append-only journal of finished blocks,
-the state that marks an unfinished export, reading and checks. No TensorFlow: the CLI asks it first."""
+"""An export's bookkeeping while it runs: manifest rows, the append-only journal of finished blocks and the state
+that marks an unfinished export (the folder's schema and reader are layout's). No TensorFlow."""
 
 from __future__ import annotations
 
@@ -7,22 +7,15 @@ import contextlib
 import csv
 import io
 import os
-import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from facegen.atomic import write_bytes, write_json
-from facegen.config import FacegenError, read_json
-from facegen.export.layout import EXPORT_JSON, EXPORT_STATE, LST, MANIFEST, labels_writer
+from facegen.atomic import write_bytes
+from facegen.export import layout
+from facegen.export.layout import COLUMNS, EXPORT_JSON, EXPORT_STATE, LST, MANIFEST, labels_writer, read_manifest
 
-# realism (0..1, calibrated: facegen.export.realism) and realism_logit (D's raw logit) are empty unless the export
-# scored them (--realism or --min-realism); identity_similarity (cosine of the image's embedding to its identity's
-# reference: facegen.export.verify) unless it ran with --embedder.
-COLUMNS = ["path", "identity", "label", "index", "global_index", "seed", "variation", "attempt", "realism",
-           "realism_logit", "identity_similarity", "checkpoint", "step"]
-ADDED_COLUMNS = ("identity_similarity",)  # absent from manifests of older facegen versions: read as empty
 STATE_DIR = EXPORT_STATE  # the journal's folder while an export runs; removed when it completes
 __all__ = ["COLUMNS", "EXPORT_JSON", "LST", "MANIFEST", "STATE_DIR", "Journal", "read_manifest"]
 
@@ -42,53 +35,19 @@ def _number(value: float | None) -> str:
 
 
 def check_out_folder(out: Path, overwrite: bool) -> None:
-    """A one-line error for an --out that cannot hold an export: a file, or a non-empty folder that is no
-    facegen export (without --overwrite). Whether an export there is *this* export is decided later, from
-    the checkpoint's settings (prepare_out)."""
-    if out.exists() and not out.is_dir():
-        raise FacegenError(f"--out {out} is a file, not a folder")
-    ours = (out / EXPORT_JSON).exists() or (out / STATE_DIR).exists()
-    if out.exists() and any(out.iterdir()) and not ours and not overwrite:
-        raise FacegenError(f"--out {out} is not empty and is not a facegen export; pass --overwrite to replace "
-                           "its contents or pick a new folder")
+    """A one-line error for an --out that cannot hold an export: a file, or a non-empty folder that is no facegen
+    export (without --overwrite). Whether an export there is *this* export is decided later (prepare_out)."""
+    layout.check_out_folder(out, "export", (out / EXPORT_JSON).exists() or (out / STATE_DIR).exists(), overwrite)
 
 
 def stored_settings(out: Path) -> dict | None:
     """The settings of the export `out` holds, unfinished or complete (None for a new folder)."""
-    for path in (out / STATE_DIR / "settings.json", out / EXPORT_JSON):
-        if path.exists():
-            return read_json(path).get("settings", None) if path.name == EXPORT_JSON else read_json(path)
-    return None
+    return layout.stored_settings(out, out / STATE_DIR, out / EXPORT_JSON)
 
 
 def prepare_out(out: Path, settings: dict, overwrite: bool) -> Path | None:
     """The state folder to journal into; None if `out` already holds this exact export, complete."""
-    check_out_folder(out, overwrite)
-    state = out / STATE_DIR
-    if out.exists() and any(out.iterdir()):
-        if overwrite:  # empty it but keep the folder itself: the lock `exclusive` holds is on it
-            for child in out.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-        elif not state.exists():
-            if read_json(out / EXPORT_JSON).get("settings") == settings:
-                return None
-            raise FacegenError(f"{out} holds a different export; pass --overwrite to replace it or pick a new --out")
-        else:
-            saved = read_json(state / "settings.json") if (state / "settings.json").exists() else None
-            if saved != settings:
-                raise FacegenError(f"{out} holds an unfinished export with other settings; re-run it with its own "
-                                   "settings, or pass --overwrite")
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        write_json(state / "settings.json", settings)
-    except OSError as e:
-        raise FacegenError(f"cannot write to {out}: {e.strerror or e}") from None
-    for tmp in out.glob("*/.*.tmp"):  # half-written files of an interrupted run
-        tmp.unlink()
-    return state
+    return layout.prepare_state(out, "export", out / STATE_DIR, out / EXPORT_JSON, settings, overwrite)
 
 
 def to_csv_text(rows: list[dict], columns: list[str] = COLUMNS) -> str:
@@ -96,25 +55,6 @@ def to_csv_text(rows: list[dict], columns: list[str] = COLUMNS) -> str:
     w = csv.DictWriter(buf, columns, lineterminator="\n")
     w.writerows(rows)
     return buf.getvalue()
-
-
-def read_manifest(root: Path, name: str = MANIFEST) -> pd.DataFrame:
-    """Read a manifest; refuse one with missing columns or paths that leave its folder."""
-    path = Path(root) / name
-    if not path.exists():
-        raise FacegenError(f"{path} does not exist (not a finished facegen export?)")
-    frame = pd.read_csv(path, dtype={"path": str, "identity": str, "checkpoint": str})
-    for column in ADDED_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = np.nan
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise FacegenError(f"{path} lacks columns {', '.join(missing)}")
-    for p in frame["path"]:
-        parts = PurePosixPath(p).parts
-        if PurePosixPath(p).is_absolute() or ".." in parts or not parts:
-            raise FacegenError(f"{path} lists {p!r}, which points outside {root}")
-    return frame
 
 
 class Journal:

@@ -10,8 +10,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from facegen.config import FacegenError, read_json
-from facegen.export.layout import EXPORT_JSON, MANIFEST, finish, labels_writer, merged_record
-from facegen.export.manifest import STATE_DIR, read_manifest
+from facegen.export.layout import EXPORT_JSON, EXPORT_STATE, MANIFEST, finish, labels_writer, merged_record, read_manifest
 from facegen.images import check_decodes
 
 
@@ -44,7 +43,7 @@ def _plan_of(meta: dict) -> dict:
 def _read_shards(sources: list[Path]) -> tuple[list[dict], list[pd.DataFrame]]:
     metas, frames = [], []
     for src in sources:
-        if (src / STATE_DIR).exists():
+        if (src / EXPORT_STATE).exists():
             raise FacegenError(f"{src} is an unfinished export; re-run its export command first")
         metas.append(read_json(src / EXPORT_JSON))
         frames.append(read_manifest(src))

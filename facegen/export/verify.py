@@ -25,7 +25,7 @@ import numpy as np
 
 from facegen import hardware
 from facegen.config import ExportConfig, FacegenError
-from facegen.export.capacity import ESTIMATE_AT, fit, shortfall_message
+from facegen.export.capacity import ESTIMATE_AT, fit, rejection, shortfall_message
 from facegen.export.identities import IdentityPlan
 from facegen.models.embedder import REFERENCE_IMAGES, Embedder
 
@@ -115,10 +115,11 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
                     _check_capacity(np.array(curve), np.concatenate(seen)[:examined],
                                     np.concatenate(seen_leak)[:examined], check, want, max_candidates, share)
             examined += 1
-            if check is not None and leak[j] > check.max_leakage:
+            why = None if check is None else rejection(refs[j], leak[j], references[:len(candidates)],
+                                                       check.max_similarity, check.max_leakage)
+            if why == "leaked":
                 leaked += 1
-            elif (check is not None and candidates
-                  and float((references[:len(candidates)] @ refs[j]).max()) > check.max_similarity):
+            elif why == "too_similar":
                 too_similar += 1
             elif balance is not None and not balance.decided(attrs[j]):
                 ambiguous += 1

@@ -16,7 +16,7 @@ import facegen
 from facegen.atomic import write_json
 from facegen.config import DataConfig, FacegenError, at_least, read_json
 from facegen.data import TrainingData, check_data_path, discover
-from facegen.export.manifest import COLUMNS, MANIFEST, read_manifest
+from facegen.export.layout import COLUMNS, MANIFEST, read_manifest
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights

@@ -154,7 +154,6 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
     """RUN/capacity.json for the newest checkpoint and the verifying embedder (kept while both are unchanged)."""
     from facegen.atomic import write_json
     from facegen.config import read_json
-    from facegen.export.capacity import run_capacity
     from facegen.run import STAGE_REPORT, checkpoint_paths, run_parts
 
     embedder = run_parts(out).embedder
@@ -165,6 +164,30 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
         stored = read_json(path)
         if {k: stored.get(k) for k in key} == key:
             return stored
-    record = {**key, **run_capacity(out, embedder, recipe.capacity_candidates, progress).record()}
+    record = {**key, **measure_capacity(out, embedder, recipe.capacity_candidates, progress).record()}
     write_json(path, record)
     return record
+
+
+def measure_capacity(run_dir: str | Path, embedder: str | Path, candidates: int, progress: bool = True):
+    """The run's newest checkpoint's capacity (facegen.export.capacity) with `embedder` at its calibrated limits,
+    for the export settings measured best (facegen.export.identities.default_variation), on the first
+    `candidates` candidates of seed 0."""
+    from tqdm import tqdm
+
+    from facegen.config import ExportConfig
+    from facegen.export.capacity import acceptance_curve, fit
+    from facegen.export.render import BlockRenderer, plan_shard, resolve
+    from facegen.export.scores import scores_for
+    from facegen.export.verify import first_candidates, leakage
+
+    cfg = ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder), max_candidates=1)
+    r = resolve(run_dir, Path(run_dir) / ".capacity", cfg, overwrite=True)
+    plan = plan_shard(r.gen, r.cfg).plan
+    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
+    with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
+        references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
+    check = r.check
+    leak = leakage(references, check.train_means)
+    return fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
+               check.max_leakage)
