@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MARKER = "<!-- facegen-help -->"
+FORMATS_MARKER = "<!-- facegen-pack-formats -->"  # the packed formats' table, from facegen.export.packers
 
 
 def _helps() -> list[tuple[str, str]]:
@@ -25,6 +26,10 @@ def _helps() -> list[tuple[str, str]]:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
+    if FORMATS_MARKER in markdown:
+        from facegen.export.packers import format_table
+
+        markdown = markdown.replace(FORMATS_MARKER, format_table())
     if MARKER not in markdown:
         return markdown
     sections = [f"## `{name}`\n\n```text\n{text}\n```\n" for name, text in _helps()]

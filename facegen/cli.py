@@ -12,6 +12,7 @@ import typer
 
 from facegen.atomic import exclusive
 from facegen.config import ARTICLE_LEARNING_RATE, ExportConfig, FacegenError, at_least
+from facegen.export.packers import PACKERS
 
 log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -259,70 +260,41 @@ def export_cmd(
                                                        "more, against it at 1 - this or less; candidates in between "
                                                        f"are redrawn [default: {_E.balance_confidence}]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan (every default applied) as JSON "
+                                 "and write nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Export a labeled synthetic face dataset: one folder per identity, manifest.csv, im2rec.lst, metadata.csv.
 
     Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
     """
-    from facegen.export.identities import parse_shard, resolve_counts
-    from facegen.export.manifest import check_out_folder
-    from facegen.run import read_folder_config, read_run_config, run_parts
+    from facegen.export.identities import parse_shard
+    from facegen.export.request import ExportRequest, plan
 
-    k, m = resolve_counts(count, identities, per_identity)
-    if embedder is not None and not verify:
-        raise FacegenError("give --embedder or --no-verify, not both")
-    if attributes is not None and no_attributes:
-        raise FacegenError("give --attributes or --no-attributes, not both")
-    parts = run_parts(checkpoint)
-    if embedder is None and verify:
-        embedder = parts.embedder
-    if attributes is None and not no_attributes:
-        attributes = parts.attributes
-    given = dict(seed=seed, variation=variation, format=fmt, quality=quality, size=size, min_realism=min_realism,
-                 realism=realism, batch_size=batch_size, workers=workers, strategy=strategy, precision=precision,
-                 min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,
-                 max_candidates=max_candidates, balance_confidence=balance_confidence,
-                 shard=None if shard is None else parse_shard(shard),
-                 balance=None if balance is None else parse_balance(balance),
-                 embedder=None if embedder is None else str(embedder),
-                 attributes=None if attributes is None else str(attributes))
-    cfg = ExportConfig(identities=k, per_identity=m, **{key: v for key, v in given.items() if v is not None})
-    run_mode = read_run_config(checkpoint).mode
-    if cfg.embedder:
-        read_folder_config(cfg.embedder, "embedder", "embedder")
-    if cfg.attributes:
-        read_folder_config(cfg.attributes, "attributes", "attribute classifier")
-    check_out_folder(out, overwrite)
-    if cfg.blocks_per_call * cfg.block != cfg.batch_size:
-        log.info("--batch-size %d rounded up to %d (whole %d-image blocks)", cfg.batch_size,
-                 cfg.blocks_per_call * cfg.block, cfg.block)
-    with exclusive(out):  # before TensorFlow starts: a busy folder is refused at once
-        if not cfg.embedder and verify and run_mode == "identity":  # once the request is known to go ahead
-            log.info("%s has no embedder: exporting unverified identities (latent neighbourhoods); `facegen train "
-                     "--data D --out %s` on identity-labelled data trains one (or pass --embedder)", checkpoint,
-                     checkpoint)
-        _tensorflow()
-        from facegen.export.render import export
+    export_plan = plan(ExportRequest(
+        checkpoint=checkpoint, out=out, count=count, identities=identities, per_identity=per_identity, seed=seed,
+        variation=variation, format=fmt, quality=quality, size=size, min_realism=min_realism, realism=realism or None,
+        batch_size=batch_size, workers=workers, strategy=strategy, precision=precision, embedder=embedder,
+        verify=verify, min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,
+        max_candidates=max_candidates, attributes=attributes, label_attributes=not no_attributes,
+        balance=None if balance is None else parse_balance(balance), balance_confidence=balance_confidence,
+        shard=None if shard is None else parse_shard(shard), overwrite=overwrite, command=_command()))
+    if dry_run:
+        typer.echo(export_plan.to_json())
+        return
+    for note in export_plan.notes:
+        log.info(note)
+    from facegen.export.pipeline import ExportPipeline
 
-        result = export(checkpoint, out, cfg, overwrite=overwrite, command="facegen " + " ".join(sys.argv[1:]),
-                        progress=not quiet)
+    result = ExportPipeline(export_plan)(progress=not quiet)
     for line in result.summary(out):
         typer.echo(line)
-    from facegen.models.embedder import REFERENCE_IMAGES
+    for warning in result.warnings:
+        log.warning(warning)
 
-    # The judge compares each folder's later images with its first REFERENCE_IMAGES: it needs more than those.
-    if parts.judge and not result.already_complete and cfg.shard == (0, 1) and cfg.per_identity > REFERENCE_IMAGES:
-        from facegen.metrics.evaluate import judge_export
 
-        j = judge_export(out, parts.judge)
-        typer.echo(f"judged by {parts.judge} (never trained on or filtered with): consistency "
-                   f"{100 * j['consistency']:.1f}%, separated {100 * j['separated_identities']:.1f}%, leaked "
-                   f"{100 * j['leaked_identities']:.1f}% ({j['identities']} identities)")
-    if result.below_threshold:
-        log.warning("%d of %d images are still below --min-realism %g after %d draws (each keeps its best draw; "
-                    "export.json counts them)", result.below_threshold, result.images, cfg.min_realism,
-                    cfg.max_attempts)
+def _command() -> str:
+    return "facegen " + " ".join(sys.argv[1:])
 
 
 @app.command()
@@ -335,10 +307,12 @@ def merge(
     Example: facegen merge synth-0 synth-1 --out synth
     """
     from facegen.export.merge import merge as run_merge
+    from facegen.export.request import judgement_line
 
-    with exclusive(out):
-        total = run_merge(sources, out, command="facegen " + " ".join(sys.argv[1:]))
-    typer.echo(f"merged {len(sources)} shards into {out} ({total} images)")
+    result = run_merge(sources, out, command=_command())
+    typer.echo(f"merged {result.shards} shards into {out} ({result.images} images)")
+    if result.judgement:
+        typer.echo(judgement_line(result.judgement))
 
 
 @app.command()
@@ -369,7 +343,7 @@ def mix(
                     real_identities=real_identities, synth_identities=synth_identities, seed=seed,
                     partition=partition, link=link, size=size, format=fmt)
     with exclusive(out):
-        record = run_mix(cfg, out, command="facegen " + " ".join(sys.argv[1:]), progress=not quiet)
+        record = run_mix(cfg, out, command=_command(), progress=not quiet)
     c = record["counts"]
     typer.echo(f"mixed {c['real_identities']} real and {sum(c['synth_identities'])} synthetic identities "
                f"({c['images']} images) into {out}")
@@ -378,19 +352,18 @@ def mix(
 @app.command()
 def pack(
     dataset: Path = typer.Argument(..., help="A finished facegen dataset: an export, a merged export or a mix."),
-    to: str = typer.Option(..., "--to", help="rec (insightface arcface_torch / DALI: train.rec, train.idx, "
-                           "property) or webdataset (tar shards)."),
+    to: str = typer.Option(..., "--to", help="; ".join(f"{f.name} ({f.help})" for f in PACKERS.values()) + "."),
     out: Path = typer.Option(..., "--out", help="Folder for the packed files, outside the dataset (an interrupted "
                              "pack here resumes)."),
     shuffle_seed: Optional[int] = typer.Option(None, "--shuffle-seed", help="Write the images in an order this "
                                                "seed fixes [default: the manifest's, identity by identity]."),
-    shard_images: Optional[int] = typer.Option(None, "--shard-images", help="webdataset: samples per tar shard "
+    shard_images: Optional[int] = typer.Option(None, "--shard-images", help="Sharded formats: samples per shard "
                                                "[default: 10000]."),
-    prefix: Optional[str] = typer.Option(None, "--prefix", help="webdataset: shard names PREFIX-000000.tar "
+    prefix: Optional[str] = typer.Option(None, "--prefix", help="Sharded formats: shard names start with PREFIX "
                                          "[default: faces]."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Pack a dataset for the trainers that read packed files: RecordIO (no MXNet needed) or WebDataset shards.
+    """Pack a dataset for the trainers that read packed files (each format is one module in facegen.export.packers).
 
     Example: facegen pack synth/ --to rec --out synth-rec/
     """
@@ -400,7 +373,7 @@ def pack(
     cfg = PackConfig(to=to, shuffle_seed=shuffle_seed, **{k: v for k, v in (("shard_images", shard_images),
                                                                               ("prefix", prefix)) if v is not None})
     with exclusive(out):
-        record = run_pack(dataset, out, cfg, command="facegen " + " ".join(sys.argv[1:]), progress=not quiet)
+        record = run_pack(dataset, out, cfg, command=_command(), progress=not quiet)
     for line in describe(record):
         typer.echo(line)
 

@@ -20,6 +20,7 @@ PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_e
 # --variation's top: plain mode mixes z_id and noise (at most 1 = unrelated); identity mode scales z_obs, where
 # above 1 draws observations wider than G trained on, for more within-identity variety (bench/RESULTS.md).
 MAX_IDENTITY_VARIATION = 2.0
+REFERENCE_IMAGES = 4  # images averaged into an identity's reference (the embedder's report calibrates, the export checks)
 
 
 class FacegenError(Exception):

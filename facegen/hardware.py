@@ -58,7 +58,13 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
 
 
 def detect() -> Hardware:
-    """This machine: CPU flags and the compute capability of the GPUs TensorFlow sees."""
+    """This machine: CPU flags and the compute capability of its GPUs. Once TensorFlow runs, the GPUs it sees;
+    before, nvidia-smi's (honouring CUDA_VISIBLE_DEVICES), so a command's plan is resolved, and printable with
+    --dry-run, without starting TensorFlow."""
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        return Hardware(cpu_flags(), nvidia_gpus())
     import tensorflow as tf
 
     gpus = []
@@ -66,6 +72,37 @@ def detect() -> Hardware:
         cc = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         gpus.append(tuple(cc) if cc else (0, 0))
     return Hardware(cpu_flags(), tuple(gpus))
+
+
+def nvidia_gpus(visible: str | None = None) -> tuple[tuple[int, int], ...]:
+    """The compute capabilities nvidia-smi reports for the GPUs CUDA_VISIBLE_DEVICES leaves visible (none where
+    there is no driver)."""
+    import os
+    import shutil
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if not shutil.which("nvidia-smi") or (visible is not None and visible.strip() in ("", "-1")):
+        return ()
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return parse_nvidia_smi(out, visible)
+
+
+def parse_nvidia_smi(text: str, visible: str | None) -> tuple[tuple[int, int], ...]:
+    """'0, 9.0' lines -> ((9, 0),), keeping the indices CUDA_VISIBLE_DEVICES lists (all when it is unset)."""
+    found = {}
+    for line in text.strip().splitlines():
+        index, _, cc = (p.strip() for p in line.partition(","))
+        major, _, minor = cc.partition(".")
+        if index.isdigit() and major.isdigit():
+            found[index] = (int(major), int(minor or 0))
+    if visible is None:
+        return tuple(found.values())
+    return tuple(found[i.strip()] for i in visible.split(",") if i.strip() in found)
 
 
 def auto_precision(purpose: str, hardware: Hardware) -> str:

@@ -18,6 +18,6 @@ print(train.__module__, export.__module__, merge.__module__, evaluate.__module__
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["facegen.training.loop", "facegen.export.render", "facegen.export.merge",
+    assert r.stdout.split() == ["facegen.training.loop", "facegen.export.pipeline", "facegen.export.merge",
                                 "facegen.metrics.evaluate", "facegen.models.generator"]
     assert r.stderr == ""  # TensorFlow's start-up lines stay hidden

@@ -15,6 +15,7 @@ from PIL import Image
 from facegen.atomic import write_bytes, write_text
 from facegen.config import FORMATS, read_json
 from facegen.data.sources import PREVIEW_NAME
+from facegen.export.packers import PACKERS
 from facegen.images import encode, grid
 
 CARD = "README.md"
@@ -151,7 +152,6 @@ Made by facegen {record.get("facegen_version", "?")}; the full record is `{recor
 def loading_text(ext: str, packs: dict | None = None) -> str:
     """How to read the dataset: the folder itself in Keras, PyTorch and Hugging Face, then each packed form."""
     packs = list((packs or {}).values())
-    recs, shards = [p for p in packs if p["format"] == "rec"], [p for p in packs if p["format"] == "webdataset"]
     parts = ["""Keras:
 
 ```python
@@ -172,27 +172,9 @@ Hugging Face `datasets` (label and every manifest column come from `metadata.csv
 from datasets import load_dataset
 ds = load_dataset("imagefolder", data_dir="THIS_FOLDER")["train"]
 ```"""]
-    for rec in recs:
-        parts.append(f"""insightface `recognition/arcface_torch` (packed by `facegen pack --to rec`, in `{rec['out']}`):
-
-```python
-config.rec = "{rec['out']}"  # train.rec + train.idx, read by MXFaceDataset or DALI
-config.num_classes = {rec['num_classes']}
-config.num_image = {rec['num_image']}
-```""")
-    if not recs:
-        parts.append("insightface `recognition/arcface_torch`: `facegen pack THIS_FOLDER --to rec --out REC` writes "
-                     "`train.rec`, `train.idx` and `property` (no MXNet needed) and prints the config lines.")
-    for wds in shards:
-        parts.append(f"""WebDataset (packed by `facegen pack --to webdataset`, in `{wds['out']}`):
-
-```python
-import webdataset as wds
-ds = wds.WebDataset("{wds['out']}/{wds['pattern']}").decode("pil").to_tuple("{ext} cls")
-```""")
-    if not shards:
-        parts.append("WebDataset: `facegen pack THIS_FOLDER --to webdataset --out SHARDS` writes tar shards "
-                     f"(`KEY.{ext}`, `KEY.cls`, `KEY.json`).")
+    for name, fmt in PACKERS.items():  # each packed form of the dataset, or how to make one
+        made = [p for p in packs if p["format"] == name]
+        parts += [fmt.card(entry, ext) for entry in made] or [fmt.card(None, ext)]
     parts.append('pandas: `pd.read_csv("THIS_FOLDER/manifest.csv")`.')
     return "\n\n".join(parts)
 

@@ -4,33 +4,52 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
+from facegen.atomic import exclusive
 from facegen.config import FacegenError, read_json
 from facegen.export.layout import EXPORT_JSON, EXPORT_STATE, MANIFEST, finish, labels_writer, merged_record, read_manifest
 from facegen.images import check_decodes
 
 
-def merge(sources: list[Path], out: Path, progress: bool = True, command: str = "") -> int:
-    """Join finished shard exports into `out` (moved when on the same file system, else copied).
+@dataclass(frozen=True)
+class MergeResult:
+    out: Path
+    shards: int
+    images: int
+    identities: int
+    judgement: dict | None  # the judge's verdict, as a single export of the same request records it
+
+
+def merge(sources: list[Path], out: Path, progress: bool = True, command: str = "") -> MergeResult:
+    """Join finished shard exports into `out` (moved when on the same file system, else copied), then judge it
+    as the single export judges itself where the shards' record names a judge: the same files as that export.
 
     Refuses shards of different checkpoints, seeds or plans, missing or repeated shards, overlapping or
     missing images, files that are absent or do not decode, and manifests pointing outside their folder.
     """
+    sources, out = [Path(s) for s in sources], Path(out)
     if not sources:
         raise FacegenError("give the shard folders to merge")
-    if out.exists() and any(out.iterdir()):
-        raise FacegenError(f"--out {out} is not empty")
-    metas, frames = _read_shards(sources)
-    first = _check_plan(sources, metas, frames)
-    files = [(src / p, p) for src, f in zip(sources, frames) for p in f["path"]]
-    _verify_images(files, progress)
-    _move(files, out, progress)
-    _write_labels(sources, metas, out, first, command)
-    return first["identities"] * first["per_identity"]
+    with exclusive(out):
+        if any(out.iterdir()):
+            raise FacegenError(f"--out {out} is not empty")
+        metas, frames = _read_shards(sources)
+        first = _check_plan(sources, metas, frames)
+        files = [(src / p, p) for src, f in zip(sources, frames) for p in f["path"]]
+        _verify_images(files, progress)
+        _move(files, out, progress)
+        _write_labels(sources, metas, out, first, command)
+    judge, judgement = metas[0].get("judge"), None
+    if judge:
+        from facegen.export.pipeline import judge as judge_dataset
+
+        judgement = judge_dataset(out, Path(judge["embedder"]), judge["identities"])
+    return MergeResult(out, len(sources), first["identities"] * first["per_identity"], first["identities"], judgement)
 
 
 def _plan_of(meta: dict) -> dict:

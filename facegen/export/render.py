@@ -20,9 +20,10 @@ from facegen import hardware
 from facegen.atomic import write_bytes
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json
 from facegen.distribute import make_strategy
-from facegen.export.identities import IdentityPlan, default_variation, shard_blocks
+from facegen.export.identities import IdentityPlan, shard_blocks
 from facegen.export.layout import finish
-from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest, stored_settings
+from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest
+from facegen.export.request import ExportResult, resolve_config
 from facegen.data.pipeline import to_float
 from facegen.export.attributes import AttributeLabels, Balance, balance_for
 from facegen.export.realism import RealismCalibration, load_or_calibrate
@@ -31,41 +32,7 @@ from facegen.export.verify import Acceptance, IdentityCheck, accept_identities, 
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
 from facegen.models.generator import Generator, to_uint8
-from facegen.run import CAPACITY_FILE
-
-
-@dataclass
-class ExportResult:
-    out: Path
-    images: int
-    written: int  # images written by this invocation (less than `images` after a resume)
-    identities: int
-    replaced: int
-    below_threshold: int
-    seconds: float
-    already_complete: bool = False
-    checks: tuple[str, ...] = ()  # the flags whose tests redraw images
-    identity_check: dict | None = None  # export.json's section, with the limits it used
-    below_consistency: int = 0
-    max_attempts: int = 8
-
-    def summary(self, out: Path) -> list[str]:
-        """What the command line prints about this export."""
-        if self.already_complete:
-            return [f"{out} already holds this export ({self.images} images); nothing to do"]
-        rate = self.written / self.seconds if self.seconds else 0.0
-        redrawn = f"; {self.replaced} redrawn for {' and '.join(self.checks)}" if self.checks else ""
-        lines = [f"exported {self.images} images of {self.identities} identities to {out} ({self.written} written "
-                 f"now, {rate:.0f} img/s{redrawn})"]
-        if self.identity_check:
-            c, lim = self.identity_check, self.identity_check["limits"]
-            lines.append(f"identities: {c['identities']} accepted of {c['candidates_drawn']} candidates "
-                         f"({c['rejected_too_similar']} too similar at cosine > {lim['max_similarity']:.3f}, "
-                         f"{c['rejected_leaked']} too close to a training identity at > {lim['max_leakage']:.3f}); "
-                         f"{self.below_consistency} image{'' if self.below_consistency == 1 else 's'} still below "
-                         f"consistency {lim['min_consistency']:.3f} "
-                         f"after {self.max_attempts} draws")
-        return lines
+from facegen.run import CAPACITY_FILE, read_run_config
 
 
 def identity_name(label: int, identities: int) -> str:
@@ -174,18 +141,9 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
     several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
-    # auto: what an export already in `out` used (so a resume on this machine continues it), else the hardware's.
-    saved = None if overwrite else stored_settings(out)
-    stored = None if saved is None else saved.get("precision", "off")  # no key: a float32 export
-    precision = hardware.resolve(cfg.precision, "export", stored)
-    gen = Generator.from_run(checkpoint, strategy=strategy, precision=precision)
-    variation = cfg.variation
-    if variation is None:
-        variation = default_variation(gen.config.model.identity_dim, verified=bool(cfg.embedder))
-    elif variation > 1 and not gen.config.model.identity_dim:
-        raise FacegenError(f"--variation {variation:g} is above 1, which only an identity-mode checkpoint takes "
-                           "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
-    cfg, check = resolve_check(dataclasses.replace(cfg, precision=precision, variation=variation))
+    cfg = resolve_config(cfg, out, overwrite, read_run_config(checkpoint).model.identity_dim)
+    gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
+    cfg, check = resolve_check(cfg)
     classifier = None
     if cfg.attributes:
         classifier = AttributeClassifier.from_folder(cfg.attributes, cfg.precision)
@@ -196,8 +154,10 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
 
 
 def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite: bool = False,
-           command: str = "", progress: bool = True) -> ExportResult:
-    """Generate the plan's images for cfg.shard into `out`, resuming a matching interrupted export."""
+           command: str = "", progress: bool = True, record: dict | None = None) -> ExportResult:
+    """Render exactly `cfg` (its None and `auto` values resolved) for cfg.shard into `out`, resuming a matching
+    interrupted export; `record`: more sections for export.json. This is the renderer alone: `facegen export`'s
+    dataset (the run's embedder, classifier and judge) is facegen.export.export(ExportRequest(...))."""
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(out)
     r = resolve(checkpoint, out, cfg, overwrite)
@@ -220,7 +180,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     finally:
         writer.close()
     counts = _finish(out, journal, state, shard, cfg, gen, command, writer, started, scores, acceptance,
-                     renderer.replicas)
+                     renderer.replicas, record or {})
     checks = tuple(flag for flag, on in (("--min-realism", cfg.min_realism > 0), ("--min-consistency", r.check))
                    if on)
     limits = {k: getattr(cfg, k) for k in ("min_consistency", "max_similarity", "max_leakage")}
@@ -326,7 +286,7 @@ class _Writer:
 
 def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: ExportConfig, gen: Generator,
             command: str, writer: _Writer, started: dt.datetime, scores: list[Score],
-            acceptance: Acceptance | None = None, replicas: int = 1) -> dict:
+            acceptance: Acceptance | None = None, replicas: int = 1, extra: dict | None = None) -> dict:
     """Check the journal covers the shard, write the labels files and (last) export.json, drop the state.
     Returns the record's counts (images still below --min-realism or --min-consistency after every draw among
     them, counted over the whole shard)."""
@@ -346,7 +306,7 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
         # The identity plan (accepted candidates) is the export's own, with or without an embedder (--balance).
         **({"identity_check": acceptance.record()} if acceptance is not None else {}),
         **({"capacity": capacity} if (capacity := run_capacity_record(gen, cfg)) else {}),
-        **{k: v for sc in scores for k, v in sc.record().items()},
+        **{k: v for sc in scores for k, v in sc.record().items()}, **(extra or {}),
         "started": started.isoformat(), "ended": dt.datetime.now(dt.timezone.utc).isoformat()}, read_manifest(out))
     shutil.rmtree(state)
     return counts

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facegen import hardware
 from facegen.config import ExportConfig, FacegenError
 from facegen.export.capacity import ESTIMATE_AT, fit, rejection, shortfall_message
 from facegen.export.identities import IdentityPlan
@@ -65,22 +64,14 @@ class Acceptance:
 
 
 def resolve_check(cfg: ExportConfig) -> tuple[ExportConfig, IdentityCheck | None]:
-    """The export config with the embedder's calibrated limits filled in (recorded in export.json), and the check."""
+    """The identity check of a config whose limits are resolved (facegen.export.request.resolve_config), with the
+    embedder at the export's precision (G's policy)."""
     if not cfg.embedder:
         return cfg, None
-    embedder = Embedder.from_folder(cfg.embedder, hardware.resolve(cfg.precision, "export"))  # G's policy
-    limits = embedder.report["limits"]
-    cfg = dataclasses.replace(
-        cfg, embedder=os.path.abspath(cfg.embedder),
-        min_consistency=_pick(cfg.min_consistency, limits["consistency"]),
-        max_similarity=_pick(cfg.max_similarity, limits["separation"]),
-        max_leakage=_pick(cfg.max_leakage, limits["leakage"]))
+    embedder = Embedder.from_folder(cfg.embedder, cfg.precision)
+    cfg = dataclasses.replace(cfg, embedder=os.path.abspath(cfg.embedder))
     _, means = embedder.identity_means()
     return cfg, IdentityCheck(embedder, cfg.min_consistency, cfg.max_similarity, cfg.max_leakage, means)
-
-
-def _pick(given: float | None, calibrated: float) -> float:
-    return round(float(calibrated), 6) if given is None else given
 
 
 def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None, max_candidates: int,

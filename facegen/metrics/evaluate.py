@@ -21,6 +21,7 @@ from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
 from facegen.export.layout import EXPORT_JSON
+from facegen.export.request import JUDGED_IDENTITIES
 from facegen.run import CAPACITY_FILE, read_folder_config, read_run_config, run_parts
 
 if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
@@ -86,7 +87,6 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
     return report
 
 
-JUDGED_IDENTITIES = 200  # the export's first identities the judge looks at after an export (all their images)
 
 
 def judge_export(export_dir: Path, judge: Path, identities: int = JUDGED_IDENTITIES) -> dict:

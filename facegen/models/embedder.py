@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from facegen.config import EmbedderConfig, FacegenError, read_json
+from facegen.config import REFERENCE_IMAGES, EmbedderConfig, FacegenError, read_json  # noqa: F401 (REFERENCE_IMAGES: its users import it from here)
 from facegen.data.pipeline import to_float
 from facegen.models.dcgan import POLICIES
 from facegen.run import read_folder_config, restore_trained
@@ -28,7 +28,6 @@ EMBEDDER_KIND = "embedder"
 REPORT = "report.json"
 IDENTITIES = "identities.npz"
 TRUNK_OUT_BN = "out_bn"
-REFERENCE_IMAGES = 4  # images averaged into an identity's reference (the report calibrates, the export checks)
 
 
 def build_trunk(resolution: int, widths: tuple[int, ...], blocks: int, seed: int, folded: bool = False,

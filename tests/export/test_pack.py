@@ -15,7 +15,8 @@ from facegen.cli import main
 from facegen.config import FacegenError, Interrupted
 from facegen.export.card import CARD
 from facegen.export.manifest import read_manifest
-from facegen.export.pack import PackConfig, image_record, pack
+from facegen.export.pack import PackConfig, pack
+from facegen.export.pack_rec import image_record
 
 run, straight = test_render.run, test_render.straight  # a tiny run and its 12 x 50 export (module fixtures)
 MAGIC = 0xCED7230A
@@ -125,7 +126,7 @@ def test_shuffled_rec_is_seeded_and_holds_every_image_once(dataset, tmp_path):
 
 
 def test_interrupted_rec_resumes_to_the_same_bytes(dataset, rec, tmp_path, monkeypatch):
-    from facegen.export import pack as pack_mod
+    from facegen.export import pack_rec as pack_mod
 
     monkeypatch.setattr(pack_mod, "CHECKPOINT_EVERY", 64)
     real = pack_mod.image_record
@@ -190,7 +191,7 @@ def test_refusals_are_one_line_errors(dataset, straight, tmp_path, capsys):
     with pytest.raises(FacegenError, match="overlaps"):
         pack(dataset, dataset / "rec", PackConfig(to="rec"), progress=False)
     with pytest.raises(FacegenError, match="--to must be one of"):
-        PackConfig(to="tfrecord")
+        PackConfig(to="lmdb")
     unfinished = tmp_path / "u"
     shutil.copytree(straight, unfinished)
     (unfinished / ".facegen-export").mkdir()
@@ -198,3 +199,39 @@ def test_refusals_are_one_line_errors(dataset, straight, tmp_path, capsys):
         main(["pack", str(unfinished), "--to", "rec", "--out", str(tmp_path / "o")])
     assert exit_.value.code != 0 and "unfinished export" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_tfrecord_reads_back_with_tf_data_and_shows_in_the_card_and_help(dataset, tmp_path, capsys):
+    import tensorflow as tf
+
+    out = tmp_path / "t"
+    with pytest.raises(SystemExit) as exit_:
+        main(["pack", str(dataset), "--to", "tfrecord", "--out", str(out), "--shard-images", "250", "--shuffle-seed",
+              "2", "--quiet"])
+    assert exit_.value.code == 0 and "tf.data.TFRecordDataset" in capsys.readouterr().out
+    record = json.loads((out / "pack.json").read_text())
+    assert record["files"] == [f"faces-{k:05d}-of-00003.tfrecord" for k in range(3)]
+    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string), "image/format": tf.io.FixedLenFeature([], tf.string),
+            "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+            "image/identity": tf.io.FixedLenFeature([], tf.string),
+            "image/filename": tf.io.FixedLenFeature([], tf.string)}
+    files = sorted(tf.io.gfile.glob(str(out / record["pattern"])))
+    examples = [tf.io.parse_single_example(r, spec) for r in tf.data.TFRecordDataset(files)]
+    frame = read_manifest(dataset).set_index("path")
+    assert len(examples) == len(frame)
+    paths = [e["image/filename"].numpy().decode() for e in examples]
+    assert sorted(paths) == sorted(frame.index) and paths != sorted(paths)  # every image once, shuffled
+    for e, path in zip(examples[:40], paths):
+        assert e["image/encoded"].numpy() == (dataset / path).read_bytes() and e["image/format"].numpy() == b"png"
+        assert int(e["image/class/label"]) == frame.loc[path, "label"]
+        assert e["image/identity"].numpy().decode() == frame.loc[path, "identity"]
+        assert tf.io.decode_png(e["image/encoded"]).shape == (32, 32, 3)
+    # A repeated pack gives the same bytes; the card and the CLI help name the format from the registry.
+    first = (out / record["files"][1]).read_bytes()
+    again = pack(dataset, tmp_path / "t2", PackConfig(to="tfrecord", shard_images=250, shuffle_seed=2), progress=False)
+    assert (tmp_path / "t2" / again["files"][1]).read_bytes() == first
+    card = (dataset / CARD).read_text()
+    assert "packed by `facegen pack --to tfrecord`" in card and str(out.resolve()) in card
+    with pytest.raises(SystemExit):
+        main(["pack", "--help"])
+    assert "tfrecord (TFRecord shards" in " ".join(capsys.readouterr().out.split())

@@ -42,7 +42,10 @@ def verified(run, trained_embedder, tmp_path_factory):
 
 def test_limits_default_to_the_calibration_and_are_recorded(verified, trained):
     folder, report = trained
-    resolved, check = resolve_check(ExportConfig(identities=K, per_identity=M, embedder=str(folder)))
+    from facegen.export.request import resolve_config
+
+    resolved = resolve_config(ExportConfig(identities=K, per_identity=M, embedder=str(folder)), verified.parent / "n",
+                              False, 0)
     assert resolved.min_consistency == pytest.approx(report["limits"]["consistency"], abs=1e-6)
     assert resolved.max_similarity == pytest.approx(report["limits"]["separation"], abs=1e-6)
     assert resolved.max_leakage == pytest.approx(report["limits"]["leakage"], abs=1e-6)
@@ -63,7 +66,10 @@ def test_limits_default_to_the_calibration_and_are_recorded(verified, trained):
 def test_accepted_identities_are_apart_from_each_other_and_from_training_people(run, trained):
     from facegen.export.identities import IdentityPlan
 
-    e_cfg, check = resolve_check(ExportConfig(identities=K, per_identity=M, embedder=str(trained[0])))
+    from facegen.export.request import resolve_config
+
+    e_cfg, check = resolve_check(resolve_config(ExportConfig(identities=K, per_identity=M, embedder=str(trained[0])),
+                                                run / "nowhere", False, 0))
     gen = Generator.from_run(run)
     renderer = BlockRenderer(gen, 16, 0, [IdentityScore(check.embedder, check.min_consistency)])
     plan = IdentityPlan(0, K, M, gen.latent_dim, 0.35, 16)

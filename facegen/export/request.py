@@ -1,0 +1,237 @@
+"""What `facegen export` is asked (ExportRequest) and what it will do (ExportPlan): every default applied once, here,
+without TensorFlow, so `--dry-run` prints the settings an export will use and the CLI and Python make one dataset.
+
+    request = ExportRequest(checkpoint="runs/quickstart", out="synth", count=2000)
+    export_plan = plan(request)         # the run's embedder, classifier and judge, precision, variation, limits
+    print(export_plan.to_json())        # what `facegen export ... --dry-run` prints
+    result = facegen.export.export(request)   # the same dataset `facegen export` writes
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from facegen import hardware
+from facegen.config import REFERENCE_IMAGES, ExportConfig, FacegenError, read_json
+from facegen.export.identities import default_variation, resolve_counts
+from facegen.export.manifest import check_out_folder, stored_settings
+from facegen.run import CAPACITY_FILE, STAGE_REPORT, read_folder_config, read_run_config, run_parts
+
+JUDGED_IDENTITIES = 200  # the export's first identities its judge looks at once the whole export exists
+# ExportConfig's fields a request may set; the rest (identities, per_identity) come from the counts.
+_PASSED = tuple(f.name for f in dataclasses.fields(ExportConfig) if f.name not in ("identities", "per_identity"))
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What a user asks for. Every field but the two folders defaults to None: "the default", which `plan` applies
+    (ExportConfig's own, or the run's: its embedder verifies, its classifier labels, its judge judges)."""
+
+    checkpoint: str | Path  # a trained run folder
+    out: str | Path  # the dataset folder (an interrupted export there is resumed)
+    count: int | None = None  # total images; with neither of the next two, 20 per identity
+    identities: int | None = None
+    per_identity: int | None = None
+    verify: bool | None = None  # None = True: verify identities with `embedder` (the run's RUN/embedder)
+    label_attributes: bool | None = None  # None = True: label attributes with `attributes` (the run's)
+    judge: str | Path | None = None  # the judge embedder [default: the run's RUN/judge]; "" = do not judge
+    overwrite: bool = False  # replace whatever `out` holds
+    command: str = ""  # the command line, for the record
+    # ExportConfig's fields, None = its default (see facegen.config.ExportConfig for each).
+    seed: int | None = None
+    variation: float | None = None
+    format: str | None = None
+    quality: int | None = None
+    size: int | None = None
+    block: int | None = None
+    min_realism: float | None = None
+    max_attempts: int | None = None
+    realism: bool | None = None
+    precision: str | None = None
+    embedder: str | Path | None = None
+    min_consistency: float | None = None
+    max_similarity: float | None = None
+    max_leakage: float | None = None
+    max_candidates: int | None = None
+    attributes: str | Path | None = None
+    balance: tuple[tuple[str, float], ...] | None = None
+    balance_confidence: float | None = None
+    shard: tuple[int, int] | None = None
+    batch_size: int | None = None
+    workers: int | None = None
+    strategy: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What an export will do, every default applied: the config the renderer reads (concrete precision, variation
+    and limits, absolute model paths), the judge, the run's capacity record and what the command says first."""
+
+    checkpoint: str
+    out: str
+    config: ExportConfig
+    judge: str  # the judge embedder's folder; "" = none
+    judged_identities: int  # the first identities the judge looks at once the whole export exists; 0 = none
+    overwrite: bool
+    command: str
+    run_mode: str  # the run's mode: plain or identity
+    capacity: dict | None  # RUN/capacity.json, where it was measured with this embedder at these limits
+    notes: tuple[str, ...] = ()  # what the command says before it starts
+
+    @property
+    def judges_now(self) -> bool:
+        """A single export judges itself; shards leave it to `facegen merge`, which sees every identity."""
+        return bool(self.judged_identities) and self.config.shard == (0, 1)
+
+    def judge_record(self) -> dict:
+        """export.json's `judge` section: what judges the whole export, here or after the merge."""
+        return {"embedder": self.judge, "identities": self.judged_identities} if self.judged_identities else {}
+
+    def to_dict(self) -> dict:
+        config = dataclasses.asdict(self.config)
+        config["shard"], config["balance"] = list(self.config.shard), [list(b) for b in self.config.balance]
+        return {"checkpoint": self.checkpoint, "out": self.out, "run_mode": self.run_mode, "config": config,
+                "settings": self.config.settings(), "judge": self.judge_record(), "capacity": self.capacity,
+                "overwrite": self.overwrite, "notes": list(self.notes)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def plan(request: ExportRequest) -> ExportPlan:
+    """Apply every default of `request` once; one-line errors for whatever is wrong with it, before any model
+    loads. No TensorFlow."""
+    r = request
+    k, m = resolve_counts(r.count, r.identities, r.per_identity)
+    verify = r.verify is not False
+    if r.embedder is not None and not verify:
+        raise FacegenError("give --embedder or --no-verify, not both")
+    label = r.label_attributes is not False
+    if r.attributes is not None and not label:
+        raise FacegenError("give --attributes or --no-attributes, not both")
+    run = read_run_config(r.checkpoint)
+    parts = run_parts(r.checkpoint)
+    embedder = r.embedder if r.embedder is not None else parts.embedder if verify else None
+    attributes = r.attributes if r.attributes is not None else parts.attributes if label else None
+    judge = parts.judge if r.judge is None else r.judge or None
+    for folder, kind, what in ((embedder, "embedder", "embedder"), (attributes, "attributes", "attribute classifier"),
+                               (judge, "embedder", "judge embedder")):
+        if folder:
+            read_folder_config(Path(folder), kind, what)
+    given = {name: getattr(r, name) for name in _PASSED if getattr(r, name) is not None}
+    given.update(embedder=os.path.abspath(embedder) if embedder else "",
+                 attributes=os.path.abspath(attributes) if attributes else "")
+    cfg = ExportConfig(identities=k, per_identity=m, **given)  # checks every value
+    out = Path(r.out)
+    check_out_folder(out, r.overwrite)
+    cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim)
+    notes = []
+    if cfg.blocks_per_call * cfg.block != cfg.batch_size:
+        notes.append(f"--batch-size {cfg.batch_size} rounded up to {cfg.blocks_per_call * cfg.block} (whole "
+                     f"{cfg.block}-image blocks)")
+    if not cfg.embedder and verify and run.mode == "identity":
+        notes.append(f"{r.checkpoint} has no embedder: exporting unverified identities (latent neighbourhoods); "
+                     f"`facegen train --data D --out {r.checkpoint}` on identity-labelled data trains one (or pass "
+                     "--embedder)")
+    # The judge compares each folder's later images with its first REFERENCE_IMAGES: it needs more than those.
+    judged = min(JUDGED_IDENTITIES, k) if judge and m > REFERENCE_IMAGES else 0
+    return ExportPlan(os.path.abspath(r.checkpoint), str(out), cfg, os.path.abspath(judge) if judged else "", judged,
+                      r.overwrite, r.command, run.mode, _capacity(Path(r.checkpoint), cfg), tuple(notes))
+
+
+def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int) -> ExportConfig:
+    """`cfg` with its `auto` and None values made concrete: precision, variation, the embedder's limits. The one
+    place they are decided: `plan`, and the renderer for a config given to it directly, call it (a resolved config
+    comes back unchanged)."""
+    return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite), variation=_variation(cfg, identity_dim),
+                               **_limits(cfg))
+
+
+def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:
+    """auto: what an export already in `out` used (so a resume on this machine continues it), else the hardware's."""
+    saved = None if overwrite else stored_settings(out)
+    stored = None if saved is None else saved.get("precision", "off")  # no key: a float32 export
+    return hardware.resolve(cfg.precision, "export", stored)
+
+
+def _variation(cfg: ExportConfig, identity_dim: int) -> float:
+    if cfg.variation is None:
+        return default_variation(identity_dim, verified=bool(cfg.embedder))
+    if cfg.variation > 1 and not identity_dim:
+        raise FacegenError(f"--variation {cfg.variation:g} is above 1, which only an identity-mode checkpoint takes "
+                           "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
+    return cfg.variation
+
+
+def _limits(cfg: ExportConfig) -> dict:
+    """The embedder's calibrated limits (its report) where the request gives none."""
+    if not cfg.embedder:
+        return {}
+    report = Path(cfg.embedder) / STAGE_REPORT
+    if not report.is_file():
+        raise FacegenError(f"{cfg.embedder} has no {STAGE_REPORT}: its training has not finished; re-run its "
+                           "`facegen embedder train` (or `facegen train`) command")
+    calibrated = read_json(report)["limits"]
+    return {name: round(float(calibrated[key]), 6) if getattr(cfg, name) is None else getattr(cfg, name)
+            for name, key in (("min_consistency", "consistency"), ("max_similarity", "separation"),
+                              ("max_leakage", "leakage"))}
+
+
+def _capacity(run_dir: Path, cfg: ExportConfig) -> dict | None:
+    """The run's recorded identity capacity when it was measured with this export's embedder at its limits."""
+    path = run_dir / CAPACITY_FILE
+    if not cfg.embedder or not path.is_file():
+        return None
+    record = read_json(path)
+    same = (Path(record.get("embedder", "")).resolve() == Path(cfg.embedder).resolve()
+            and record.get("max_similarity") == cfg.max_similarity and record.get("max_leakage") == cfg.max_leakage)
+    return record if same else None
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    images: int
+    written: int  # images written by this invocation (less than `images` after a resume)
+    identities: int
+    replaced: int
+    below_threshold: int
+    seconds: float
+    already_complete: bool = False
+    checks: tuple[str, ...] = ()  # the flags whose tests redraw images
+    identity_check: dict | None = None  # export.json's section, with the limits it used
+    below_consistency: int = 0
+    max_attempts: int = 8
+    judgement: dict | None = None  # the judge's verdict on the first identities (facegen.export.pipeline)
+    warnings: tuple[str, ...] = ()  # what a user should look at
+
+    def summary(self, out: Path) -> list[str]:
+        """What the command line prints about this export."""
+        if self.already_complete:
+            return [f"{out} already holds this export ({self.images} images); nothing to do"]
+        rate = self.written / self.seconds if self.seconds else 0.0
+        redrawn = f"; {self.replaced} redrawn for {' and '.join(self.checks)}" if self.checks else ""
+        lines = [f"exported {self.images} images of {self.identities} identities to {out} ({self.written} written "
+                 f"now, {rate:.0f} img/s{redrawn})"]
+        if self.identity_check:
+            c, lim = self.identity_check, self.identity_check["limits"]
+            lines.append(f"identities: {c['identities']} accepted of {c['candidates_drawn']} candidates "
+                         f"({c['rejected_too_similar']} too similar at cosine > {lim['max_similarity']:.3f}, "
+                         f"{c['rejected_leaked']} too close to a training identity at > {lim['max_leakage']:.3f}); "
+                         f"{self.below_consistency} image{'' if self.below_consistency == 1 else 's'} still below "
+                         f"consistency {lim['min_consistency']:.3f} "
+                         f"after {self.max_attempts} draws")
+        if self.judgement:
+            lines.append(judgement_line(self.judgement))
+        return lines
+
+
+def judgement_line(j: dict) -> str:
+    """The judge's verdict as the export and merge print it."""
+    return (f"judged by {j['judge']} (never trained on or filtered with): consistency {100 * j['consistency']:.1f}%, "
+            f"separated {100 * j['separated_identities']:.1f}%, leaked {100 * j['leaked_identities']:.1f}% "
+            f"({j['identities']} identities)")
