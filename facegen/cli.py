@@ -83,6 +83,8 @@ def train(
     judge_steps: Optional[int] = typer.Option(None, "--judge-steps", help="Identity mode: RUN/judge's steps (a "
                                               "second embedder that only judges exports), 0 = skip [default: the "
                                               "preset's, 1500 small]."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan (every stage's settings) as JSON "
+                                 "and train nothing."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
@@ -92,54 +94,25 @@ def train(
 
     Example: facegen train --data data/celeba-sample --out runs/quick --preset tiny --steps 300
     """
-    from facegen.config import DataConfig, RunConfig, TrainConfig
-    from facegen.config import preset as make_preset
-    from facegen.data import check_data_path
-    from facegen.run import read_folder_config, resolve_config
-    from facegen.training.pipeline import IDENTITY_LOSS, plan
+    from facegen.training.request import TrainRequest, plan
 
-    if steps is not None and epochs is not None:
-        raise FacegenError("give --steps or --epochs, not both")
-    if epochs is not None:
-        at_least(epochs, 1, "--epochs")  # the record's 0 means "use --steps"; a user's 0 is a mistake
-    for value, flag in ((embedder_steps, "--embedder-steps"), (attributes_steps, "--attributes-steps"),
-                        (judge_steps, "--judge-steps")):
-        if value is not None:
-            at_least(value, 1 if flag == "--embedder-steps" else 0, flag)
-
-    def run_config(mode: str, steps: int, loss: float, loss_embedder: str) -> RunConfig:
-        return RunConfig(
-            model=make_preset(preset, resolution, mode, identity_dim),
-            data=DataConfig(path=str(data), resolution=resolution, cache=cache, partition=partition),
-            train=TrainConfig(preset=preset, batch_size=batch_size, seed=seed, steps=steps, epochs=epochs or 0,
-                              checkpoint_every=checkpoint_every, sample_every=sample_every, keep_checkpoints=keep,
-                              eval_every=eval_every, eval_n=eval_n, strategy=strategy, sync_bn=sync_bn,
-                              mixed_precision=mixed_precision, xla=xla, learning_rate=learning_rate,
-                              d_learning_rate=d_learning_rate, identity_loss=loss, identity_embedder=loss_embedder))
-
-    # The config records check every value first (mode and loss as far as the flags say); what they cannot know
-    # (paths, the data's labels, an existing run) is checked next.
-    loss = identity_loss if identity_loss is not None else IDENTITY_LOSS if identity_embedder else 0.0
-    run_config(mode or "identity", 1 if steps is None else steps, loss, str(identity_embedder) if identity_embedder
-               else "RUN/embedder" if loss else "")
-    if identity_embedder:
-        read_folder_config(identity_embedder, "embedder", "embedder")
-    check_data_path(data)
-    recipe = plan(data, out, preset, resolution, seed, mode, steps, identity_loss, identity_embedder, embedder_steps,
-                  attributes_steps, judge_steps, checkpoint_every, mixed_precision)
-    cfg = run_config(recipe.mode, recipe.gan_steps, recipe.identity_loss, recipe.identity_embedder)
-    if eval_every:
-        from facegen.metrics.inception import require_weights
-
-        require_weights()
-    for note in recipe.notes:
+    train_plan = plan(TrainRequest(
+        data=data, out=out, preset=preset, resolution=resolution, steps=steps, epochs=epochs, batch_size=batch_size,
+        seed=seed, checkpoint_every=checkpoint_every, sample_every=sample_every, keep=keep, partition=partition,
+        cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn,
+        mixed_precision=mixed_precision, xla=xla, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
+        eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
+        embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps))
+    if dry_run:
+        typer.echo(train_plan.to_json())
+        return
+    for note in train_plan.notes:
         log.info(note)
     with exclusive(out):
-        resolve_config(out, cfg)
         _tensorflow()
         from facegen.training.pipeline import train_stages
 
-        for stage, folder, result in train_stages(out, cfg, recipe, progress=not quiet):
+        for stage, folder, result in train_stages(out, train_plan.config, train_plan.recipe, progress=not quiet):
             for line in _stage_lines(stage, folder, result):
                 typer.echo(line)
     typer.echo(f"samples: {out / 'samples'}; export with: facegen export --checkpoint {out} --count N --out DATASET")
@@ -224,8 +197,11 @@ def export_cmd(
         "among the least real 30% of what the model makes [default: off]."),
     realism: bool = typer.Option(False, "--realism", help="Score every image's realism for the manifest (implied "
                                  "by --min-realism; off by default: D costs about as much as G)."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: generate slice i of n (join with facegen merge) "
-                                        "[default: 0/1]."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: generate slice i of n (join with facegen merge); "
+                                        "auto: the slice a Slurm array, a Kubernetes Indexed Job or TF_CONFIG gives "
+                                        "this process [default: 0/1]."),
+    shards: Optional[int] = typer.Option(None, "--shards", help="With --shard auto under a Kubernetes Indexed Job: "
+                                         "the Job's completions [default: $FACEGEN_SHARDS]."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Encoding threads [default: one per core]."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="auto (every local GPU generates), default or "
                                            f"mirrored [default: {_E.strategy}]."),
@@ -278,7 +254,7 @@ def export_cmd(
         verify=verify, min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,
         max_candidates=max_candidates, attributes=attributes, label_attributes=not no_attributes,
         balance=None if balance is None else parse_balance(balance), balance_confidence=balance_confidence,
-        shard=None if shard is None else parse_shard(shard), overwrite=overwrite, command=_command()))
+        shard=None if shard is None and shards is None else parse_shard(shard or "", shards), overwrite=overwrite, command=_command()))
     if dry_run:
         typer.echo(export_plan.to_json())
         return

@@ -23,8 +23,10 @@ That costs O(K^2 * identity_dim) flops once per export, in matrix products.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -219,13 +221,60 @@ def resolve_counts(count: int | None, identities: int | None, per_identity: int 
     return count // per_identity, per_identity
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n); ExportConfig checks that 0 <= i < n."""
+SHARDS_VARIABLE = "FACEGEN_SHARDS"  # the shard count beside JOB_COMPLETION_INDEX (a Kubernetes Job's env sets it)
+SCHEDULERS = ("Slurm arrays (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), Kubernetes Indexed Jobs "
+              f"(JOB_COMPLETION_INDEX, with --shards N or {SHARDS_VARIABLE}) or TF_CONFIG (task index, worker count)")
+
+
+def parse_shard(text: str, shards: int | None = None, environ: dict | None = None) -> tuple[int, int]:
+    """'i/n' -> (i, n); 'auto' -> the slice the scheduler gives this process (shard_from_environment). ExportConfig
+    checks that 0 <= i < n."""
+    if text == "auto":
+        return shard_from_environment(os.environ if environ is None else environ, shards)
+    if shards is not None:
+        raise FacegenError("--shards goes with --shard auto (an explicit --shard i/n names its count)")
     try:
         i, n = (int(part) for part in text.split("/"))
     except ValueError:
-        raise FacegenError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        raise FacegenError(f"--shard must look like i/n (e.g. 0/4) or auto, got {text!r}") from None
     return i, n
+
+
+def shard_from_environment(env, shards: int | None = None) -> tuple[int, int]:
+    """(i, n) from the scheduler that started this process: a Slurm job array, a Kubernetes Indexed Job or a
+    TF_CONFIG cluster; a one-line error naming them where none is set."""
+
+    def number(name: str) -> int:
+        try:
+            return int(env[name])
+        except ValueError:
+            raise FacegenError(f"--shard auto: {name}={env[name]!r} is not a whole number") from None
+
+    if "SLURM_ARRAY_TASK_ID" in env:
+        if "SLURM_ARRAY_TASK_COUNT" not in env:
+            raise FacegenError("--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (Slurm "
+                               "sets both for a job array: sbatch --array=0-N)")
+        # An array --array=1-8 numbers its tasks from 1: the slice is the task's place in the array.
+        low = number("SLURM_ARRAY_TASK_MIN") if "SLURM_ARRAY_TASK_MIN" in env else 0
+        return number("SLURM_ARRAY_TASK_ID") - low, number("SLURM_ARRAY_TASK_COUNT")
+    if "JOB_COMPLETION_INDEX" in env:
+        if shards is None and SHARDS_VARIABLE not in env:
+            raise FacegenError(f"--shard auto: JOB_COMPLETION_INDEX is set; give the Job's completions as --shards N "
+                               f"or {SHARDS_VARIABLE}=N")
+        return number("JOB_COMPLETION_INDEX"), shards if shards is not None else number(SHARDS_VARIABLE)
+    if env.get("TF_CONFIG"):
+        try:
+            tf_config = json.loads(env["TF_CONFIG"])
+            cluster, task = tf_config["cluster"], tf_config["task"]
+            # The chief (if any) is slice 0 and the workers follow, as tf.distribute numbers them.
+            members = [("chief", k) for k in range(len(cluster.get("chief", [])))] + \
+                [("worker", k) for k in range(len(cluster.get("worker", [])))]
+            return members.index((task["type"], int(task["index"]))), len(members)
+        except (ValueError, KeyError, TypeError) as e:
+            raise FacegenError(f"--shard auto: TF_CONFIG does not name this task among the cluster's chief and "
+                               f"workers ({e})") from None
+    raise FacegenError(f"--shard auto needs a scheduler's variables and none is set: {SCHEDULERS}; or give "
+                       "--shard i/n")
 
 
 def shard_blocks(n_blocks: int, shard: tuple[int, int]) -> range:

@@ -113,6 +113,11 @@ def plan(request: ExportRequest) -> ExportPlan:
     label = r.label_attributes is not False
     if r.attributes is not None and not label:
         raise FacegenError("give --attributes or --no-attributes, not both")
+    given = {name: getattr(r, name) for name in _PASSED if getattr(r, name) is not None}
+    # The values first, as far as the request says (the run's embedder may still stand behind the limits); then
+    # the folders.
+    ExportConfig(identities=k, per_identity=m, **{**given, "embedder": str(r.embedder or "RUN/embedder" * verify),
+                                                  "attributes": str(r.attributes or "RUN/attributes" * label)})
     run = read_run_config(r.checkpoint)
     parts = run_parts(r.checkpoint)
     embedder = r.embedder if r.embedder is not None else parts.embedder if verify else None
@@ -122,7 +127,6 @@ def plan(request: ExportRequest) -> ExportPlan:
                                (judge, "embedder", "judge embedder")):
         if folder:
             read_folder_config(Path(folder), kind, what)
-    given = {name: getattr(r, name) for name in _PASSED if getattr(r, name) is not None}
     given.update(embedder=os.path.abspath(embedder) if embedder else "",
                  attributes=os.path.abspath(attributes) if attributes else "")
     cfg = ExportConfig(identities=k, per_identity=m, **given)  # checks every value

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facegen import hardware
-from facegen.config import AttributeConfig, EmbedderConfig, FacegenError, RunConfig
+from facegen.config import AttributeConfig, EmbedderConfig, FacegenError, RunConfig, read_json
 from facegen.run import ATTRIBUTES_DIR, CAPACITY_FILE, EMBEDDER_DIR, JUDGE_DIR, CONFIG_FILE, read_run_config
 
 log = logging.getLogger("facegen")
@@ -69,9 +69,11 @@ class Recipe:
 def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: int, mode: str | None = None,
          steps: int | None = None, identity_loss: float | None = None, identity_embedder: str | Path | None = None,
          embedder_steps: int | None = None, attributes_steps: int | None = None,
-         judge_steps: int | None = None, checkpoint_every: int = 500, mixed_precision: str = "auto") -> Recipe:
+         judge_steps: int | None = None, checkpoint_every: int = 500, mixed_precision: str = "auto",
+         keep_stored: bool = True) -> Recipe:
     """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow.
-    The trunks train at the GAN's --mixed-precision, float32 for its float16."""
+    The trunks train at the GAN's concrete policy `mixed_precision` (float32 for its float16); with `keep_stored`
+    (the request said auto) a stage folder that exists keeps the policy it trains with."""
     from facegen.data.sample import CELEBA_ATTRIBUTES
     from facegen.data.sources import discover
 
@@ -94,17 +96,19 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     if steps is None:
         steps = stored.train.steps if stored else sizes.gan_steps if identity else RunConfig().train.steps
 
-    def trunk(cls, n: int | None, default: int, seed: int = seed):
+    def trunk(cls, n: int | None, default: int, folder: str, seed: int = seed):
         n = default if n is None else n
+        stored = out / folder / CONFIG_FILE
+        policy = (cls.from_dict(read_json(stored)).mixed_precision if keep_stored and stored.is_file()
+                  else hardware.trunk_policy(mixed_precision))
         return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed,
-                   checkpoint_every=checkpoint_every,
-                   mixed_precision=hardware.trunk_policy(mixed_precision)) if n else None
+                   checkpoint_every=checkpoint_every, mixed_precision=policy) if n else None
 
     own = os.path.abspath(out / EMBEDDER_DIR)
     if identity_embedder is None and stored and stored.train.identity_embedder not in ("", own):
         identity_embedder = stored.train.identity_embedder  # a run trained against an embedder of its own choosing
     # --mode plain is the article's DCGAN alone; identity mode trains what its verified export needs.
-    embedder = trunk(EmbedderConfig, embedder_steps, sizes.embedder_steps) if identity else None
+    embedder = trunk(EmbedderConfig, embedder_steps, sizes.embedder_steps, EMBEDDER_DIR) if identity else None
     if identity_embedder:
         embedder = None  # the user's embedder shapes the identity loss and verifies the exports
         loss_embedder = os.path.abspath(identity_embedder)
@@ -120,12 +124,35 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     # The classifier's own rule (training.attributes.attribute_split): CelebA attribute columns, and partitions to
     # hold images out.
     has_attributes = "partition" in source.frame.columns and any(a in source.frame.columns for a in CELEBA_ATTRIBUTES)
-    attributes = trunk(AttributeConfig, attributes_steps, sizes.attributes_steps) if identity and has_attributes \
+    attributes = trunk(AttributeConfig, attributes_steps, sizes.attributes_steps, ATTRIBUTES_DIR) if identity and has_attributes \
         else None
-    judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, seed + JUDGE_SEED) if identity else None
+    judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, JUDGE_DIR, seed + JUDGE_SEED) if identity else None
     capacity = sizes.capacity_candidates if identity and (embedder or identity_embedder) else 0
     return Recipe(mode, steps, float(identity_loss), loss_embedder, embedder, attributes, judge, capacity,
                   tuple(notes))
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str  # embedder, gan, judge, attributes or capacity
+    folder: Path
+    result: object  # the stage's own result: the GAN's TrainResult, a trunk's report, the capacity record
+
+
+@dataclass(frozen=True)
+class TrainRunResult:
+    out: Path
+    stages: tuple[StageResult, ...]
+
+
+def run_plan(train_plan, progress: bool = True) -> TrainRunResult:
+    """Run a TrainPlan (facegen.training.request) in its folder, holding it for this process alone: what `facegen
+    train` runs, from Python."""
+    from facegen.atomic import exclusive
+
+    with exclusive(Path(train_plan.out)):
+        return TrainRunResult(Path(train_plan.out), tuple(
+            StageResult(*s) for s in train_stages(train_plan.out, train_plan.config, train_plan.recipe, progress)))
 
 
 def train_stages(out: str | Path, cfg: RunConfig, recipe: Recipe, progress: bool = True):

@@ -181,3 +181,27 @@ def test_a_run_made_before_the_stages_still_exports(celeba_sample, tmp_path, tra
     run("export", "--checkpoint", hand, "--count", "8", "--identities", "2", "--out", out, "--max-similarity", "1",
         "--quiet")
     assert json.loads((out / "export.json").read_text())["settings"]["embedder"] == str(trained_embedder[0])
+
+
+def test_python_trains_the_run_the_cli_trains_and_dry_run_trains_nothing(celeba_sample, trained_run, tmp_path,
+                                                                         capsys):
+    from facegen.training.pipeline import run_plan
+    from facegen.training.request import TrainRequest, plan
+
+    request = TrainRequest(data=celeba_sample, out=tmp_path / "py", preset="tiny", resolution=32, batch_size=16,
+                           steps=40, embedder_steps=60, attributes_steps=40, judge_steps=60, checkpoint_every=10)
+    run("train", "--data", celeba_sample, "--out", tmp_path / "py", *TRAIN, "--dry-run")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(plan(request).to_json()) and not (tmp_path / "py").exists()
+    assert printed["stages"] == ["embedder", "gan", "judge", "attributes", "capacity"]
+    assert printed["config"]["train"]["mixed_precision"] in ("off", "bfloat16")  # auto resolved in the plan
+    result = run_plan(plan(request), progress=False)
+    assert [s.stage for s in result.stages] == printed["stages"]
+    for stage_dir in ("embedder", ".", "attributes", "judge"):
+        a, b = _weights(tmp_path / "py" / stage_dir), _weights(trained_run / stage_dir)
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), stage_dir
+    for name in ("config.json", "capacity.json"):
+        ours, theirs = (json.loads((d / name).read_text()) for d in (tmp_path / "py", trained_run))
+        drop = ("embedder", "identity_embedder")  # absolute paths of each run's own folders
+        strip = lambda d: {k: (strip(v) if isinstance(v, dict) else v) for k, v in d.items() if k not in drop}  # noqa: E731
+        assert strip(ours) == strip(theirs), name
