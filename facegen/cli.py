@@ -275,12 +275,14 @@ def _command() -> str:
 
 @app.command()
 def merge(
-    sources: list[Path] = typer.Argument(..., help="Shard export folders."),
+    sources: list[str] = typer.Argument(..., help="Shard export folders: paths, a glob ('synth-*', quoted) or a "
+                                        "pattern with {i} ('synth-{i}': every shard of the export, each named "
+                                        "if missing)."),
     out: Path = typer.Option(..., "--out", help="Empty folder for the joined dataset."),
 ) -> None:
-    """Verify and join the shards of one export (written with --shard i/n) into one dataset.
+    """Verify and join the shards of one export (written with --shard i/n or auto) into one dataset.
 
-    Example: facegen merge synth-0 synth-1 --out synth
+    Example: facegen merge 'synth-{i}' --out synth
     """
     from facegen.export.merge import merge as run_merge
     from facegen.export.request import judgement_line

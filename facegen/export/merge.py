@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ def merge(sources: list[Path], out: Path, progress: bool = True, command: str = 
     Refuses shards of different checkpoints, seeds or plans, missing or repeated shards, overlapping or
     missing images, files that are absent or do not decode, and manifests pointing outside their folder.
     """
-    sources, out = [Path(s) for s in sources], Path(out)
+    sources, out = shard_folders(sources), Path(out)
     if not sources:
         raise FacegenError("give the shard folders to merge")
     with exclusive(out):
@@ -50,6 +51,33 @@ def merge(sources: list[Path], out: Path, progress: bool = True, command: str = 
 
         judgement = judge_dataset(out, Path(judge["embedder"]), judge["identities"])
     return MergeResult(out, len(sources), first["identities"] * first["per_identity"], first["identities"], judgement)
+
+
+def shard_folders(sources: list[str | Path]) -> list[Path]:
+    """The shard folders the user named: folders, globs (`synth-*`) or a pattern with `{i}` (`synth-{i}`), which
+    stands for every shard 0..n-1 of the export it finds; a one-line error naming a missing shard."""
+    folders: list[Path] = []
+    for source in map(str, sources):
+        if "{i}" in source:
+            found = sorted(glob.glob(source.replace("{i}", "*")))
+            records = [Path(f) / EXPORT_JSON for f in found if (Path(f) / EXPORT_JSON).is_file()]
+            if not records:
+                raise FacegenError(f"no finished shard matches {source}")
+            n = read_json(records[0])["settings"]["shard"][1]
+            for i in range(n):
+                folder = Path(source.replace("{i}", str(i)))
+                if not folder.is_dir():
+                    raise FacegenError(f"shard {i}/{n} ({folder}) is missing: run its export (--shard {i}/{n}) "
+                                       "first")
+                folders.append(folder)
+        elif any(c in source for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(source) if Path(f).is_dir())
+            if not found:
+                raise FacegenError(f"no folder matches {source}")
+            folders += found
+        else:
+            folders.append(Path(source))
+    return folders
 
 
 def _plan_of(meta: dict) -> dict:
@@ -79,7 +107,12 @@ def _check_plan(sources: list[Path], metas: list[dict], frames: list[pd.DataFram
     shards = sorted(tuple(m["settings"]["shard"]) for m in metas)
     n = shards[0][1]
     if shards != [(i, n) for i in range(n)]:
-        raise FacegenError(f"need shards 0..{n - 1} of {n} exactly once each, got {', '.join(f'{i}/{k}' for i, k in shards)}")
+        missing = sorted(set(range(n)) - {i for i, _ in shards})
+        twice = sorted({i for i, _ in shards if shards.count((i, n)) > 1})
+        why = "; ".join(filter(None, (f"missing {', '.join(f'{i}/{n}' for i in missing)}" if missing else "",
+                                      f"given twice {', '.join(f'{i}/{n}' for i in twice)}" if twice else "")))
+        raise FacegenError(f"need shards 0..{n - 1} of {n} exactly once each, got "
+                           f"{', '.join(f'{i}/{k}' for i, k in shards)}" + (f" ({why})" if why else ""))
     frame = pd.concat(frames, ignore_index=True)
     total = first["identities"] * first["per_identity"]
     if frame["global_index"].duplicated().any():
