@@ -44,14 +44,17 @@ def save_png(path: Path | str, image: np.ndarray) -> None:
     write_bytes(path, encode(image, "png", compress_level=6))
 
 
-def check_decodes(path: Path | str) -> None:
-    """A one-line error for a file that is missing or does not decode as an image (a cheap PIL verify)."""
+def check_decodes(path: Path | str, context: str = "") -> None:
+    """A one-line error for a file that is missing or does not decode as an image (decoded in full: a damaged
+    JPEG passes PIL's verify())."""
     from PIL import Image
 
     from facegen.config import FacegenError
 
+    if not Path(path).is_file():
+        raise FacegenError(f"{context}{path} is missing")
     try:
         with Image.open(path) as im:
-            im.verify()
-    except (OSError, SyntaxError) as e:
-        raise FacegenError(f"{path} is missing or incomplete ({e})") from None
+            im.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise FacegenError(f"{context}{path} does not decode as an image ({e})") from None

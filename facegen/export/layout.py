@@ -220,6 +220,24 @@ def open_dataset(root: str | Path, flag: str = "DATASET") -> Dataset:
     return Dataset(root, kind, read_json(root / RECORDS[kind]), frame)
 
 
+def check_files(ds: Dataset, rows=None, flag: str = "DATASET", progress: bool = False) -> None:
+    """Refuse, in one line naming the first bad file, a dataset a command is about to read into a derived artifact:
+    a manifest whose row count is not its record's, a listed file that is missing or does not decode. `rows`: the
+    manifest rows still to be read (a resumed command re-checks only those); None = all."""
+    from tqdm import tqdm
+
+    from facegen.images import check_decodes
+
+    expected = ds.record.get("counts", {}).get("images")
+    if expected is not None and expected != len(ds.frame):
+        raise FacegenError(f"{flag} {ds.root}: {MANIFEST} lists {len(ds.frame)} images but its record counts "
+                           f"{expected}; the dataset is damaged: export or merge it again")
+    paths = ds.frame["path"].to_numpy()
+    for p in tqdm(paths if rows is None else paths[rows], desc="checking images", unit="img", disable=not progress,
+                  dynamic_ncols=True):
+        check_decodes(ds.root / p, f"{flag} {ds.root}: ")
+
+
 def finish(root: Path, kind: str, record: dict, frame: pd.DataFrame) -> None:
     """The record (with its kind), then the card: the last two writes of every command that makes a dataset."""
     from facegen.export.card import write_card

@@ -30,7 +30,7 @@ from facegen.atomic import replacing, write_bytes
 from facegen.config import FacegenError, MixConfig, read_json
 from facegen.data.pipeline import load_image
 from facegen.data.sources import check_data_path, discover, split_identities
-from facegen.export.layout import (EXPORT_JSON, MIX_JSON, MIX_STATE, finish, labels_writer, open_dataset,
+from facegen.export.layout import (EXPORT_JSON, MIX_JSON, MIX_STATE, check_files, finish, labels_writer, open_dataset,
                                    prepare_state)
 from facegen.images import check_decodes, encode
 
@@ -90,7 +90,9 @@ def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> 
 def _check_export(folder: Path) -> tuple[Path, pd.DataFrame]:
     if not folder.is_dir() or not (folder / EXPORT_JSON).exists():
         raise FacegenError(f"--synth {folder} is not a finished facegen export (no {EXPORT_JSON})")
-    return folder.resolve(), open_dataset(folder, "--synth").frame
+    dataset = open_dataset(folder, "--synth")
+    check_files(dataset, flag="--synth")
+    return folder.resolve(), dataset.frame
 
 
 def _check_paths(out: Path, inputs: list[Path]) -> None:

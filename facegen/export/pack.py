@@ -15,7 +15,7 @@ from PIL import Image
 import facegen
 from facegen.atomic import write_json
 from facegen.config import FacegenError, Interrupted, read_json
-from facegen.export.layout import Dataset, open_dataset, prepare_state, record_pack
+from facegen.export.layout import Dataset, check_files, open_dataset, prepare_state, record_pack
 from facegen.export.packers import PACKERS
 
 PACK_JSON = "pack.json"  # written last: its presence marks a finished pack
@@ -55,6 +55,10 @@ def pack(dataset: str | Path, out: str | Path, cfg: PackConfig, command: str = "
     fmt = PACKERS[cfg.to]
     settings = {"dataset": str(ds.root.resolve()), "to": cfg.to, "shuffle_seed": cfg.shuffle_seed,
                 "images": len(ds.frame), **{name: getattr(cfg, name) for name in fmt.options}}
+    if not (out / PACK_JSON).exists() or read_json(out / PACK_JSON).get("settings") != settings:
+        # Only what this run will read: a resumed pack re-checks the images it has not packed yet.
+        todo = cfg.order(len(ds.frame))[~fmt.packed(out, out / PACK_STATE, cfg, len(ds.frame))]
+        check_files(ds, np.sort(todo), progress=progress)
     state = prepare_state(out, "pack", out / PACK_STATE, out / PACK_JSON, settings)
     if state is None:
         return read_json(out / PACK_JSON)

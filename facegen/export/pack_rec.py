@@ -138,5 +138,10 @@ config.num_image = {entry['num_image']}
 ```"""
 
 
+def packed(out: Path, state: Path, cfg: PackConfig, n: int) -> np.ndarray:
+    point = state / "progress.json"
+    return np.arange(n) < (read_json(point)["records"] if point.exists() else 0)
+
+
 FORMAT = PackFormat("rec", "insightface arcface_torch / DALI: train.rec, train.idx, property", pack_rec, describe,
-                    card)
+                    card, packed)

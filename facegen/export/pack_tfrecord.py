@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facegen.atomic import replacing
-from facegen.export.packformat import PackFormat, progress_bar
+import numpy as np
+
+from facegen.export.packformat import PackFormat, progress_bar, shards_packed
 
 if TYPE_CHECKING:
     from facegen.export.layout import Dataset
@@ -80,6 +82,11 @@ ds = tf.data.TFRecordDataset(tf.io.gfile.glob("{entry['out']}/{entry['pattern']}
 ```"""
 
 
+def packed(out: Path, state: Path, cfg: PackConfig, n: int) -> np.ndarray:
+    shards = -(-n // cfg.shard_images)
+    return shards_packed(out, [shard_name(cfg.prefix, k, shards) for k in range(shards)], cfg.shard_images, n)
+
+
 FORMAT = PackFormat("tfrecord", "TFRecord shards of tf.train.Example: image/encoded, image/format, "
-                    "image/class/label, image/identity", pack_tfrecord, describe, card,
+                    "image/class/label, image/identity", pack_tfrecord, describe, card, packed,
                     options=("shard_images", "prefix"))

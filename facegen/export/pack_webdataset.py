@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facegen.atomic import replacing
-from facegen.export.packformat import PackFormat, progress_bar
+import numpy as np
+
+from facegen.export.packformat import PackFormat, progress_bar, shards_packed
 
 if TYPE_CHECKING:
     from facegen.export.layout import Dataset
@@ -73,5 +75,10 @@ ds = wds.WebDataset("{entry['out']}/{entry['pattern']}").decode("pil").to_tuple(
 ```"""
 
 
+def packed(out: Path, state: Path, cfg: PackConfig, n: int) -> np.ndarray:
+    names = [shard_name(cfg.prefix, k) for k in range(-(-n // cfg.shard_images))]
+    return shards_packed(out, names, cfg.shard_images, n)
+
+
 FORMAT = PackFormat("webdataset", "WebDataset tar shards: KEY.png|jpg, KEY.cls, KEY.json", pack_webdataset, describe,
-                    card, options=("shard_images", "prefix"))
+                    card, packed, options=("shard_images", "prefix"))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tqdm import tqdm
 
 if TYPE_CHECKING:
@@ -27,7 +28,19 @@ class PackFormat:
     # (the dataset card's entry for a pack of this format, or None when the dataset has none; image extension)
     # -> the card's loading section for it.
     card: Callable[[dict | None, str], str]
+    # (out, state folder, config, images) -> a mask over the pack's keys: those a resumed pack has already written
+    # (their images are not read again, so not checked again either).
+    packed: Callable[[Path, Path, "PackConfig", int], np.ndarray]
     options: tuple[str, ...] = ()  # PackConfig fields that decide this format's bytes besides the order
+
+
+def shards_packed(out: Path, names: list[str], shard_images: int, n: int) -> np.ndarray:
+    """The keys of the shards already in `out` (a sharded format writes each shard whole, then renames it)."""
+    mask = np.zeros(n, bool)
+    for k, name in enumerate(names):
+        if (out / name).exists():
+            mask[k * shard_images:(k + 1) * shard_images] = True
+    return mask
 
 
 def progress_bar(total: int, initial: int, desc: str, progress: bool) -> tqdm:

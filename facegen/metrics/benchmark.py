@@ -29,7 +29,7 @@ from facegen.atomic import write_json, write_text
 from facegen.config import EmbedderConfig, FacegenError, MixConfig, at_least, read_json
 from facegen.data.pairs import PAIRS_JSON, PairsConfig, read_verification_set, write_pairs
 from facegen.data.sources import check_data_path, discover, split_identities
-from facegen.export.layout import open_dataset, record_benchmark
+from facegen.export.layout import check_files, open_dataset, record_benchmark
 
 ARMS = ("real", "real+synth", "synth")
 RESULT = "result.json"
@@ -119,6 +119,11 @@ def plan_arms(cfg: BenchmarkConfig, training_identities: int) -> list[Arm]:
 def check_request(cfg: BenchmarkConfig) -> int:
     """TensorFlow-free pre-flight: --real has identities and enough held-out people, --synth are finished sets.
     Returns the number of training identities."""
+    for s in cfg.synth:
+        dataset = open_dataset(s, "--synth")
+        if dataset.kind != "export":
+            raise FacegenError(f"--synth {s} is a mix; give the facegen export(s) it was made of")
+        check_files(dataset, flag="--synth")
     source = discover(check_data_path(cfg.real), "all")
     if source.frame["identity"].isna().all():
         raise FacegenError(f"--real {cfg.real} has no identity labels: give CelebA (with identity_CelebA.txt) or "
@@ -130,9 +135,6 @@ def check_request(cfg: BenchmarkConfig) -> int:
                            f"{max(2, held.frame['identity'].nunique() // 2)} or give --pairs")
     if cfg.pairs is not None and not (Path(cfg.pairs) / PAIRS_JSON).exists():
         raise FacegenError(f"--pairs {cfg.pairs} holds no pairs.json; write it with `facegen data pairs`")
-    for s in cfg.synth:
-        if open_dataset(s, "--synth").kind != "export":
-            raise FacegenError(f"--synth {s} is a mix; give the facegen export(s) it was made of")
     return int(train.frame["identity"].nunique())
 
 

@@ -16,7 +16,7 @@ import facegen
 from facegen.atomic import write_json
 from facegen.config import DataConfig, FacegenError, at_least, read_json
 from facegen.data import TrainingData, check_data_path, discover
-from facegen.export.layout import COLUMNS, MANIFEST, read_manifest
+from facegen.export.layout import COLUMNS, MANIFEST, check_files, open_dataset, read_manifest
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
@@ -165,6 +165,8 @@ def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | Non
         read_run_config(run_dir)
     elif not (Path(export_dir) / MANIFEST).is_file():
         raise FacegenError(f"{export_dir} is not a finished facegen export (no {MANIFEST})")
+    elif (Path(export_dir) / EXPORT_JSON).exists():
+        check_files(open_dataset(export_dir, "--export"), flag="--export")
     settings = {}
     if export_dir is not None and (Path(export_dir) / EXPORT_JSON).exists():
         settings = read_json(Path(export_dir) / EXPORT_JSON).get("settings", {})
