@@ -440,48 +440,16 @@ def evaluate(
     target = out or (checkpoint / "eval" if checkpoint else export_dir.with_name(export_dir.name + "-eval"))
     result = run_eval(data, target, run_dir=checkpoint, export_dir=export_dir, n=n, seed=seed, n_real=n_real,
                       progress=not quiet, judge=judge)
-    _print_report(result.metrics, result.out)
+    _print_report(result)
 
 
-def _print_report(report: dict, out: Path) -> None:
-    """The evaluate table: one line per measured metric, skipped extras named with their install hint."""
-    m = report["metrics"]
+def _print_report(result) -> None:
+    """The evaluate table: the registered metrics' lines (facegen.metrics.evaluate)."""
     typer.echo(f"{'metric':<12}{'value':>12}")
-    typer.echo(f"{'FID':<12}{m['fid']:>12.2f}")
-    typer.echo(f"{'KID x 1000':<12}{1000 * m['kid']:>12.2f}  (+- {1000 * m['kid_std']:.2f})")
-    face = "skipped" if m["face_rate"] is None else f"{100 * m['face_rate']:.1f}%"
-    typer.echo(f"{'face rate':<12}{face:>12}")
-    ident = m.get("identity") or {}
-    if ident.get("embedding"):
-        e = ident["embedding"]
-        typer.echo(f"{'intra/inter':<12}{e['intra_similarity']:>6.3f}/{e['inter_similarity']:.3f}  (dlib cosine)")
-        typer.echo(f"{'separated':<12}{100 * e['separated_identities']:>11.1f}%  EER {100 * e['eer']:.1f}%")
-    elif "identity" in m:
-        typer.echo(f"{'separation':<12}{'skipped':>12}  (pip install dlib-bin face-recognition-models)")
-    if ident.get("classifier"):
-        c = ident["classifier"]
-        typer.echo(f"{'consistency':<12}{100 * c['consistency']:>11.1f}%  ({c['distinct_majorities']} distinct "
-                   f"true identities over {c['folders']} folders; exact classifier)")
-    attrs = m.get("attributes")
-    if attrs:
-        typer.echo("attributes   share of identities, export vs real: " + ", ".join(
-            f"{n} {100 * s:.0f}/" + (f"{100 * attrs['real'][n]:.0f}%" if n in attrs["real"] else "-")
-            for n, s in attrs["export"].items()))
-    if ident.get("judge"):
-        j = ident["judge"]
-        typer.echo(f"{'judge':<12}consistency {100 * j['consistency']:.1f}%, separated {100 * j['separated_identities']:.1f}%"
-                   f", duplicates {100 * j['duplicate_identities']:.1f}%, leaked {100 * j['leaked_identities']:.1f}% "
-                   f"(embedder {j['judge']})")
-    v = ident.get("variety") or {}
-    if v.get("export") is not None:
-        real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""
-        typer.echo(f"{'variety':<12}{v['export']:>12.3f}  ({real}RMS pixel difference within an identity)")
-    cap = m.get("capacity")
-    if cap:
-        size = f"{cap['capacity']:,}" if cap.get("capacity") is not None else f">{cap['accepted']}"
-        typer.echo(f"{'capacity':<12}{size:>12}  identities at similarity {cap['max_similarity']:.3f} "
-                   f"({cap['accepted']} accepted of {cap['candidates']} candidates)")
-    typer.echo(f"({report['n_generated']} generated vs {report['n_real']} real; report in {out})")
+    for line in result.lines:
+        typer.echo(line)
+    typer.echo(f"({result.metrics['n_generated']} generated vs {result.metrics['n_real']} real; report in "
+               f"{result.out})")
 
 
 @data_app.command("sample")

@@ -285,11 +285,13 @@ def _judge_text(judgements: dict | None) -> str:
 def _metrics_text(evaluation: dict | None) -> str:
     if not evaluation:
         return "Not measured yet: run `facegen evaluate --export THIS_FOLDER --data REAL_DATA`."
-    m = evaluation.get("metrics", {})
-    rows = [("FID", m.get("fid")), ("KID", m.get("kid")), ("face rate", m.get("face_rate"))]
-    for group, values in (m.get("identity") or {}).items():
-        if isinstance(values, dict):
-            rows += [(f"identity {group}: {k}", v) for k, v in values.items()]
+    rows = evaluation.get("card_rows")  # each registered metric's rows (facegen.metrics.evaluate)
+    if rows is None:  # an evaluation.json written before the metrics registered their rows
+        m = evaluation.get("metrics", {})
+        rows = [("FID", m.get("fid")), ("KID", m.get("kid")), ("face rate", m.get("face_rate"))]
+        for group, values in (m.get("identity") or {}).items():
+            if isinstance(values, dict):
+                rows += [(f"identity {group}: {k}", v) for k, v in values.items()]
     table = "\n".join(f"| {name} | {value:.4g} |" for name, value in rows
                       if isinstance(value, (int, float)) and not isinstance(value, bool))
     return (f"Measured by `facegen evaluate` on {evaluation.get('when', '?')} against `{evaluation.get('data')}` "

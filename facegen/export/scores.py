@@ -6,7 +6,9 @@ columns and its record section; `BlockRenderer` runs every registered score and 
     identity    the embedder's embedding, its cosine to the identity's reference (facegen.export.verify)
     attributes  the classifier's probabilities, and each identity's values (facegen.export.attributes)
 
-Adding a score: a subclass of Score here (or in its own module), built in `scores_for`.
+Adding a score: a Score subclass here (or in its own module) decorated with @register: its `build` says when an
+export computes it, its `bind` takes what the identity plan decided; the manifest's columns and the record's
+sections come from the registered scores.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ class Score:
     name: ClassVar[str]  # its output's name in Rendered.outputs
     preference_rank: ClassVar[int] = 0  # the highest-ranked score with a preference picks an image's best draw
 
+    @classmethod
+    def build(cls, gen, cfg, calibration, check, classifier) -> "Score | None":
+        """This score for an export (`cfg` resolved, with what it loaded), or None where the export does not
+        compute it."""
+        raise NotImplementedError
+
+    def bind(self, acceptance: Acceptance | None, labels: AttributeLabels | None) -> "Score":
+        """This score with what the identity plan decided (the accepted references, the identities' attributes)."""
+        return self
+
     def graph(self, generated, pixels):
         """[block, ...] from G's float output (before resizing) and the written image's pixels in [-1, 1]."""
         raise NotImplementedError
@@ -76,6 +88,15 @@ class Score:
         return {}
 
 
+SCORES: list[type[Score]] = []  # the registry, in manifest-column order
+
+
+def register(cls: type[Score]) -> type[Score]:
+    SCORES.append(cls)
+    return cls
+
+
+@register
 @dataclass(frozen=True)
 class RealismScore(Score):
     gen: object
@@ -83,6 +104,10 @@ class RealismScore(Score):
     min_realism: float
 
     name: ClassVar[str] = "realism_logit"
+
+    @classmethod
+    def build(cls, gen, cfg, calibration, check, classifier):
+        return None if calibration is None else cls(gen, calibration, cfg.min_realism)
 
     def graph(self, generated, pixels):
         return self.gen.realism_logits(generated)
@@ -101,6 +126,7 @@ class RealismScore(Score):
                 "realism_logit": f"{judged['realism_logit'][k, pos]:.6f}"}
 
 
+@register
 @dataclass(frozen=True)
 class IdentityScore(Score):
     """The embedding in the graph; after the identity plan is accepted, the cosine to the identity's reference."""
@@ -111,6 +137,13 @@ class IdentityScore(Score):
 
     name: ClassVar[str] = "embedding"
     preference_rank: ClassVar[int] = 1
+
+    @classmethod
+    def build(cls, gen, cfg, calibration, check, classifier):
+        return None if check is None else cls(check.embedder, cfg.min_consistency)
+
+    def bind(self, acceptance, labels):
+        return dataclasses.replace(self, acceptance=acceptance)
 
     def graph(self, generated, pixels):
         return self.embedder.embed_float(pixels)
@@ -135,7 +168,7 @@ class IdentityScore(Score):
         return {} if sim is None else {"identity_similarity": f"{sim[k, pos]:.6f}"}
 
 
-
+@register
 @dataclass(frozen=True)
 class AttributeScore(Score):
     """Attribute probabilities per image; identity-level values once decided from the references (with_labels)."""
@@ -144,6 +177,13 @@ class AttributeScore(Score):
     labels: AttributeLabels | None = None
 
     name: ClassVar[str] = "attributes"
+
+    @classmethod
+    def build(cls, gen, cfg, calibration, check, classifier):
+        return None if classifier is None else cls(classifier)
+
+    def bind(self, acceptance, labels):
+        return dataclasses.replace(self, labels=labels)
 
     def graph(self, generated, pixels):
         return self.classifier.probabilities_float(pixels)
@@ -165,26 +205,10 @@ class AttributeScore(Score):
 
 
 def scores_for(gen, cfg, calibration: RealismCalibration | None, check, classifier) -> list[Score]:
-    """The scores an export (`cfg`, resolved) computes, in manifest-column order: realism when scored, identity
-    with an embedder, attributes with a classifier. A new score is a Score subclass and a line here."""
-    scores: list[Score] = []
-    if calibration is not None:
-        scores.append(RealismScore(gen, calibration, cfg.min_realism))
-    if check is not None:
-        scores.append(IdentityScore(check.embedder, cfg.min_consistency))
-    if classifier is not None:
-        scores.append(AttributeScore(classifier))
-    return scores
+    """The registered scores this export (`cfg`, resolved) computes, in registration (manifest-column) order."""
+    return [score for cls in SCORES if (score := cls.build(gen, cfg, calibration, check, classifier)) is not None]
 
 
 def bind(scores: list[Score], acceptance: Acceptance | None, labels: AttributeLabels | None) -> list[Score]:
     """The scores with what the identity plan decided: the accepted references and the identities' attributes."""
-    out = []
-    for s in scores:
-        if isinstance(s, IdentityScore):
-            s = dataclasses.replace(s, acceptance=acceptance)
-        elif isinstance(s, AttributeScore):
-            s = dataclasses.replace(s, labels=labels)
-        out.append(s)
-    return out
-
+    return [s.bind(acceptance, labels) for s in scores]

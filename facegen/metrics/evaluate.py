@@ -1,10 +1,16 @@
-"""`facegen evaluate`: FID/KID against real data, optional face rate, a metrics.json and a PNG report."""
+"""`facegen evaluate`: FID/KID against real data, optional face rate, an export's identity and attribute measures,
+the recorded capacity; a metrics.json, a PNG report and (for an export) the card's section.
+
+Each measure is a registered Metric: how it is computed, the lines the CLI prints and the rows the dataset card
+shows (stored in the record, so the card and the CLI need no list of metrics). A new metric is one function
+decorated with @metric."""
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib.util
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,8 +39,58 @@ MTCNN_HINT = "face rate skipped: pip install mtcnn (its weights ship in the whee
 
 @dataclass(frozen=True)
 class EvalResult:
-    metrics: dict
+    metrics: dict  # metrics.json: the protocol, the sizes and every metric's value
     out: Path
+    lines: tuple[str, ...] = ()  # the report the CLI prints, one line per measured metric
+
+    @property
+    def values(self) -> dict:
+        return self.metrics["metrics"]
+
+
+@dataclass
+class EvalContext:
+    """What the metrics read: the generated images (and their folder labels, for an export), the real data, the
+    report folder and the judge."""
+
+    fake: np.ndarray
+    labels: np.ndarray | None
+    real: TrainingData
+    real_images: np.ndarray
+    source: object
+    out: Path
+    run_dir: Path | None
+    export_dir: Path | None
+    seed: int
+    judge: Path | None
+    extractor: object
+    progress: bool
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # its key in metrics.json (for a `flat` metric, the keys of its dict go at the top level)
+    compute: Callable[[EvalContext], object]  # None: not measured for this input
+    lines: Callable[[object], list[str]]  # the CLI's report lines for its value (None: not measured)
+    rows: Callable[[object], list[tuple[str, float]]]  # the dataset card's rows for its value
+    flat: bool = False
+
+
+METRICS: dict[str, Metric] = {}  # the registry, in report order
+
+
+def metric(name: str, lines: Callable[[object], list[str]], rows: Callable[[object], list[tuple[str, float]]],
+           flat: bool = False):
+    def register(compute):
+        METRICS[name] = Metric(name, compute, lines, rows, flat)
+        return compute
+    return register
+
+
+def _value(metrics: dict, m: Metric):
+    if m.flat:
+        return metrics
+    return metrics.get(m.name)
 
 
 def fake_images_from_run(run_dir: Path, n: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -189,7 +245,7 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
              progress: bool = True, judge: Path | None = None) -> EvalResult:
     """FID/KID of a run's samples or an export's images against the real data, plus optional face rate;
     for an export, identity measures (and with `judge`, an embedder's consistency, separation and leakage)."""
-    from facegen.metrics.fid import PROTOCOL, FeatureExtractor, fid_kid, real_features, stats_cache_key
+    from facegen.metrics.fid import PROTOCOL, FeatureExtractor
 
     judge = check_request(data, run_dir, export_dir, n, n_real, judge)
     labels = None
@@ -206,27 +262,114 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
                  source_info["images_in_export"])
     if n_real and n_real < len(real_images):
         real_images = real_images[np.random.default_rng(seed).choice(len(real_images), n_real, replace=False)]
-    extractor = extractor or FeatureExtractor()
-    key = stats_cache_key(real.paths, resolution, real.crop)
-    # Beside the converted Inception, not in the data folder (which may be read-only or shared).
-    real_feats = real_features(real_images, key, cache_path().parent / "real-features", extractor, progress)
-    fake_feats = extractor(fake, progress=progress, desc="generated features")
-    metrics = fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
-    metrics["face_rate"] = face_rate(fake[: min(len(fake), 500)])
-    if export_dir is not None:
-        metrics["attributes"] = attribute_distribution(Path(export_dir), source, out)
-    if labels is not None:
-        metrics["identity"] = identity_report(fake, labels, real, seed, judge)
-    metrics["capacity"] = recorded_capacity(run_dir, export_dir)
+    ctx = EvalContext(fake, labels, real, real_images, source, out, run_dir, export_dir, seed, judge,
+                      extractor or FeatureExtractor(), progress)
+    metrics: dict = {}
+    for m in METRICS.values():
+        value = m.compute(ctx)
+        if m.flat:
+            metrics.update(value)
+        else:
+            metrics[m.name] = value
+    lines = [line for m in METRICS.values() for line in m.lines(_value(metrics, m))]
+    rows = [[name, value] for m in METRICS.values() if _value(metrics, m) is not None
+            for name, value in m.rows(_value(metrics, m))]
     report = {"facegen_version": facegen.__version__, "when": dt.datetime.now(dt.timezone.utc).isoformat(),
               "protocol": PROTOCOL, "n_generated": len(fake), "n_real": len(real_images), "data": str(data),
-              **source_info, "metrics": metrics}
+              **source_info, "metrics": metrics, "card_rows": rows}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", report)
     save_png(out / "report.png", report_image(fake[:64], report))
     if export_dir is not None:
         _add_to_card(Path(export_dir), report)
-    return EvalResult(report, out)
+    return EvalResult(report, out, tuple(lines))
+
+
+def _fid_lines(m: dict) -> list[str]:
+    return [f"{'FID':<12}{m['fid']:>12.2f}", f"{'KID x 1000':<12}{1000 * m['kid']:>12.2f}  (+- {1000 * m['kid_std']:.2f})"]
+
+
+@metric("fid_kid", _fid_lines, lambda m: [("FID", m["fid"]), ("KID", m["kid"])], flat=True)
+def fid_kid_metric(ctx: EvalContext) -> dict:
+    """FID and KID on the FID Inception's features (facegen.metrics.fid), the real features cached."""
+    from facegen.metrics.fid import fid_kid, real_features, stats_cache_key
+
+    key = stats_cache_key(ctx.real.paths, ctx.fake.shape[1], ctx.real.crop)
+    # Beside the converted Inception, not in the data folder (which may be read-only or shared).
+    real_feats = real_features(ctx.real_images, key, cache_path().parent / "real-features", ctx.extractor,
+                               ctx.progress)
+    fake_feats = ctx.extractor(ctx.fake, progress=ctx.progress, desc="generated features")
+    return fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)
+
+
+def _face_lines(v: float | None) -> list[str]:
+    return [f"{'face rate':<12}{'skipped' if v is None else f'{100 * v:.1f}%':>12}"]
+
+
+@metric("face_rate", _face_lines, lambda v: [("face rate", v)])
+def face_rate_metric(ctx: EvalContext) -> float | None:
+    return face_rate(ctx.fake[: min(len(ctx.fake), 500)])
+
+
+def _attribute_lines(a: dict | None) -> list[str]:
+    return [] if not a else ["attributes   share of identities, export vs real: " + ", ".join(
+        f"{n} {100 * s:.0f}/" + (f"{100 * a['real'][n]:.0f}%" if n in a["real"] else "-")
+        for n, s in a["export"].items())]
+
+
+@metric("attributes", _attribute_lines, lambda a: [(f"attribute share {n}", s) for n, s in a["export"].items()])
+def attributes_metric(ctx: EvalContext) -> dict | None:
+    return None if ctx.export_dir is None else attribute_distribution(Path(ctx.export_dir), ctx.source, ctx.out)
+
+
+def _identity_lines(ident: dict | None) -> list[str]:
+    if ident is None:
+        return []
+    lines = []
+    if ident.get("embedding"):
+        e = ident["embedding"]
+        lines += [f"{'intra/inter':<12}{e['intra_similarity']:>6.3f}/{e['inter_similarity']:.3f}  (dlib cosine)",
+                  f"{'separated':<12}{100 * e['separated_identities']:>11.1f}%  EER {100 * e['eer']:.1f}%"]
+    else:
+        lines.append(f"{'separation':<12}{'skipped':>12}  (pip install dlib-bin face-recognition-models)")
+    if ident.get("classifier"):
+        c = ident["classifier"]
+        lines.append(f"{'consistency':<12}{100 * c['consistency']:>11.1f}%  ({c['distinct_majorities']} distinct "
+                     f"true identities over {c['folders']} folders; exact classifier)")
+    if ident.get("judge"):
+        j = ident["judge"]
+        lines.append(f"{'judge':<12}consistency {100 * j['consistency']:.1f}%, separated "
+                     f"{100 * j['separated_identities']:.1f}%, duplicates {100 * j['duplicate_identities']:.1f}%, "
+                     f"leaked {100 * j['leaked_identities']:.1f}% (embedder {j['judge']})")
+    v = ident.get("variety") or {}
+    if v.get("export") is not None:
+        real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""
+        lines.append(f"{'variety':<12}{v['export']:>12.3f}  ({real}RMS pixel difference within an identity)")
+    return lines
+
+
+def _identity_rows(ident: dict) -> list[tuple[str, float]]:
+    return [(f"identity {group}: {k}", v) for group, values in ident.items() if isinstance(values, dict)
+            for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+@metric("identity", _identity_lines, _identity_rows)
+def identity_metric(ctx: EvalContext) -> dict | None:
+    return None if ctx.labels is None else identity_report(ctx.fake, ctx.labels, ctx.real, ctx.seed, ctx.judge)
+
+
+def _capacity_lines(cap: dict | None) -> list[str]:
+    if not cap:
+        return []
+    size = f"{cap['capacity']:,}" if cap.get("capacity") is not None else f">{cap['accepted']}"
+    return [f"{'capacity':<12}{size:>12}  identities at similarity {cap['max_similarity']:.3f} "
+            f"({cap['accepted']} accepted of {cap['candidates']} candidates)"]
+
+
+@metric("capacity", _capacity_lines, lambda cap: [("identity capacity", cap["capacity"])]
+        if cap.get("capacity") is not None else [])
+def capacity_metric(ctx: EvalContext) -> dict | None:
+    return recorded_capacity(ctx.run_dir, ctx.export_dir)
 
 
 def recorded_capacity(run_dir: Path | None, export_dir: Path | None) -> dict | None:

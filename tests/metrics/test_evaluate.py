@@ -70,3 +70,27 @@ def test_evaluate_an_export_reports_identity_measures(tmp_path, celeba_sample):
         assert -1 <= ident["embedding"]["inter_similarity"] <= 1 and 0 <= ident["embedding"]["eer"] <= 1
     else:
         assert ident["embedding"] is None
+
+
+@needs_weights
+def test_a_registered_metric_reaches_the_report_the_cli_lines_and_the_card(tmp_path, celeba_sample, monkeypatch):
+    """A new metric is one registered function: metrics.json, the CLI's lines and the card's table follow."""
+    from conftest import tiny_config
+
+    from facegen.config import ExportConfig
+    from facegen.export.card import CARD
+    from facegen.export.render import export
+    from facegen.metrics import evaluate as ev
+    from facegen.training.loop import train
+
+    train(tmp_path / "run", tiny_config(celeba_sample, steps=2), progress=False)
+    export(tmp_path / "run", tmp_path / "synth", ExportConfig(identities=3, per_identity=4, block=8, batch_size=8),
+           progress=False)
+    monkeypatch.setattr(ev, "METRICS", dict(ev.METRICS))
+    ev.metric("brightness", lambda v: [f"brightness  {v:.3f}"], lambda v: [("mean brightness", v)])(
+        lambda ctx: float(ctx.fake.mean() / 255))
+    result = ev.evaluate(celeba_sample, tmp_path / "ev", export_dir=tmp_path / "synth", n=12, n_real=20,
+                         progress=False)
+    value = result.values["brightness"]
+    assert 0 < value < 1 and f"brightness  {value:.3f}" in result.lines and result.lines[0].startswith("FID")
+    assert f"| mean brightness | {value:.4g} |" in (tmp_path / "synth" / CARD).read_text()
