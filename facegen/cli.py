@@ -120,16 +120,12 @@ def train(
 
 def _stage_lines(stage: str, folder: Path, result) -> list[str]:
     """One summary line per finished training stage."""
-    if stage in ("embedder", "judge"):
-        return [_embedder_line(folder, result)]
-    if stage == "attributes":
-        return [_attributes_lines(folder, result)[0]]
     if stage == "capacity":
         from facegen.export.capacity import Capacity
 
-        fields = {k: result[k] for k in ("first_acceptance", "candidates", "accepted", "max_similarity",
-                                         "max_leakage")}
-        return [f"identity capacity: {Capacity(result['capacity'], **fields).text()} ({folder})"]
+        return [f"identity capacity: {Capacity.from_record(result).text()} ({folder})"]
+    if stage != "gan":
+        return result.lines()[:1]  # an EmbedderReport's or AttributeReport's headline
     if result.step == result.resumed_from:
         return [f"{folder} is already at step {result.step}; pass a larger --steps to train further"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
@@ -321,10 +317,9 @@ def mix(
                     real_identities=real_identities, synth_identities=synth_identities, seed=seed,
                     partition=partition, link=link, size=size, format=fmt)
     with exclusive(out):
-        record = run_mix(cfg, out, command=_command(), progress=not quiet)
-    c = record["counts"]
-    typer.echo(f"mixed {c['real_identities']} real and {sum(c['synth_identities'])} synthetic identities "
-               f"({c['images']} images) into {out}")
+        result = run_mix(cfg, out, command=_command(), progress=not quiet)
+    for line in result.lines():
+        typer.echo(line)
 
 
 @app.command()
@@ -345,14 +340,14 @@ def pack(
 
     Example: facegen pack synth/ --to rec --out synth-rec/
     """
-    from facegen.export.pack import PackConfig, describe
+    from facegen.export.pack import PackConfig
     from facegen.export.pack import pack as run_pack
 
     cfg = PackConfig(to=to, shuffle_seed=shuffle_seed, **{k: v for k, v in (("shard_images", shard_images),
                                                                               ("prefix", prefix)) if v is not None})
     with exclusive(out):
-        record = run_pack(dataset, out, cfg, command=_command(), progress=not quiet)
-    for line in describe(record):
+        result = run_pack(dataset, out, cfg, command=_command(), progress=not quiet)
+    for line in result.lines():
         typer.echo(line)
 
 
@@ -394,12 +389,11 @@ def benchmark_cmd(
     check_request(cfg)
     with exclusive(out):
         _tensorflow()
-        from facegen.metrics.benchmark import benchmark, describe
+        from facegen.metrics.benchmark import benchmark
 
-        record = benchmark(cfg, out, progress=not quiet)
-    for line in describe(record):
+        result = benchmark(cfg, out, progress=not quiet)
+    for line in result.lines():
         typer.echo(line)
-    typer.echo(f"table: {out / 'results.csv'}, plot: {out / 'results.png'}, report: {out / 'README.md'}")
 
 
 def _split(text: str | None) -> tuple[str, ...] | None:
@@ -526,14 +520,9 @@ def embedder_train(
         _tensorflow()
         from facegen.training.embedder import train_embedder
 
-        r = train_embedder(out, cfg, progress=not quiet)
-    typer.echo(_embedder_line(out, r))
-
-
-def _embedder_line(folder: Path, r: dict) -> str:
-    return (f"embedder {folder}: held-out verification {100 * r['verification_accuracy']:.1f}%, ROC AUC "
-            f"{r['roc_auc']:.3f} ({r['held_out_identities']} identities); limits: consistency "
-            f"{r['limits']['consistency']:.3f}, separation {r['limits']['separation']:.3f}")
+        report = train_embedder(out, cfg, progress=not quiet)
+    for line in report.lines():
+        typer.echo(line)
 
 
 @attributes_app.command("train")
@@ -563,19 +552,9 @@ def attributes_train(
         _tensorflow()
         from facegen.training.attributes import train_attributes
 
-        r = train_attributes(out, cfg, progress=not quiet)
-    for line in _attributes_lines(out, r):
+        report = train_attributes(out, cfg, progress=not quiet)
+    for line in report.lines():
         typer.echo(line)
-
-
-def _attributes_lines(folder: Path, r: dict) -> list[str]:
-    lines = [f"attribute classifier {folder}: held-out accuracy mean {100 * r['mean_accuracy']:.1f}%, lowest "
-             f"{100 * r['min_accuracy']:.1f}% over {len(r['attributes'])} attributes ({r['held_out_images']} images)"]
-    lines += [f"  {name:<20} {100 * a['accuracy']:5.1f}%  (majority {100 * a['majority_baseline']:.1f}%)"
-              for name, a in r["attributes"].items()]
-    if r["dropped"]:
-        lines.append(f"  dropped (never vary in the training images): {', '.join(r['dropped'])}")
-    return lines
 
 
 def parse_balance(text: str) -> tuple[tuple[str, float], ...]:

@@ -58,6 +58,12 @@ class Capacity:
             lo, hi = (mid, hi) if self.expected(mid * max_candidates) >= mid else (lo, mid - 1)
         return lo
 
+    @classmethod
+    def from_record(cls, record: dict) -> "Capacity":
+        """The curve a RUN/capacity.json (or an export record's capacity section) holds."""
+        return cls(record["capacity"], record["first_acceptance"], record["candidates"], record["accepted"],
+                   record["max_similarity"], record["max_leakage"])
+
     def record(self) -> dict:
         return {"capacity": None if self.capacity is None else int(round(self.capacity)),
                 "first_acceptance": round(self.first_acceptance, 4), "candidates": self.candidates,

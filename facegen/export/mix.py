@@ -33,6 +33,7 @@ from facegen.data.sources import check_data_path, discover, split_identities
 from facegen.export.layout import (EXPORT_JSON, MIX_JSON, MIX_STATE, check_files, finish, labels_writer, open_dataset,
                                    prepare_state)
 from facegen.images import check_decodes, encode
+from facegen.results import MixResult
 
 __all__ = ["MIX_COLUMNS", "MIX_JSON", "MIX_STATE", "mix"]
 MIX_COLUMNS = ["path", "identity", "label", "source", "source_identity", "source_path"]
@@ -47,8 +48,8 @@ class _Item:
     source_path: str  # absolute
 
 
-def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> dict:
-    """Write (or finish) the mix in `out`; returns its record (mix.json)."""
+def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> MixResult:
+    """Write (or finish) the mix in `out`; returns what it holds, with its record (mix.json)."""
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(out)
     if cfg.takes_real:
@@ -58,7 +59,7 @@ def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> 
     size, fmt = _shape(cfg, synth)
     settings = cfg.settings(size, fmt)
     if prepare_state(out, "mix", out / MIX_STATE, out / MIX_JSON, settings) is None:
-        return read_json(out / MIX_JSON)
+        return MixResult.from_record(out, read_json(out / MIX_JSON))
     real_items, real_ids, crop = _real_items(cfg, fmt) if cfg.takes_real else ([], 0, 0)
     items, synth_counts = list(real_items), []
     for k, (folder, frame) in enumerate(synth):
@@ -84,7 +85,7 @@ def mix(cfg: MixConfig, out: Path, command: str = "", progress: bool = True) -> 
         "ended": dt.datetime.now(dt.timezone.utc).isoformat()}
     finish(out, "mix", record, frame)
     shutil.rmtree(out / MIX_STATE)
-    return read_json(out / MIX_JSON)
+    return MixResult.from_record(out, read_json(out / MIX_JSON))
 
 
 def _check_export(folder: Path) -> tuple[Path, pd.DataFrame]:

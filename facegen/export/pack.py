@@ -17,6 +17,7 @@ from facegen.atomic import write_json
 from facegen.config import FacegenError, Interrupted, read_json
 from facegen.export.layout import Dataset, check_files, open_dataset, prepare_state, record_pack
 from facegen.export.packers import PACKERS
+from facegen.results import PackResult
 
 PACK_JSON = "pack.json"  # written last: its presence marks a finished pack
 PACK_STATE = ".facegen-pack"
@@ -47,8 +48,9 @@ def order_of(n: int, shuffle_seed: int | None) -> np.ndarray:
     return np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
 
 
-def pack(dataset: str | Path, out: str | Path, cfg: PackConfig, command: str = "", progress: bool = True) -> dict:
-    """Pack `dataset` into `out` (resuming an interrupted pack of the same settings); returns pack.json's record."""
+def pack(dataset: str | Path, out: str | Path, cfg: PackConfig, command: str = "", progress: bool = True) -> PackResult:
+    """Pack `dataset` into `out` (resuming an interrupted pack of the same settings); returns what it wrote, with
+    pack.json's record."""
     ds = open_dataset(dataset)
     out = Path(out)
     _check_out(ds, out)
@@ -61,7 +63,7 @@ def pack(dataset: str | Path, out: str | Path, cfg: PackConfig, command: str = "
         check_files(ds, np.sort(todo), progress=progress)
     state = prepare_state(out, "pack", out / PACK_STATE, out / PACK_JSON, settings)
     if state is None:
-        return read_json(out / PACK_JSON)
+        return result(read_json(out / PACK_JSON))
     if not len(ds.frame):
         raise FacegenError(f"{ds.root} holds no images (an empty shard?); pack the merged export instead")
     try:
@@ -82,7 +84,7 @@ def pack(dataset: str | Path, out: str | Path, cfg: PackConfig, command: str = "
     state.rmdir()
     record_pack(ds.root, {"format": cfg.to, **{k: record[k] for k in ("out", "files", "num_image", "num_classes")},
                           **{k: extra[k] for k in extra if k == "pattern"}})  # what each format's card reads
-    return record
+    return result(record)
 
 
 def _check_out(ds: Dataset, out: Path) -> None:
@@ -94,8 +96,8 @@ def _check_out(ds: Dataset, out: Path) -> None:
         raise FacegenError(f"--out {out} is a file, not a folder")
 
 
-def describe(record: dict) -> list[str]:
-    """What a user needs next, for the CLI to print."""
-    lines = [f"packed {record['num_image']} images of {record['num_classes']} identities into {record['out']} "
-             f"({', '.join(record['files'][:3])}{', ...' if len(record['files']) > 3 else ''})"]
-    return lines + PACKERS[record["settings"]["to"]].describe(record)
+def result(record: dict) -> PackResult:
+    """A pack.json record as the typed result, with its format's next steps (what a trainer's config needs)."""
+    fmt = record["settings"]["to"]
+    return PackResult(Path(record["out"]), fmt, tuple(record["files"]), int(record["num_image"]),
+                      int(record["num_classes"]), tuple(PACKERS[fmt].describe(record)), record)

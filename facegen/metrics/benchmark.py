@@ -30,6 +30,7 @@ from facegen.config import EmbedderConfig, FacegenError, MixConfig, at_least, re
 from facegen.data.pairs import PAIRS_JSON, PairsConfig, read_verification_set, write_pairs
 from facegen.data.sources import check_data_path, discover, split_identities
 from facegen.export.layout import check_files, open_dataset, record_benchmark
+from facegen.results import BenchmarkResult
 
 ARMS = ("real", "real+synth", "synth")
 RESULT = "result.json"
@@ -138,7 +139,7 @@ def check_request(cfg: BenchmarkConfig) -> int:
     return int(train.frame["identity"].nunique())
 
 
-def benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) -> dict:
+def benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) -> BenchmarkResult:
     """Train and verify every arm not already done in `out`, then write the tables, the plot and the cards."""
     out = Path(out)
     training_identities = check_request(cfg)
@@ -157,7 +158,8 @@ def benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) -> d
         _run_arm(out, arm, cfg, images, same, fold, progress)
         bar.update(1)
     bar.close()
-    return summarise(out, cfg, arms, training_identities)
+    record = summarise(out, cfg, arms, training_identities)
+    return BenchmarkResult(out, tuple(describe(record)), record)
 
 
 def arm_settings(arm: Arm, cfg: BenchmarkConfig) -> dict:

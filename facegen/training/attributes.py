@@ -19,6 +19,7 @@ from facegen.data.sample import CELEBA_ATTRIBUTES
 from facegen.data.sources import ImageSource
 from facegen.models.attributes import ATTRIBUTES_KIND, REPORT, AttributeClassifier, build_classifier
 from facegen.models.dcgan import POLICIES
+from facegen.results import AttributeReport
 from facegen.run import write_config
 from facegen.training.supervised import check_resume, fit, flipped
 
@@ -42,7 +43,7 @@ def attribute_split(source: ImageSource) -> tuple[ImageSource, ImageSource, list
             ImageSource(source.root, source.layout, frame[held].reset_index(drop=True)), kept, dropped)
 
 
-def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = True) -> dict:
+def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = True) -> AttributeReport:
     """Train (or resume) the classifier in `folder` to cfg.steps, then write its held-out report."""
     folder = Path(folder)
     cfg = check_resume(folder, cfg, ATTRIBUTES_KIND, "attribute classifier")
@@ -79,13 +80,13 @@ def train_attributes(folder: str | Path, cfg: AttributeConfig, progress: bool = 
               lambda rows, flip: train_step(data.images[rows], targets[rows], flip), cfg.seed, len(data),
               cfg.batch_size, "training attributes", progress)
     if not ran and (folder / REPORT).exists():
-        return read_json(folder / REPORT)
+        return AttributeReport.from_record(folder, read_json(folder / REPORT))
     classifier = AttributeClassifier(cfg, model, folder, int(step.numpy()), names=names)
     held = TrainingData(held_src, data_cfg, progress=False)
     report = accuracy_report(classifier, held.images, _targets(held, names), folder)
     report.update(dropped=dropped, train_images=len(data), step=classifier.step)
     write_json(folder / REPORT, report)
-    return report
+    return AttributeReport.from_record(folder, report)
 
 
 def _targets(data: TrainingData, names: list[str]) -> np.ndarray:

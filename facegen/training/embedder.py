@@ -23,6 +23,7 @@ from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_fa
 from facegen.models.dcgan import POLICIES
 from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
                                      build_backbone)
+from facegen.results import EmbedderReport
 from facegen.run import write_config
 from facegen.training.supervised import check_resume, fit, flipped, shared_batch_rows
 
@@ -33,7 +34,7 @@ GENUINE_KEPT = 0.9  # the consistency limit never rejects more than 10% of real 
 NOVEL_FLAGGED = 0.01  # the leakage limit flags at most 1% of held-out (novel) people as training people
 
 
-def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = True) -> dict:
+def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = True) -> EmbedderReport:
     """Train (or resume) the embedder in `folder` to cfg.steps, then write its report and identity means."""
     folder = Path(folder)
     cfg = check_resume(folder, cfg, EMBEDDER_KIND, "embedder")
@@ -70,7 +71,7 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
               lambda rows, flip: train_step(data.images[rows], labels[rows], flip), cfg.seed, len(data),
               cfg.batch_size, "training embedder", progress, batches)
     if not ran and (folder / REPORT).exists():  # finished: nothing to redo
-        return read_json(folder / REPORT)
+        return EmbedderReport.from_record(folder, read_json(folder / REPORT))
 
     embedder = Embedder(cfg, backbone, folder, int(step.numpy()))
     means = identity_means(embedder.embed(data.images), ids)
@@ -82,7 +83,7 @@ def train_embedder(folder: str | Path, cfg: EmbedderConfig, progress: bool = Tru
         report = verification_report(embedder, held.images, held.identities, folder, cfg.seed, means)
     report.update(train_identities=int(len(classes)), train_images=int(len(data)), step=embedder.step)
     write_json(folder / REPORT, report)
-    return report
+    return EmbedderReport.from_record(folder, report)
 
 
 def _split(source: ImageSource, every: int) -> tuple[ImageSource, ImageSource | None]:

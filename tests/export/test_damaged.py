@@ -84,7 +84,7 @@ def test_the_intact_dataset_packs_and_a_resumed_pack_checks_only_what_is_left(in
     from facegen.export.pack import PackConfig, pack
 
     out = tmp_path / "wds"
-    record = pack(intact, out, PackConfig(to="webdataset", shard_images=20), progress=False)
+    record = pack(intact, out, PackConfig(to="webdataset", shard_images=20), progress=False).record
     assert record["num_image"] == 60 and len(record["files"]) == 3
     first = (out / record["files"][0]).read_bytes()
     # An interrupted pack: its first shard is on disk, the rest not; damage an image the first shard holds.
@@ -105,5 +105,5 @@ def test_the_intact_dataset_packs_and_a_resumed_pack_checks_only_what_is_left(in
                         lambda ds, rows=None, **kw: (checked.append(list(rows)), real(ds, rows, **kw)))
     (folder / read_manifest(folder)["path"].iloc[3]).write_bytes(b"not an image")  # in the packed first shard
     resumed = pack(folder, out, PackConfig(to="webdataset", shard_images=20), progress=False)
-    assert checked == [list(range(20, 60))] and resumed["files"] == record["files"]
+    assert checked == [list(range(20, 60))] and list(resumed.files) == record["files"]
     assert (out / record["files"][0]).read_bytes() == first

@@ -174,12 +174,12 @@ def test_real_only_and_synthetic_only_sets(celeba_sample, straight, tmp_path):
     real = mix(MixConfig(real=str(celeba_sample), real_identities=3, size=24, format="jpg"), tmp_path / "r",
                progress=False)
     frame = pd.read_csv(tmp_path / "r" / "manifest.csv")
-    assert real["counts"]["real_identities"] == 3 and set(frame["source"]) == {"real"}
+    assert real.real_identities == 3 and set(frame["source"]) == {"real"}
     assert {Image.open(tmp_path / "r" / p).size for p in frame["path"]} == {(24, 24)}
     assert all(p.endswith(".jpg") for p in frame["path"])
     synth = mix(MixConfig(real=None, synth=(str(straight),), real_identities=0, synth_identities=2), tmp_path / "s",
                 progress=False)
-    assert synth["counts"]["real_images"] == 0 and synth["counts"]["images"] == 2 * M
+    assert synth.record["counts"]["real_images"] == 0 and synth.images == 2 * M and synth.synth_identities == (2,)
     with pytest.raises(FacegenError, match="--size"):
         MixConfig(real=str(celeba_sample))
     with pytest.raises(FacegenError, match="--real"):

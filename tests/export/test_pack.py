@@ -93,7 +93,7 @@ def dataset(straight, tmp_path_factory):
 @pytest.fixture(scope="module")
 def rec(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("rec") / "r"
-    return out, pack(dataset, out, PackConfig(to="rec"), progress=False)
+    return out, pack(dataset, out, PackConfig(to="rec"), progress=False).record
 
 
 def test_rec_reads_back_as_the_manifest_and_the_files(dataset, rec):
@@ -151,7 +151,7 @@ def test_interrupted_rec_resumes_to_the_same_bytes(dataset, rec, tmp_path, monke
 @pytest.fixture(scope="module")
 def shards(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("wds") / "w"
-    return out, pack(dataset, out, PackConfig(to="webdataset", shard_images=256), progress=False)
+    return out, pack(dataset, out, PackConfig(to="webdataset", shard_images=256), progress=False).record
 
 
 def test_webdataset_library_reads_every_sample(dataset, shards):
@@ -229,7 +229,8 @@ def test_tfrecord_reads_back_with_tf_data_and_shows_in_the_card_and_help(dataset
     # A repeated pack gives the same bytes; the card and the CLI help name the format from the registry.
     first = (out / record["files"][1]).read_bytes()
     again = pack(dataset, tmp_path / "t2", PackConfig(to="tfrecord", shard_images=250, shuffle_seed=2), progress=False)
-    assert (tmp_path / "t2" / again["files"][1]).read_bytes() == first
+    assert again.format == "tfrecord" and again.num_image == 600 and again.num_classes == 12
+    assert (tmp_path / "t2" / again.files[1]).read_bytes() == first
     card = (dataset / CARD).read_text()
     assert "packed by `facegen pack --to tfrecord`" in card and str(out.resolve()) in card
     with pytest.raises(SystemExit):

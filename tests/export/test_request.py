@@ -53,12 +53,12 @@ def request(run, out, **kw):
 
 def test_the_plan_applies_the_runs_models_and_every_default_once(staged_run, tmp_path):
     p = plan(request(staged_run, tmp_path / "x"))
-    report = json.loads((staged_run / "embedder" / "report.json").read_text())
+    limits = json.loads((staged_run / "embedder" / "report.json").read_text())["limits"]
     c = p.config
     assert c.embedder == str((staged_run / "embedder").resolve()) and c.attributes.endswith("attributes")
     assert p.judge == str((staged_run / "judge").resolve()) and p.judged_identities == 6 and p.judges_now
     assert c.precision in ("off", "bfloat16") and c.variation == 0.35  # concrete: auto and None resolved
-    assert c.min_consistency == round(report["limits"]["consistency"], 6) and c.max_similarity == 0.99
+    assert c.min_consistency == round(limits["consistency"], 6) and c.max_similarity == 0.99
     assert not (tmp_path / "x").exists()  # planning writes nothing
     # Opting out and shards: no embedder, no classifier; a shard leaves the judging to merge.
     bare = plan(request(staged_run, tmp_path / "x", verify=False, label_attributes=False, max_similarity=None,

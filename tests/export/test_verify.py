@@ -46,9 +46,9 @@ def test_limits_default_to_the_calibration_and_are_recorded(verified, trained):
 
     resolved = resolve_config(ExportConfig(identities=K, per_identity=M, embedder=str(folder)), verified.parent / "n",
                               False, 0)
-    assert resolved.min_consistency == pytest.approx(report["limits"]["consistency"], abs=1e-6)
-    assert resolved.max_similarity == pytest.approx(report["limits"]["separation"], abs=1e-6)
-    assert resolved.max_leakage == pytest.approx(report["limits"]["leakage"], abs=1e-6)
+    assert resolved.min_consistency == pytest.approx(report.limits.consistency, abs=1e-6)
+    assert resolved.max_similarity == pytest.approx(report.limits.separation, abs=1e-6)
+    assert resolved.max_leakage == pytest.approx(report.limits.leakage, abs=1e-6)
     record = json.loads((verified / "export.json").read_text())
     s = record["settings"]
     assert s["embedder"] == str(folder.resolve())

@@ -39,7 +39,9 @@ def done(verification_sample, synth, tmp_path_factory):
 
 
 def test_every_arm_is_trained_and_verified_by_the_protocol(done, synth):
-    out, record = done
+    out, result = done
+    record = result.record
+    assert result.out == out and any(line.startswith("real+synth") for line in result.lines())
     table = pd.read_csv(out / "results.csv")
     # 16 training identities: 2 and 50% = 8 real identities, each alone and with the export; the export alone.
     assert sorted(zip(table["arm"], table["real_identities"])) == [

@@ -40,14 +40,14 @@ def test_kept_and_dropped_attributes_follow_the_data(trained, people):
     assert kept and dropped and set(kept).isdisjoint(dropped)
     assert all(frame[a].nunique() > 1 for a in kept) and all(frame[a].nunique() == 1 for a in dropped)
     config = json.loads((folder / "config.json").read_text())
-    assert config["kind"] == "attributes" and config["attributes"] == kept and report["dropped"] == dropped
-    assert set(report["attributes"]) == set(kept)
+    assert config["kind"] == "attributes" and config["attributes"] == kept and list(report.dropped) == dropped
+    assert set(report.attributes) == set(kept)
 
 
 def test_classifier_beats_guessing_the_common_value(trained):
     folder, report = trained
-    acc = np.array([a["accuracy"] for a in report["attributes"].values()])
-    base = np.array([a["majority_baseline"] for a in report["attributes"].values()])
+    acc = np.array([a.accuracy for a in report.attributes.values()])
+    base = np.array([a.majority_baseline for a in report.attributes.values()])
     assert acc.mean() > base.mean() + 0.03, (acc.mean(), base.mean())
     with Image.open(folder / "accuracy.png") as im:
         assert im.size[1] > 100

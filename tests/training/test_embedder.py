@@ -30,17 +30,17 @@ def test_folder_describes_itself_and_reports_held_out_verification(trained, cele
     folder, report = trained
     config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "embedder" and config["facegen_version"] and config["preset"] == "tiny"
-    assert json.loads((folder / "report.json").read_text()) == report
+    assert json.loads((folder / "report.json").read_text()) == report.record
     for key in ("verification_accuracy", "roc_auc", "threshold_at_far", "best_threshold"):
-        assert np.isfinite(report[key])
-    assert report["far"] == 1e-3 and set(report["limits"]) == {"consistency", "separation", "leakage"}
-    assert all(-1 <= v <= 1 for v in report["limits"].values())
+        assert np.isfinite(report.record[key])
+    assert report.record["far"] == 1e-3 and report.held_out_identities > 1
+    assert all(-1 <= v <= 1 for v in (report.limits.consistency, report.limits.separation, report.limits.leakage))
     with Image.open(folder / "verification.png") as im:
         assert im.size[0] > 1000
     embedder = Embedder.from_folder(folder)
     ids, means = embedder.identity_means()
     train_ids = set(discover(celeba_sample, "train").frame["identity"].astype(int))
-    assert set(ids.tolist()) == train_ids and report["train_identities"] == len(train_ids)
+    assert set(ids.tolist()) == train_ids and report.train_identities == len(train_ids)
     np.testing.assert_allclose(np.linalg.norm(means, axis=1), 1.0, rtol=1e-5)
 
 
@@ -61,7 +61,7 @@ def test_held_out_identities_never_train(celeba_sample, tmp_path):
 def test_trained_embedder_beats_an_untrained_one(trained, celeba_sample, tmp_path):
     _, report = trained
     untrained = train_embedder(tmp_path / "u", cfg(celeba_sample, steps=1), progress=False)
-    assert report["roc_auc"] > untrained["roc_auc"] + 0.03, (report["roc_auc"], untrained["roc_auc"])
+    assert report.roc_auc > untrained.roc_auc + 0.03, (report.roc_auc, untrained.roc_auc)
 
 
 def test_interrupted_training_resumes_to_the_same_weights(trained, celeba_sample, tmp_path, monkeypatch):
@@ -82,7 +82,7 @@ def test_the_other_policy_learns_and_resumes_exactly(trained, celeba_sample, tmp
     straight = train_embedder(tmp_path / "s", cfg(celeba_sample, mixed_precision=other), progress=False)
     assert json.loads((tmp_path / "s" / "config.json").read_text())["mixed_precision"] == other
     untrained = train_embedder(tmp_path / "u", cfg(celeba_sample, steps=1), progress=False)
-    assert straight["roc_auc"] > untrained["roc_auc"] + 0.03, (straight["roc_auc"], untrained["roc_auc"])
+    assert straight.roc_auc > untrained.roc_auc + 0.03, (straight.roc_auc, untrained.roc_auc)
     ctrl_c_after(monkeypatch, loop_mod, 57)
     with pytest.raises(Interrupted):
         train_embedder(tmp_path / "r", cfg(celeba_sample, mixed_precision=other), progress=False)
@@ -107,7 +107,7 @@ def test_a_folder_keeps_its_policy(trained, celeba_sample, tmp_path):
     del config["mixed_precision"]
     (old / "config.json").write_text(json.dumps(config))
     assert Embedder.from_folder(old).config.mixed_precision == "off"
-    assert train_embedder(old, cfg(celeba_sample), progress=False) == report
+    assert train_embedder(old, cfg(celeba_sample), progress=False).record == report.record
     with pytest.raises(FacegenError, match=r"other settings \(mixed_precision\)"):
         train_embedder(old, cfg(celeba_sample, mixed_precision="bfloat16"), progress=False)
     with pytest.raises(FacegenError, match="--mixed-precision"):
