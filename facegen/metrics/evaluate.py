@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 import facegen
 from facegen.atomic import write_json
@@ -394,24 +394,25 @@ def _add_to_card(export_dir: Path, report: dict) -> None:
 
 
 def report_image(samples: np.ndarray, report: dict) -> np.ndarray:
-    """A sample grid with the numbers beside it, and bars for FID and KID."""
-    tiles = grid(samples, 8)
-    panel = Image.new("RGB", (360, max(tiles.shape[0], 220)), "white")
-    draw = ImageDraw.Draw(panel)
+    """A sample grid beside the numbers and bars for FID and KID (matplotlib, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     m = report["metrics"]
-    lines = [f"facegen {report['facegen_version']}", f"step {report.get('step', '-')}",
+    fig = Figure(figsize=(10, 5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    grid_ax, text_ax, bar_ax = fig.subplot_mosaic([["grid", "text"], ["grid", "bars"]], width_ratios=[1, 1]).values()
+    grid_ax.imshow(grid(samples, 8))
+    grid_ax.set_axis_off()
+    grid_ax.set_title(f"{len(samples)} of {report['n_generated']} generated images", fontsize="small")
+    lines = [f"facegen {report['facegen_version']}, step {report.get('step', '-')}",
              f"generated {report['n_generated']}, real {report['n_real']}",
              f"FID {m['fid']:.2f}", f"KID x1000 {1000 * m['kid']:.2f} +- {1000 * m['kid_std']:.2f}",
              "face rate " + ("skipped" if m.get("face_rate") is None else f"{100 * m['face_rate']:.1f}%")]
-    for i, line in enumerate(lines):
-        draw.text((10, 10 + 16 * i), line, fill="black")
-    # Bars on a log-ish scale: FID 0..300, KID 0..0.3.
-    for i, (name, value, top) in enumerate((("FID", m["fid"], 300.0), ("KID", m["kid"], 0.3))):
-        y = 130 + 30 * i
-        width = int(300 * min(1.0, max(0.0, value) / top))
-        draw.rectangle([40, y, 40 + width, y + 18], fill=(70, 110, 200))
-        draw.text((8, y + 3), name, fill="black")
-    canvas = np.full((max(tiles.shape[0], panel.height), tiles.shape[1] + panel.width, 3), 255, np.uint8)
-    canvas[:tiles.shape[0], :tiles.shape[1]] = tiles
-    canvas[:panel.height, tiles.shape[1]:] = np.asarray(panel)
-    return canvas
+    text_ax.text(0, 1, "\n".join(lines), va="top", family="monospace")
+    text_ax.set_axis_off()
+    bar_ax.barh(["FID", "KID x1000"], [m["fid"], 1000 * m["kid"]], xerr=[0, 1000 * m["kid_std"]], color="#4670c8")
+    bar_ax.set_xlabel("lower is better")
+    bar_ax.grid(axis="x", alpha=0.3)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
