@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import inspect
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from facegen.atomic import exclusive
-from facegen.config import ARTICLE_LEARNING_RATE, ExportConfig, FacegenError, at_least
+from facegen.config import (AttributeConfig, DataConfig, EmbedderConfig, ExportConfig, FacegenError, MixConfig,
+                            TrainConfig, TrunkConfig, at_least, preset)
 from facegen.export.packers import PACKERS
 
 log = logging.getLogger("facegen")
@@ -25,6 +27,15 @@ attributes_app = typer.Typer(no_args_is_help=True, help="The face attribute clas
 app.add_typer(attributes_app, name="attributes")
 
 
+# Options several commands share, declared once. A None default means "the library's default", which the help
+# quotes from the dataclass that owns it (_T, _D, _E) rather than restating it.
+_T, _D, _E, _K, _EM, _AT = TrainConfig, DataConfig, ExportConfig, TrunkConfig, EmbedderConfig, AttributeConfig
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the resolved plan (every default applied) as JSON and "
+                                                        "write nothing.")]
+Opt = Optional  # an option whose None is "the default"
+
+
 def _tensorflow() -> None:
     """Start TensorFlow: called after every check that needs no model, so user mistakes come back at once."""
     from facegen._env import import_tensorflow_quietly
@@ -32,61 +43,81 @@ def _tensorflow() -> None:
     import_tensorflow_quietly()
 
 
-@app.command()
-def train(
-    data: Path = typer.Option(..., "--data", help="CelebA root (or its img_align_celeba/) or any folder of images."),
-    out: Path = typer.Option(..., "--out", help="Run folder; an existing run is resumed."),
-    preset: str = typer.Option("small", "--preset", help="Model size: paper (the article's), small, tiny."),
-    resolution: int = typer.Option(64, "--resolution", help="Image side: 32, 64 or 128."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="The GAN's total steps [default: 6000 in identity mode "
-                                        "(the measured recipe), 5000 plain; an existing run's own]."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train for this many passes instead of --steps."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Minibatch size (the article's 64)."),
-    seed: int = typer.Option(0, "--seed", help="Seeds weights, latents and data order."),
-    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints (every stage)."),
-    sample_every: int = typer.Option(500, "--sample-every", help="Steps between sample grids."),
-    keep: int = typer.Option(3, "--keep", help="Checkpoints to keep."),
-    partition: str = typer.Option("train", "--partition", help="CelebA split: train, val, test or all."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Decode all images into memory once."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="identity: the embedder, the identity-mode GAN (SD-GAN) "
-                                       "with the identity loss against it, the attribute classifier and a judge "
-                                       "embedder, one after another [default on identity-labelled data]; plain: "
-                                       "the article's DCGAN alone [default otherwise]."),
-    identity_dim: int = typer.Option(50, "--identity-dim", help="identity mode: latent entries that are z_id."),
-    strategy: str = typer.Option("auto", "--strategy",
-                                 help="tf.distribute: auto (multiworker if TF_CONFIG lists workers, mirrored if several "
-                                      "GPUs, else default), default, mirrored, multiworker."),
-    sync_bn: bool = typer.Option(False, "--sync-bn", help="Synchronise BN statistics across replicas."),
-    mixed_precision: str = typer.Option("auto", "--mixed-precision",
-                                        help="auto, off (float32), float16 or bfloat16. auto: bfloat16 where the "
-                                             "hardware computes it natively (AVX512-BF16/AMX CPUs, GPUs of compute "
-                                             "capability 8+), else float32; a run keeps its policy. Every stage "
-                                             "trains at it (the embedders and classifier in float32 for float16)."),
-    xla: bool = typer.Option(False, "--xla", help="XLA-compile the step. For GPUs: slower on CPUs (bench/RESULTS.md)."),
-    learning_rate: float = typer.Option(ARTICLE_LEARNING_RATE, "--learning-rate",
-                                        help="Adam's step size (the article's, for every preset)."),
-    d_learning_rate: Optional[float] = typer.Option(None, "--d-learning-rate", help="D's own Adam step size "
-                                                    "(two time-scale updates) [default: --learning-rate]."),
-    eval_every: int = typer.Option(0, "--eval-every", help="Steps between FID/KID checks (0 = off); keeps RUN/best."),
-    eval_n: int = typer.Option(500, "--eval-n", help="Generated images per --eval-every check."),
-    identity_loss: Optional[float] = typer.Option(None, "--identity-loss", help="Identity mode: weight of a frozen "
+# `facegen train`'s options.
+TrainData = Annotated[Path, typer.Option("--data", help="CelebA root (or its img_align_celeba/) or any folder of images.")]
+RunOut = Annotated[Path, typer.Option("--out", help="Run folder; an existing run is resumed.")]
+Preset = Annotated[Opt[str], typer.Option("--preset", help=f"Model size: paper (the article's), small, tiny [default: "
+                                                          f"{_T.preset}].")]
+Resolution = Annotated[Opt[int], typer.Option("--resolution", help=f"Image side: 32, 64 or 128 [default: "
+                                                                   f"{_D.resolution}].")]
+Steps = Annotated[Opt[int], typer.Option("--steps", help="The GAN's total steps [default: 6000 in identity mode (the "
+                                                         f"measured recipe), {_T.steps} plain; an existing run's own].")]
+Epochs = Annotated[Opt[int], typer.Option("--epochs", help="Train for this many passes instead of --steps.")]
+BatchSize = Annotated[Opt[int], typer.Option("--batch-size", help=f"Minibatch size [default: {_T.batch_size}, the "
+                                                                  "article's].")]
+TrainSeed = Annotated[Opt[int], typer.Option("--seed", help=f"Seeds weights, latents and data order [default: "
+                                                            f"{_T.seed}].")]
+CheckpointEvery = Annotated[Opt[int], typer.Option("--checkpoint-every", help="Steps between checkpoints (every "
+                                                   f"stage) [default: {_T.checkpoint_every}].")]
+SampleEvery = Annotated[Opt[int], typer.Option("--sample-every", help="Steps between sample grids [default: "
+                                               f"{_T.sample_every}].")]
+Keep = Annotated[Opt[int], typer.Option("--keep", help=f"Checkpoints to keep [default: {_T.keep_checkpoints}].")]
+Partition = Annotated[Opt[str], typer.Option("--partition", help="CelebA split: train, val, test or all [default: "
+                                             f"{_D.partition}].")]
+Cache = Annotated[Opt[bool], typer.Option("--cache/--no-cache", help="Decode all images into memory once "
+                                          f"[default: {'--cache' if _D.cache else '--no-cache'}].")]
+Mode = Annotated[Opt[str], typer.Option("--mode", help="identity: the embedder, the identity-mode GAN (SD-GAN) with "
+                                        "the identity loss against it, the attribute classifier and a judge embedder, "
+                                        "one after another [default on identity-labelled data]; plain: the article's "
+                                        "DCGAN alone [default otherwise].")]
+IdentityDim = Annotated[Opt[int], typer.Option("--identity-dim", help="identity mode: latent entries that are z_id "
+                                               f"[default: {inspect.signature(preset).parameters['identity_dim'].default}].")]
+Strategy = Annotated[Opt[str], typer.Option("--strategy", help="tf.distribute: auto (multiworker if TF_CONFIG lists "
+                                            "workers, mirrored if several GPUs, else default), default, mirrored, "
+                                            f"multiworker [default: {_T.strategy}].")]
+SyncBn = Annotated[bool, typer.Option("--sync-bn", help="Synchronise BN statistics across replicas.")]
+TrainPrecision = Annotated[Opt[str], typer.Option("--mixed-precision", help="auto, off (float32), float16 or bfloat16. "
+                                                  "auto: bfloat16 where the hardware computes it natively "
+                                                  "(AVX512-BF16/AMX CPUs, GPUs of compute capability 8+), else "
+                                                  "float32; a run keeps its policy. Every stage trains at it (the "
+                                                  "embedders and classifier in float32 for float16) [default: "
+                                                  f"{_T.mixed_precision}].")]
+Xla = Annotated[bool, typer.Option("--xla", help="XLA-compile the step. For GPUs: slower on CPUs (bench/RESULTS.md).")]
+LearningRate = Annotated[Opt[float], typer.Option("--learning-rate", help="Adam's step size [default: "
+                                                  f"{_T.learning_rate:g}, the article's, for every preset].")]
+DLearningRate = Annotated[Opt[float], typer.Option("--d-learning-rate", help="D's own Adam step size (two time-scale "
+                                                   "updates) [default: --learning-rate].")]
+EvalEvery = Annotated[Opt[int], typer.Option("--eval-every", help="Steps between FID/KID checks (0 = off); keeps "
+                                             f"RUN/best [default: {_T.eval_every}].")]
+EvalN = Annotated[Opt[int], typer.Option("--eval-n", help=f"Generated images per --eval-every check [default: "
+                                         f"{_T.eval_n}].")]
+IdentityLoss = Annotated[Opt[float], typer.Option("--identity-loss", help="Identity mode: weight of a frozen "
                                                   "embedder's term pulling images that share z_id together and other "
-                                                  "identities apart; 0 = off [default: 1 with the run's embedder]."),
-    identity_embedder: Optional[Path] = typer.Option(None, "--identity-embedder", help="An embedder folder (facegen "
+                                                  "identities apart; 0 = off [default: 1 with the run's embedder].")]
+IdentityEmbedder = Annotated[Opt[Path], typer.Option("--identity-embedder", help="An embedder folder (facegen "
                                                      "embedder train) for the identity loss and the exports, instead "
-                                                     "of training RUN/embedder."),
-    embedder_steps: Optional[int] = typer.Option(None, "--embedder-steps", help="Identity mode: RUN/embedder's "
-                                                 "steps [default: the preset's, 1500 small]."),
-    attributes_steps: Optional[int] = typer.Option(None, "--attributes-steps", help="Identity mode, data with "
-                                                   "attribute labels: RUN/attributes' steps, 0 = skip [default: the "
-                                                   "preset's, 2000 small]."),
-    judge_steps: Optional[int] = typer.Option(None, "--judge-steps", help="Identity mode: RUN/judge's steps (a "
-                                              "second embedder that only judges exports), 0 = skip [default: the "
-                                              "preset's, 1500 small]."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan (every stage's settings) as JSON "
-                                 "and train nothing."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
+                                                     "of training RUN/embedder.")]
+EmbedderSteps = Annotated[Opt[int], typer.Option("--embedder-steps", help="Identity mode: RUN/embedder's steps "
+                                                 "[default: the preset's, 1500 small].")]
+AttributesSteps = Annotated[Opt[int], typer.Option("--attributes-steps", help="Identity mode, data with attribute "
+                                                   "labels: RUN/attributes' steps, 0 = skip [default: the preset's, "
+                                                   "2000 small].")]
+JudgeSteps = Annotated[Opt[int], typer.Option("--judge-steps", help="Identity mode: RUN/judge's steps (a second "
+                                              "embedder that only judges exports), 0 = skip [default: the preset's, "
+                                              "1500 small].")]
+
+
+@app.command()
+def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resolution = None, steps: Steps = None,
+          epochs: Epochs = None, batch_size: BatchSize = None, seed: TrainSeed = None,
+          checkpoint_every: CheckpointEvery = None, sample_every: SampleEvery = None, keep: Keep = None,
+          partition: Partition = None, cache: Cache = None, mode: Mode = None, identity_dim: IdentityDim = None,
+          strategy: Strategy = None, sync_bn: SyncBn = False, mixed_precision: TrainPrecision = None,
+          xla: Xla = False, learning_rate: LearningRate = None, d_learning_rate: DLearningRate = None,
+          eval_every: EvalEvery = None, eval_n: EvalN = None, identity_loss: IdentityLoss = None,
+          identity_embedder: IdentityEmbedder = None, embedder_steps: EmbedderSteps = None,
+          attributes_steps: AttributesSteps = None, judge_steps: JudgeSteps = None, dry_run: DryRun = False,
+          quiet: Quiet = False) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
     embedder (RUN/embedder), the identity-mode GAN with the identity loss (RUN), the attribute classifier
     (RUN/attributes, where the data has attribute labels), a judge embedder (RUN/judge) and the model's identity
@@ -99,8 +130,8 @@ def train(
     train_plan = plan(TrainRequest(
         data=data, out=out, preset=preset, resolution=resolution, steps=steps, epochs=epochs, batch_size=batch_size,
         seed=seed, checkpoint_every=checkpoint_every, sample_every=sample_every, keep=keep, partition=partition,
-        cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn,
-        mixed_precision=mixed_precision, xla=xla, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
+        cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn or None,
+        mixed_precision=mixed_precision, xla=xla or None, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
         eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
         embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps))
     if dry_run:
@@ -164,78 +195,88 @@ def sample(
     typer.echo(f"wrote {out} ({len(images)} images from step {gen.step})")
 
 
-_E = ExportConfig  # the export's defaults live in its record; the help quotes them from there
+# `facegen export`'s options.
+Checkpoint = Annotated[Path, typer.Option("--checkpoint", help="A trained run folder.")]
+DatasetOut = Annotated[Path, typer.Option("--out", help="Dataset folder to write (an interrupted export here is "
+                                                        "resumed).")]
+Count = Annotated[Opt[int], typer.Option("--count", help="Total images; with neither of the next two, 20 per "
+                                                         "identity.")]
+Identities = Annotated[Opt[int], typer.Option("--identities", help="Number of identities (folders).")]
+PerIdentity = Annotated[Opt[int], typer.Option("--per-identity", help="Images per identity.")]
+Variation = Annotated[Opt[float], typer.Option("--variation", help="How far an image may move from its identity, 0 = "
+                                               "the same face. Plain runs: 1 = unrelated (default 0.35); identity "
+                                               "mode: the scale of z_obs, 1 = its full trained range (default "
+                                               "unverified), up to 2 = wider than G trained on (default 1.5 when "
+                                               "verified: the embedder redraws what strays).")]
+ExportSeed = Annotated[Opt[int], typer.Option("--seed", help="Keys every latent with (identity, index): same seed, "
+                                              f"same bytes [default: {_E.seed}].")]
+Format = Annotated[Opt[str], typer.Option("--format", help=f"png or jpg [default: {_E.format}].")]
+Quality = Annotated[Opt[int], typer.Option("--quality", help=f"JPEG quality [default: {_E.quality}].")]
+Size = Annotated[Opt[int], typer.Option("--size", help="Output side in pixels (e.g. 112) [default: the model's "
+                                                       "resolution].")]
+ExportBatch = Annotated[Opt[int], typer.Option("--batch-size", help="Images per generator dispatch, rounded up to "
+                                               f"whole {_E.block}-image blocks (blocks are fixed by image index, which "
+                                               f"keeps the bytes exact) [default: {_E.batch_size}].")]
+MinRealism = Annotated[Opt[float], typer.Option("--min-realism", help="Redraw (up to 8 draws) images whose realism is "
+                                                "below this. Realism (0..1) is D's rank of an image among 2,000 "
+                                                "reference images of the same checkpoint: 0.3 redraws the images D "
+                                                "ranks among the least real 30% of what the model makes [default: "
+                                                "off].")]
+Realism = Annotated[bool, typer.Option("--realism", help="Score every image's realism for the manifest (implied by "
+                                       "--min-realism; off by default: D costs about as much as G).")]
+Shard = Annotated[Opt[str], typer.Option("--shard", help="i/n: generate slice i of n (join with facegen merge); auto: "
+                                         "the slice a Slurm array, a Kubernetes Indexed Job or TF_CONFIG gives this "
+                                         "process [default: 0/1].")]
+Shards = Annotated[Opt[int], typer.Option("--shards", help="With --shard auto under a Kubernetes Indexed Job: the "
+                                          "Job's completions [default: $FACEGEN_SHARDS].")]
+Workers = Annotated[Opt[int], typer.Option("--workers", help="Encoding threads [default: one per core].")]
+ExportStrategy = Annotated[Opt[str], typer.Option("--strategy", help="auto (every local GPU generates), default or "
+                                                  f"mirrored [default: {_E.strategy}].")]
+ExportPrecision = Annotated[Opt[str], typer.Option("--mixed-precision", help="auto (bfloat16 where the CPU/GPU "
+                                                   "computes it natively), off or bfloat16. Part of the bytes: the "
+                                                   "same machine kind and policy give the same files [default: "
+                                                   f"{_E.precision}].")]
+Embedder = Annotated[Opt[Path], typer.Option("--embedder", help="An embedder folder (facegen embedder train): "
+                                             "identities far apart and from the training people, images consistent "
+                                             "[default: the run's RUN/embedder].")]
+Verify = Annotated[bool, typer.Option("--verify/--no-verify", help="Verify identities with the run's embedder "
+                                      "(--no-verify: latent identities, unchecked).")]
+MinConsistency = Annotated[Opt[float], typer.Option("--min-consistency", help="With --embedder: redraw images whose "
+                                                    "cosine to their identity's reference is below this [default: "
+                                                    "calibrated].")]
+MaxSimilarity = Annotated[Opt[float], typer.Option("--max-similarity", help="With --embedder: reject identities this "
+                                                   "close to an accepted one [default: calibrated].")]
+MaxLeakage = Annotated[Opt[float], typer.Option("--max-leakage", help="With --embedder: reject identities this close "
+                                                "to a training identity [default: calibrated].")]
+MaxCandidates = Annotated[Opt[int], typer.Option("--max-candidates", help="With --embedder or --balance: identity "
+                                                 "candidates per identity before giving up [default: "
+                                                 f"{_E.max_candidates}].")]
+Attributes = Annotated[Opt[Path], typer.Option("--attributes", help="An attribute classifier folder (facegen "
+                                               "attributes train): a probability column per attribute [default: the "
+                                               "run's RUN/attributes].")]
+NoAttributes = Annotated[bool, typer.Option("--no-attributes", help="No attribute columns (the run's classifier "
+                                            "labels them by default).")]
+Balance = Annotated[Opt[str], typer.Option("--balance", help="With --attributes: identity-attribute shares to hit, "
+                                           "e.g. Male=0.5,Eyeglasses=0.3.")]
+BalanceConfidence = Annotated[Opt[float], typer.Option("--balance-confidence", help="With --balance: an identity "
+                                                       "counts for an attribute only at this probability or more, "
+                                                       "against it at 1 - this or less; candidates in between are "
+                                                       f"redrawn [default: {_E.balance_confidence}].")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace whatever --out holds.")]
 
 
 @app.command("export")
-def export_cmd(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="A trained run folder."),
-    out: Path = typer.Option(..., "--out", help="Dataset folder to write (an interrupted export here is resumed)."),
-    count: Optional[int] = typer.Option(None, "--count", help="Total images; with neither of the next two, 20 per identity."),
-    identities: Optional[int] = typer.Option(None, "--identities", help="Number of identities (folders)."),
-    per_identity: Optional[int] = typer.Option(None, "--per-identity", help="Images per identity."),
-    variation: Optional[float] = typer.Option(
-        None, "--variation", help="How far an image may move from its identity, 0 = the same face. Plain runs: 1 = "
-        "unrelated (default 0.35); identity mode: the scale of z_obs, 1 = its full trained range (default unverified), "
-        "up to 2 = wider than G trained on (default 1.5 when verified: the embedder redraws what strays)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Keys every latent with (identity, index): same seed, "
-                                       f"same bytes [default: {_E.seed}]."),
-    fmt: Optional[str] = typer.Option(None, "--format", help=f"png or jpg [default: {_E.format}]."),
-    quality: Optional[int] = typer.Option(None, "--quality", help=f"JPEG quality [default: {_E.quality}]."),
-    size: Optional[int] = typer.Option(None, "--size", help="Output side in pixels (e.g. 112) [default: the model's "
-                                       "resolution]."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per generator dispatch, rounded up to "
-                                             "whole 64-image blocks (blocks are fixed by image index, which keeps the "
-                                             f"bytes exact) [default: {_E.batch_size}]."),
-    min_realism: Optional[float] = typer.Option(
-        None, "--min-realism", help="Redraw (up to 8 draws) images whose realism is below this. Realism (0..1) is "
-        "D's rank of an image among 2,000 reference images of the same checkpoint: 0.3 redraws the images D ranks "
-        "among the least real 30% of what the model makes [default: off]."),
-    realism: bool = typer.Option(False, "--realism", help="Score every image's realism for the manifest (implied "
-                                 "by --min-realism; off by default: D costs about as much as G)."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: generate slice i of n (join with facegen merge); "
-                                        "auto: the slice a Slurm array, a Kubernetes Indexed Job or TF_CONFIG gives "
-                                        "this process [default: 0/1]."),
-    shards: Optional[int] = typer.Option(None, "--shards", help="With --shard auto under a Kubernetes Indexed Job: "
-                                         "the Job's completions [default: $FACEGEN_SHARDS]."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Encoding threads [default: one per core]."),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="auto (every local GPU generates), default or "
-                                           f"mirrored [default: {_E.strategy}]."),
-    precision: Optional[str] = typer.Option(None, "--mixed-precision",
-                                            help="auto (bfloat16 where the CPU/GPU computes it natively), off or "
-                                                 "bfloat16. Part of the bytes: the same machine kind and policy give "
-                                                 f"the same files [default: {_E.precision}]."),
-    embedder: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder (facegen embedder train): "
-                                            "identities far apart and from the training people, images consistent "
-                                            "[default: the run's RUN/embedder]."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify identities with the run's embedder "
-                                "(--no-verify: latent identities, unchecked)."),
-    min_consistency: Optional[float] = typer.Option(None, "--min-consistency", help="With --embedder: redraw images "
-                                                    "whose cosine to their identity's reference is below this "
-                                                    "[default: calibrated]."),
-    max_similarity: Optional[float] = typer.Option(None, "--max-similarity", help="With --embedder: reject "
-                                                   "identities this close to an accepted one [default: calibrated]."),
-    max_leakage: Optional[float] = typer.Option(None, "--max-leakage", help="With --embedder: reject identities this "
-                                                "close to a training identity [default: calibrated]."),
-    max_candidates: Optional[int] = typer.Option(None, "--max-candidates", help="With --embedder or --balance: "
-                                                 "identity candidates per identity before giving up "
-                                                 f"[default: {_E.max_candidates}]."),
-    attributes: Optional[Path] = typer.Option(None, "--attributes", help="An attribute classifier folder (facegen "
-                                              "attributes train): a probability column per attribute [default: "
-                                              "the run's RUN/attributes]."),
-    no_attributes: bool = typer.Option(False, "--no-attributes", help="No attribute columns (the run's classifier "
-                                       "labels them by default)."),
-    balance: Optional[str] = typer.Option(None, "--balance", help="With --attributes: identity-attribute shares to "
-                                          "hit, e.g. Male=0.5,Eyeglasses=0.3."),
-    balance_confidence: Optional[float] = typer.Option(None, "--balance-confidence", help="With --balance: an "
-                                                       "identity counts for an attribute only at this probability or "
-                                                       "more, against it at 1 - this or less; candidates in between "
-                                                       f"are redrawn [default: {_E.balance_confidence}]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace whatever --out holds."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan (every default applied) as JSON "
-                                 "and write nothing."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
+def export_cmd(checkpoint: Checkpoint, out: DatasetOut, count: Count = None, identities: Identities = None,
+               per_identity: PerIdentity = None, variation: Variation = None, seed: ExportSeed = None,
+               fmt: Format = None, quality: Quality = None, size: Size = None, batch_size: ExportBatch = None,
+               min_realism: MinRealism = None, realism: Realism = False, shard: Shard = None, shards: Shards = None,
+               workers: Workers = None, strategy: ExportStrategy = None, precision: ExportPrecision = None,
+               embedder: Embedder = None, verify: Verify = True, min_consistency: MinConsistency = None,
+               max_similarity: MaxSimilarity = None, max_leakage: MaxLeakage = None,
+               max_candidates: MaxCandidates = None, attributes: Attributes = None,
+               no_attributes: NoAttributes = False, balance: Balance = None,
+               balance_confidence: BalanceConfidence = None, overwrite: Overwrite = False, dry_run: DryRun = False,
+               quiet: Quiet = False) -> None:
     """Export a labeled synthetic face dataset: one folder per identity, manifest.csv, im2rec.lst, metadata.csv.
 
     Example: facegen export --checkpoint runs/quickstart --count 2000 --out synth/
@@ -298,24 +339,26 @@ def mix(
                                                   help="Real identities to take [default: all; 0 = none]."),
     synth_identities: Optional[int] = typer.Option(None, "--synth-identities",
                                                    help="Identities to take from each export [default: all]."),
-    size: int = typer.Option(0, "--size", help="Image side; default the exports' (needed without --synth)."),
-    fmt: str = typer.Option("", "--format", help="png or jpg without --synth [default: png]."),
-    seed: int = typer.Option(0, "--seed", help="Which identities are taken when fewer than all."),
-    partition: str = typer.Option("train", "--partition", help="CelebA split of the real identities."),
-    link: bool = typer.Option(True, "--link/--copy", help="Hard-link synthetic images where possible."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    size: Opt[int] = typer.Option(None, "--size", help="Image side [default: the exports'; needed without --synth]."),
+    fmt: Opt[str] = typer.Option(None, "--format", help="png or jpg [default: the exports'; png without --synth]."),
+    seed: Opt[int] = typer.Option(None, "--seed", help="Which identities are taken when fewer than all "
+                                  f"[default: {MixConfig.seed}]."),
+    partition: Opt[str] = typer.Option(None, "--partition", help="CelebA split of the real identities "
+                                       f"[default: {MixConfig.partition}]."),
+    link: Opt[bool] = typer.Option(None, "--link/--copy", help="Hard-link synthetic images where possible [default: "
+                                   f"{'--link' if MixConfig.link else '--copy'}]."),
+    quiet: Quiet = False,
 ) -> None:
     """Real and synthetic identities in one dataset: disjoint labels, one image size, manifest.csv with a
     source column, im2rec.lst, metadata.csv, mix.json and a dataset card.
 
     Example: facegen mix --real data/celeba-sample --synth synth/ --real-identities 200 --out mixed/
     """
-    from facegen.config import MixConfig
     from facegen.export.mix import mix as run_mix
 
     cfg = MixConfig(real=None if real is None else str(real), synth=tuple(str(s) for s in synth),
-                    real_identities=real_identities, synth_identities=synth_identities, seed=seed,
-                    partition=partition, link=link, size=size, format=fmt)
+                    real_identities=real_identities, synth_identities=synth_identities,
+                    **_given(seed=seed, partition=partition, link=link, size=size, format=fmt))
     with exclusive(out):
         result = run_mix(cfg, out, command=_command(), progress=not quiet)
     for line in result.lines():
@@ -334,7 +377,7 @@ def pack(
                                                "[default: 10000]."),
     prefix: Optional[str] = typer.Option(None, "--prefix", help="Sharded formats: shard names start with PREFIX "
                                          "[default: faces]."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: Quiet = False,
 ) -> None:
     """Pack a dataset for the trainers that read packed files (each format is one module in facegen.export.packers).
 
@@ -372,7 +415,7 @@ def benchmark_cmd(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="A `facegen data pairs` folder to verify on "
                                          "[default: drawn from --real's held-out identities]."),
     folds: Optional[int] = typer.Option(None, "--folds", help="Folds of the drawn pairs [default: 10]."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: Quiet = False,
 ) -> None:
     """Does a synthetic set help a recognizer on your data? The same recognizer on real, real + synthetic and
     synthetic arms at several real-set sizes, verified on held-out real people (10-fold accuracy, TAR@FAR 1e-3).
@@ -418,7 +461,7 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: RUN/eval or EXPORT-eval]."),
     judge: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder that judges the export's "
                                          "identities; not the one that filtered it [default: the run's RUN/judge]."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: Quiet = False,
 ) -> None:
     """FID and KID against the real data (FID Inception features), face rate if mtcnn is installed.
 
@@ -474,7 +517,7 @@ def data_pairs(
     seed: Optional[int] = typer.Option(None, "--seed", help="Pair drawing seed [default: 0]."),
     name: Optional[str] = typer.Option(None, "--name", help="NAME.bin, for arcface_torch's config.val_targets "
                                        "[default: facegen_val]."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: Quiet = False,
 ) -> None:
     """Verification pairs of held-out real identities (CelebA val+test, or every 10th identity folder) in the LFW
     layout, as pairs.csv and an insightface .bin.
@@ -491,20 +534,34 @@ def data_pairs(
                f"of {r['held_out_identities']} held-out identities to {out} (pairs.csv, {r['bin']})")
 
 
+# The trunk commands' options (facegen embedder train, facegen attributes train).
+TrunkPreset = Annotated[Opt[str], typer.Option("--preset", help="tiny (tests), small (CPU), large (GPU, CelebA) "
+                                                                f"[default: {_K.preset}].")]
+TrunkResolution = Annotated[Opt[int], typer.Option("--resolution", help=f"Face side the model reads [default: {_K.resolution}].")]
+TrunkSteps = Annotated[Opt[int], typer.Option("--steps", help="Batches of --batch-size [default: "
+                                                              f"{_EM.steps} embedder, {_AT.steps} classifier].")]
+TrunkBatch = Annotated[Opt[int], typer.Option("--batch-size", help=f"Faces per batch [default: {_K.batch_size}].")]
+TrunkSeed = Annotated[Opt[int], typer.Option("--seed", help=f"Seeds weights and data order [default: {_K.seed}].")]
+TrunkPrecision = Annotated[Opt[str], typer.Option("--mixed-precision", help="auto (bfloat16 where native, else "
+                                                  "float32), off (float32) or bfloat16; a folder keeps its policy "
+                                                  f"[default: {_K.mixed_precision}].")]
+
+
+def _given(**values) -> dict:
+    """The options a user gave (None: the config record's default applies)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 @embedder_app.command("train")
 def embedder_train(
-    data: Path = typer.Option(..., "--data", help="Identity-labelled faces: CelebA or one sub-folder per identity."),
-    out: Path = typer.Option(..., "--out", help="Embedder folder (an interrupted training here resumes)."),
-    preset: str = typer.Option("small", "--preset", help="tiny (tests), small (CPU), large (GPU, CelebA)."),
-    resolution: int = typer.Option(64, "--resolution", help="Face side the embedder reads."),
-    steps: int = typer.Option(3000, "--steps", help="Batches of --batch-size."),
-    batch_size: int = typer.Option(64, "--batch-size"),
-    blocks: int = typer.Option(1, "--blocks", help="Residual blocks per stage."),
-    margin: float = typer.Option(0.35, "--margin", help="CosFace margin."),
-    seed: int = typer.Option(0, "--seed"),
-    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (bfloat16 where native, else "
-                                        "float32), off (float32) or bfloat16; a folder keeps its policy."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    data: Annotated[Path, typer.Option("--data", help="Identity-labelled faces: CelebA or one sub-folder per "
+                                                      "identity.")],
+    out: Annotated[Path, typer.Option("--out", help="Embedder folder (an interrupted training here resumes).")],
+    preset: TrunkPreset = None, resolution: TrunkResolution = None, steps: TrunkSteps = None,
+    batch_size: TrunkBatch = None, seed: TrunkSeed = None, mixed_precision: TrunkPrecision = None,
+    blocks: Annotated[Opt[int], typer.Option("--blocks", help=f"Residual blocks per stage [default: {_K.blocks}].")] = None,
+    margin: Annotated[Opt[float], typer.Option("--margin", help=f"CosFace margin [default: {_EM.margin}].")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train the identity embedder on the data's training identities; report verification on held-out ones.
 
@@ -513,8 +570,9 @@ def embedder_train(
     from facegen.config import EmbedderConfig
     from facegen.data import check_data_path
 
-    cfg = EmbedderConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
-                         blocks=blocks, margin=margin, seed=seed, mixed_precision=mixed_precision)
+    cfg = EmbedderConfig(data=str(data), **_given(preset=preset, resolution=resolution, steps=steps,
+                                                  batch_size=batch_size, blocks=blocks, margin=margin, seed=seed,
+                                                  mixed_precision=mixed_precision))
     check_data_path(data)
     with exclusive(out):
         _tensorflow()
@@ -527,16 +585,12 @@ def embedder_train(
 
 @attributes_app.command("train")
 def attributes_train(
-    data: Path = typer.Option(..., "--data", help="Faces with attribute labels (CelebA's list_attr_celeba.txt)."),
-    out: Path = typer.Option(..., "--out", help="Classifier folder (an interrupted training here resumes)."),
-    preset: str = typer.Option("small", "--preset", help="tiny (tests), small (CPU), large (GPU, CelebA)."),
-    resolution: int = typer.Option(64, "--resolution", help="Face side the classifier reads."),
-    steps: int = typer.Option(2000, "--steps", help="Batches of --batch-size."),
-    batch_size: int = typer.Option(64, "--batch-size"),
-    seed: int = typer.Option(0, "--seed"),
-    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (bfloat16 where native, else "
-                                        "float32), off (float32) or bfloat16; a folder keeps its policy."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    data: Annotated[Path, typer.Option("--data", help="Faces with attribute labels (CelebA's "
+                                                      "list_attr_celeba.txt).")],
+    out: Annotated[Path, typer.Option("--out", help="Classifier folder (an interrupted training here resumes).")],
+    preset: TrunkPreset = None, resolution: TrunkResolution = None, steps: TrunkSteps = None,
+    batch_size: TrunkBatch = None, seed: TrunkSeed = None, mixed_precision: TrunkPrecision = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train the attribute classifier on the training partition; report held-out accuracy per attribute.
 
@@ -545,8 +599,8 @@ def attributes_train(
     from facegen.config import AttributeConfig
     from facegen.data import check_data_path
 
-    cfg = AttributeConfig(data=str(data), preset=preset, resolution=resolution, steps=steps, batch_size=batch_size,
-                          seed=seed, mixed_precision=mixed_precision)
+    cfg = AttributeConfig(data=str(data), **_given(preset=preset, resolution=resolution, steps=steps,
+                                                   batch_size=batch_size, seed=seed, mixed_precision=mixed_precision))
     check_data_path(data)
     with exclusive(out):
         _tensorflow()
