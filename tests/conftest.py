@@ -144,3 +144,70 @@ def ctrl_c_after(monkeypatch, module, steps: int) -> None:
                 raise KeyboardInterrupt
 
     monkeypatch.setattr(module, "tqdm", Interrupting)
+
+
+# The export tests' tiny run and its export, trained and written once per session and shared (read-only) by every
+# export test module.
+EXPORT_K, EXPORT_M = 12, 50  # 600 images: 1.8M pixels at 32x32, enough for a rare rounding flip to show
+
+
+def export_cfg(**kw):
+    """The export tests' ExportConfig: 12 x 50 images in 16-image blocks, overridden by `kw`."""
+    from facegen.config import ExportConfig
+
+    return ExportConfig(**{**dict(identities=EXPORT_K, per_identity=EXPORT_M, seed=11, block=16, batch_size=64), **kw})
+
+
+def digest(folder, skip=("export.json", "README.md")):
+    """sha256 of every file under the folder by relative path (the dataset's bytes; records with dates and
+    commands, `skip`, aside)."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in skip}
+
+
+def facegen_cli(*args, cwd=None, **env):
+    """`python -m facegen ARGS` in a subprocess, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**{k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "FACEGEN_TF_LOGS")}, **env}
+    return subprocess.run([sys.executable, "-m", "facegen", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def interrupt_export_after(monkeypatch, n):
+    """Ctrl-C while the export writes its n-th image (monkeypatch.undo() restores the writer)."""
+    from facegen.export import render
+
+    real_write, calls = render._write, {"n": 0}
+
+    def dying_write(*a):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        real_write(*a)
+
+    monkeypatch.setattr(render, "_write", dying_write)
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory, celeba_sample):
+    """A tiny plain run trained 30 steps (tests must not write into it)."""
+    from facegen.training.loop import train
+
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    train(run_dir, tiny_config(celeba_sample, steps=30), progress=False)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def straight(run, tmp_path_factory):
+    """The run's 12 x 50 export with export_cfg() (tests must not write into it)."""
+    from facegen.export.render import export
+
+    out = tmp_path_factory.mktemp("exp") / "straight"
+    export(run, out, export_cfg(), progress=False)
+    return out

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from facegen.atomic import write_bytes
 from facegen.export import layout

@@ -7,15 +7,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import test_render
-from test_render import cfg, digest
+from conftest import digest, interrupt_export_after
+from conftest import export_cfg as cfg
 
 from facegen.export.attributes import IDENTITY_PREFIX
 from facegen.export.merge import merge
 from facegen.export.render import export
 from facegen.models.attributes import IDENTITY_ATTRIBUTES
 
-run = test_render.run
 K, M = 5, 6
 
 
@@ -100,7 +99,7 @@ def test_balance_hits_the_share_exactly_and_exports_stay_exact(run, trained_attr
         export(run, part, acfg(trained_attributes[0], shard=(i, 2), **kw), progress=False)
     merge(parts, tmp_path / "merged", progress=False)
     assert digest(tmp_path / "merged") == digest(tmp_path / "b")
-    test_render.interrupt_after(monkeypatch, 7)
+    interrupt_export_after(monkeypatch, 7)
     with pytest.raises(Interrupted):
         export(run, tmp_path / "r", acfg(trained_attributes[0], workers=1, **kw), progress=False)
     monkeypatch.undo()

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import test_render
 import yaml
 from PIL import Image
-from test_mix import cfg as mix_cfg
-from test_render import K, M, cfg
+from conftest import EXPORT_K as K
+from conftest import EXPORT_M as M
+from conftest import export_cfg as cfg
 
+from facegen.config import MixConfig
 from facegen.data.sources import PREVIEW_NAME
 from facegen.export.card import CARD, EVALUATION, PREVIEW_COLUMNS, PREVIEW_ROWS, size_category, write_card
 from facegen.export.manifest import EXPORT_JSON, read_manifest
@@ -19,7 +20,6 @@ from facegen.export.merge import merge
 from facegen.export.mix import MIX_JSON, mix
 from facegen.export.render import export
 
-run, straight = test_render.run, test_render.straight
 
 
 def check_card(folder, identities, images, tile=32):
@@ -60,7 +60,8 @@ def test_merge_writes_the_card_of_the_whole(run, tmp_path):
 
 
 def test_mix_writes_a_card_with_real_and_synthetic_rows(celeba_sample, straight, tmp_path):
-    mix(mix_cfg(celeba_sample, [straight], real_identities=3, synth_identities=6), tmp_path / "m", progress=False)
+    mix(MixConfig(real=str(celeba_sample), synth=(str(straight),), real_identities=3, synth_identities=6),
+        tmp_path / "m", progress=False)
     frame = pd.read_csv(tmp_path / "m" / "manifest.csv")
     text = check_card(tmp_path / "m", 9, len(frame))
     assert "real" in yaml.safe_load(text.split("---\n")[1])["tags"]

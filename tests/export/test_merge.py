@@ -3,8 +3,10 @@
 import json
 
 import pytest
-import test_render
-from test_render import K, M, cfg, digest
+from conftest import EXPORT_K as K
+from conftest import EXPORT_M as M
+from conftest import digest
+from conftest import export_cfg as cfg
 
 from facegen.config import FacegenError
 from facegen.export.card import CARD
@@ -12,7 +14,6 @@ from facegen.export.manifest import EXPORT_JSON, read_manifest
 from facegen.export.merge import merge
 from facegen.export.render import export
 
-run, straight = test_render.run, test_render.straight  # the export tests' tiny run and its export (fixtures)
 
 
 def test_shards_merge_into_the_same_dataset(run, straight, tmp_path):

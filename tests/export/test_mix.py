@@ -6,16 +6,16 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-import test_render
 from PIL import Image
-from test_render import K, M, digest
+from conftest import EXPORT_K as K
+from conftest import EXPORT_M as M
+from conftest import digest
 
 from facegen.config import FacegenError, MixConfig
 from facegen.data import discover
 from facegen.export import mix as mix_mod
 from facegen.export.mix import MIX_JSON, MIX_STATE, mix
 
-run, straight = test_render.run, test_render.straight  # a tiny run's finished 32px export (fixtures)
 REAL_IDS, SYNTH_IDS = 5, 4
 
 
@@ -91,7 +91,7 @@ def test_selection_is_deterministic_and_seeded(celeba_sample, straight, tmp_path
 
 
 def test_two_exports_get_disjoint_labels(celeba_sample, straight, run, tmp_path):
-    from test_render import cfg as export_cfg
+    from conftest import export_cfg
 
     from facegen.export.render import export
 
@@ -159,7 +159,7 @@ def test_an_undecodable_real_image_is_refused(celeba_sample, straight, tmp_path)
 
 
 def test_cli_mixes_and_refuses_in_one_line(celeba_sample, straight, tmp_path):
-    from test_cli import facegen
+    from conftest import facegen_cli as facegen
 
     ok = facegen("mix", "--real", celeba_sample, "--synth", straight, "--out", tmp_path / "m", "--real-identities", 2,
                  "--synth-identities", 2, "--quiet")

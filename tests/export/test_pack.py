@@ -8,7 +8,6 @@ import zlib
 
 import numpy as np
 import pytest
-import test_render
 from PIL import Image
 
 from facegen.cli import main
@@ -18,7 +17,6 @@ from facegen.export.manifest import read_manifest
 from facegen.export.pack import PackConfig, pack
 from facegen.export.pack_rec import image_record
 
-run, straight = test_render.run, test_render.straight  # a tiny run and its 12 x 50 export (module fixtures)
 MAGIC = 0xCED7230A
 
 

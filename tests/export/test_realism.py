@@ -4,7 +4,6 @@ D's logit, stored per checkpoint and recomputable by hand from the manifest; thr
 import json
 
 import numpy as np
-import test_render
 
 from facegen.config import ExportConfig
 from facegen.export.manifest import EXPORT_JSON, read_manifest
@@ -19,7 +18,6 @@ def test_score_is_the_share_of_real_logits_at_or_below_and_monotone():
     assert (np.diff(RealismCalibration(np.sort(np.random.default_rng(1).normal(size=300)), {}).score(logits)) >= 0).all()
 
 
-run = test_render.run  # the export tests' tiny trained run (a module fixture)
 
 
 def cfg(**kw):

@@ -2,50 +2,22 @@
 resume after interruption and a full disk, realism scoring, protected folders."""
 
 import errno
-import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from facegen.config import ExportConfig, FacegenError, Interrupted
+from conftest import EXPORT_K, EXPORT_M, digest, export_cfg, interrupt_export_after
+
+from facegen.config import FacegenError, Interrupted
 from facegen.export import render as export_mod
-from facegen.export.card import CARD
 from facegen.export.manifest import COLUMNS, EXPORT_JSON, STATE_DIR, read_manifest
 from facegen.export.render import export
 from facegen.metrics.identity import within_identity_variety
-from facegen.training.loop import train
 
-K, M = 12, 50  # 600 images: 1.8M pixels at 32x32, enough for a rare rounding flip to show
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, celeba_sample):
-    from conftest import tiny_config
-
-    run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    train(run_dir, tiny_config(celeba_sample, steps=30), progress=False)
-    return run_dir
-
-
-def cfg(**kw):
-    base = dict(identities=K, per_identity=M, seed=11, block=16, batch_size=64)
-    return ExportConfig(**{**base, **kw})
-
-
-def digest(folder, skip=(EXPORT_JSON, CARD)):
-    """sha256 of every file under the folder by relative path (the dataset's bytes; records with dates and
-    commands, `skip`, aside)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in skip}
-
-
-@pytest.fixture(scope="module")
-def straight(run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("exp") / "straight"
-    export(run, out, cfg(), progress=False)
-    return out
+K, M = EXPORT_K, EXPORT_M
+cfg = export_cfg
 
 
 def test_layout_manifest_and_disk_agree_and_keras_loads_it(straight):
@@ -100,22 +72,9 @@ def test_variation_sets_how_alike_an_identity_s_images_are(run, straight, tmp_pa
     assert 0 < within_identity_variety(img, labels) < 0.8 * within_identity_variety(*_images(tmp_path / "free"))
 
 
-def interrupt_after(monkeypatch, n):
-    """Ctrl-C while the export writes its n-th image (monkeypatch.undo() restores the writer)."""
-    real_write, calls = export_mod._write, {"n": 0}
-
-    def dying_write(*a):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        real_write(*a)
-
-    monkeypatch.setattr(export_mod, "_write", dying_write)
-
-
 def test_interrupted_export_resumes_to_the_same_bytes(run, straight, tmp_path, monkeypatch):
     real_write = export_mod._write
-    interrupt_after(monkeypatch, 250)
+    interrupt_export_after(monkeypatch, 250)
     out = tmp_path / "resumed"
     with pytest.raises(Interrupted):
         export(run, out, cfg(workers=1), progress=False)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import test_render
-from test_render import cfg, digest
+from conftest import digest, interrupt_export_after
+from conftest import export_cfg as cfg
 
 from facegen.config import ExportConfig, FacegenError, Interrupted
 from facegen.export.merge import merge
@@ -16,7 +16,6 @@ from facegen.export.scores import IdentityScore
 from facegen.export.verify import accept_identities, reference_embeddings, resolve_check
 from facegen.models.generator import Generator
 
-run = test_render.run  # a tiny GAN run (module fixture); conftest's trained_embedder is the tiny embedder
 
 
 @pytest.fixture
@@ -99,7 +98,7 @@ def test_same_bytes_across_batch_sizes_and_shards(run, trained, verified, tmp_pa
 
 
 def test_interrupted_verified_export_resumes_to_the_same_bytes(run, trained, verified, tmp_path, monkeypatch):
-    test_render.interrupt_after(monkeypatch, 20)
+    interrupt_export_after(monkeypatch, 20)
     with pytest.raises(Interrupted):
         export(run, tmp_path / "r", vcfg(trained[0], workers=1), progress=False)
     monkeypatch.undo()
