@@ -134,6 +134,11 @@ def plan(request: ExportRequest) -> ExportPlan:
     check_out_folder(out, r.overwrite)
     cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim)
     notes = []
+    capacity = _capacity(Path(r.checkpoint), cfg)
+    if r.identities is None and r.per_identity is None and capacity:
+        cfg, note = _fit_count(cfg, capacity)
+        k, m = cfg.identities, cfg.per_identity
+        notes += [note] if note else []
     if cfg.blocks_per_call * cfg.block != cfg.batch_size:
         notes.append(f"--batch-size {cfg.batch_size} rounded up to {cfg.blocks_per_call * cfg.block} (whole "
                      f"{cfg.block}-image blocks)")
@@ -144,7 +149,7 @@ def plan(request: ExportRequest) -> ExportPlan:
     # The judge compares each folder's later images with its first REFERENCE_IMAGES: it needs more than those.
     judged = min(JUDGED_IDENTITIES, k) if judge and m > REFERENCE_IMAGES else 0
     return ExportPlan(os.path.abspath(r.checkpoint), str(out), cfg, os.path.abspath(judge) if judged else "", judged,
-                      r.overwrite, r.command, run.mode, _capacity(Path(r.checkpoint), cfg), tuple(notes))
+                      r.overwrite, r.command, run.mode, capacity, tuple(notes))
 
 
 def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int) -> ExportConfig:
@@ -183,6 +188,27 @@ def _limits(cfg: ExportConfig) -> dict:
     return {name: round(float(calibrated[key]), 6) if getattr(cfg, name) is None else getattr(cfg, name)
             for name, key in (("min_consistency", "consistency"), ("max_similarity", "separation"),
                               ("max_leakage", "leakage"))}
+
+
+FIT_SHARE = 0.9  # --count alone asks for at most this share of the identities the capacity estimate finds
+
+
+def _fit_count(cfg: ExportConfig, capacity: dict) -> tuple[ExportConfig, str]:
+    """A request by --count alone that the model cannot fill at its default images per identity: as many identities
+    as the run's capacity estimate finds within --max-candidates (with a margin), the images spread over them (the
+    largest such count that divides --count). An explicit --identities is never changed: the export refuses it
+    early if the model cannot make it."""
+    from facegen.export.capacity import Capacity
+
+    curve = Capacity.from_record(capacity)
+    most = int(FIT_SHARE * curve.deliverable(cfg.max_candidates))
+    count = cfg.identities * cfg.per_identity
+    if cfg.identities <= most or most < 1:
+        return cfg, ""
+    k = max(d for d in range(1, most + 1) if count % d == 0)
+    fitted = dataclasses.replace(cfg, identities=k, per_identity=count // k)
+    return fitted, (f"this checkpoint makes {curve.text()}: exporting --count {count:,} as {k:,} identities x "
+                    f"{count // k:,} images (--identities N chooses; more people need a longer or larger run)")
 
 
 def _capacity(run_dir: Path, cfg: ExportConfig) -> dict | None:

@@ -205,3 +205,24 @@ def test_python_trains_the_run_the_cli_trains_and_dry_run_trains_nothing(celeba_
         drop = ("embedder", "identity_embedder")  # absolute paths of each run's own folders
         strip = lambda d: {k: (strip(v) if isinstance(v, dict) else v) for k, v in d.items() if k not in drop}  # noqa: E731
         assert strip(ours) == strip(theirs), name
+
+
+def test_count_alone_fits_the_model_and_explicit_identities_are_still_refused(trained_run, tmp_path, caplog):
+    from facegen.export.capacity import Capacity
+    from facegen.export.request import FIT_SHARE, ExportRequest, plan
+
+    curve = Capacity.from_record(json.loads((trained_run / "capacity.json").read_text()))
+    most = int(FIT_SHARE * curve.deliverable(10))
+    assert 1 <= most < 100, curve  # a 40-step tiny model: few separable people at the calibrated limit
+    count = 20 * 100 * 3  # 100 identities of 60 at the default 20 per identity is far beyond it
+    fitted = plan(ExportRequest(checkpoint=trained_run, out=tmp_path / "x", count=count)).config
+    assert fitted.identities <= most and fitted.identities * fitted.per_identity == count
+    small = 20 * most  # what the model makes at 20 each: left as asked
+    assert plan(ExportRequest(checkpoint=trained_run, out=tmp_path / "x", count=small)).config.identities == most
+    out = tmp_path / "fitted"
+    run("export", "--checkpoint", trained_run, "--count", count, "--out", out, "--quiet")
+    said = [r.getMessage() for r in caplog.records if "exporting --count" in r.getMessage()]
+    assert len(said) == 1 and f"as {fitted.identities} identities" in said[0]
+    frame = pd.read_csv(out / "manifest.csv")
+    assert len(frame) == count and frame["identity"].nunique() == fitted.identities
+    assert json.loads((out / "export.json").read_text())["identity_check"]["identities"] == fitted.identities
