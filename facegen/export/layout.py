@@ -298,9 +298,22 @@ def record_judgement(root: Path, entry: dict) -> None:
     _add_to_record(root, JUDGEMENTS, entry["judge"], entry, "the judgement")
 
 
+def record_evaluation(root: Path, report: dict) -> None:
+    """Note `facegen evaluate`'s report on the dataset in its evaluation.json and card (the latest replaces the
+    one before), through the lock every side record takes."""
+    from facegen.export.card import EVALUATION
+
+    _write_side_record(root, EVALUATION, lambda old: report, "the metrics")
+
+
 def _add_to_record(root: Path, name: str, key: str, entry: dict, what: str) -> None:
-    """One entry of a side record of the dataset, then its card; a read-only dataset keeps its card (the command's
-    own output folder still says everything)."""
+    """One entry of a side record of the dataset (keyed), then its card."""
+    _write_side_record(root, name, lambda entries: {**entries, key: entry}, what)
+
+
+def _write_side_record(root: Path, name: str, update, what: str) -> None:
+    """A side record of the dataset (`update` maps its entries to the new ones), then its card, holding the
+    dataset's lock; a read-only dataset keeps its card (the command's own output folder still says everything)."""
     import logging
 
     from facegen.atomic import exclusive
@@ -308,7 +321,7 @@ def _add_to_record(root: Path, name: str, key: str, entry: dict, what: str) -> N
     try:
         with exclusive(root, "DATASET"):
             entries = read_json(root / name) if (root / name).exists() else {}
-            write_json(root / name, {**entries, key: entry})
+            write_json(root / name, update(entries))
             refresh_card(root)
     except OSError as e:
         logging.getLogger("facegen").warning("cannot note %s in %s's card (%s)", what, root, e.strerror or e)

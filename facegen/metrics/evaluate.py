@@ -22,7 +22,7 @@ import facegen
 from facegen.atomic import write_json
 from facegen.config import DataConfig, FacegenError, at_least, read_json
 from facegen.data import TrainingData, check_data_path, discover
-from facegen.export.layout import COLUMNS, MANIFEST, check_files, open_dataset, read_manifest
+from facegen.export.layout import COLUMNS, MANIFEST, check_files, open_dataset, read_manifest, record_evaluation
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
@@ -280,8 +280,8 @@ def evaluate(data: str | Path, out: Path, run_dir: Path | None = None, export_di
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", report)
     save_png(out / "report.png", report_image(fake[:64], report))
-    if export_dir is not None:
-        _add_to_card(Path(export_dir), report)
+    if export_dir is not None:  # the export's card shows what was measured
+        record_evaluation(Path(export_dir), report)
     return EvalResult(report, out, tuple(lines))
 
 
@@ -379,18 +379,6 @@ def recorded_capacity(run_dir: Path | None, export_dir: Path | None) -> dict | N
         return read_json(path).get("capacity") if path.exists() else None
     path = Path(run_dir) / CAPACITY_FILE
     return read_json(path) if path.exists() else None
-
-
-def _add_to_card(export_dir: Path, report: dict) -> None:
-    """The export's dataset card shows what was measured (evaluation.json beside it, card re-written)."""
-    from facegen.export.card import EVALUATION
-    from facegen.export.layout import refresh_card
-
-    try:
-        write_json(export_dir / EVALUATION, report)
-        refresh_card(export_dir)
-    except OSError as e:  # a read-only export: the report in --out is still complete
-        log.warning("cannot add the metrics to the card in %s (%s)", export_dir, e.strerror or e)
 
 
 def report_image(samples: np.ndarray, report: dict) -> np.ndarray:
