@@ -210,28 +210,38 @@ def _identity_plan(renderer: BlockRenderer, shard: ShardPlan, r: ResolvedExport,
 
 class _Writer:
     """Renders the shard's unfinished blocks and hands their images to encoding threads, journaling each
-    dispatch once its files are on disk; at most two dispatches are in flight, so memory stays flat."""
+    dispatch once its files are on disk; at most two dispatches are in flight, so memory stays flat.
+
+    Images that fail a score's test on their first draw wait in a pool that is redrawn when it holds
+    REDRAW_POOL_BLOCKS blocks' worth of images, and at the end: a redraw must be rendered at the image's own block
+    position (that keeps the bytes exact), so the more failing images a redraw round packs, the fewer mostly
+    empty blocks it renders."""
 
     def __init__(self, out: Path, journal: Journal, cfg: ExportConfig, shard: ShardPlan, gen: Generator,
                  checkpoint_label: str, scores: list[Score], progress: bool) -> None:
         self.out, self.journal, self.cfg, self.plan, self.step = out, journal, cfg, shard.plan, gen.step
         self.checkpoint_label, self.scores = checkpoint_label, scores
-        self.done = set(journal.global_indices().tolist())  # empty for a fresh export
-        self.todo = [b for b in shard.blocks if not self.done.issuperset(self.plan.block_images(b).tolist())]
+        self.done = np.unique(journal.global_indices())  # empty for a fresh export
+        done = set(self.done.tolist())
+        self.todo = [b for b in shard.blocks if not done.issuperset(self.plan.block_images(b).tolist())]
         self.bar = tqdm(total=shard.images, initial=len(self.done), desc="exporting", unit="img",
                         disable=not progress, dynamic_ncols=True)
         self.pool = ThreadPoolExecutor(cfg.workers or os.cpu_count() or 1)
         self.pending: collections.deque[tuple[list[Future], list[dict]]] = collections.deque()
         self.made_dirs: set[str] = set()
         self.written = self.replaced = 0
+        self.failed = _Failed.empty(self.cfg.block)
 
     def run(self, renderer: BlockRenderer) -> None:
         per_call = self.cfg.blocks_per_call
         try:
             for start in range(0, len(self.todo), per_call):
                 self._dispatch(renderer, self.todo[start:start + per_call])
+                if len(self.failed) >= REDRAW_POOL_BLOCKS * self.cfg.block:
+                    self._redraw(renderer)
                 while len(self.pending) > 2:
                     self._finish_oldest()
+            self._redraw(renderer)
             while self.pending:
                 self._finish_oldest()
         except KeyboardInterrupt:
@@ -244,28 +254,48 @@ class _Writer:
                                "and re-running the same command continues") from None
 
     def _dispatch(self, renderer: BlockRenderer, chunk: list[int]) -> None:
+        """The first draw of the chunk's blocks: images that pass every test (or face none) are written now, the
+        others join the redraw pool."""
         cfg, plan = self.cfg, self.plan
         indices = np.stack([_padded(plan.block_images(b), cfg.block) for b in chunk])
-        valid = indices >= 0
-        images, judged, attempts, n_replaced = _render_with_replacements(renderer, plan, indices, valid, self.scores,
-                                                                         cfg.max_attempts)
-        self.replaced += n_replaced
+        labels = np.where(indices >= 0, plan.split(np.maximum(indices, 0))[0], -1)
+        images, judged, passes, key = _draw(renderer, self.scores, _latents(plan, indices, 0), labels)
+        fresh = (indices >= 0) & ~np.isin(indices, self.done)
+        now = fresh & (passes if passes is not None else True)
+        self._write_images([(images[k, pos], {n: v[k, pos] for d in judged for n, v in d.items()},
+                             int(indices[k, pos]), 0) for k, pos in zip(*np.nonzero(now))])
+        if passes is not None:
+            k, pos = np.nonzero(fresh & ~passes)
+            self.failed = self.failed.add(indices[k, pos], pos, labels[k, pos], images[k, pos],
+                                          [{n: v[k, pos] for n, v in d.items()} for d in judged], key[k, pos])
+
+    def _redraw(self, renderer: BlockRenderer) -> None:
+        """Redraw the pool's images until each passes or has had every attempt, then write them."""
+        if not len(self.failed):
+            return
+        f, self.failed = self.failed, _Failed.empty(self.cfg.block)
+        attempts, replaced = _redraw_rounds(renderer, self.plan, self.scores, f, self.cfg.max_attempts)
+        self.replaced += replaced
+        self._write_images([(f.images[i], {n: v[i] for d in f.judged for n, v in d.items()}, int(f.g[i]),
+                             int(attempts[i])) for i in range(len(f))])
+
+    def _write_images(self, items: list[tuple[np.ndarray, dict, int, int]]) -> None:
+        """(image, its judged values by name, global index, attempt) -> encoding threads and manifest rows."""
+        cfg, plan = self.cfg, self.plan
         futures, rows = [], []
-        for k, pos in zip(*np.nonzero(valid)):
-            g = int(indices[k, pos])
-            if g in self.done:
-                continue
+        for image, values, g, attempt in items:
             label, index = (int(v) for v in plan.split(g))
             rel = image_path(label, index, plan, FORMATS[cfg.format])
             self._folder(rel.split("/")[0])
-            futures.append(self.pool.submit(_write, self.out / rel, images[k, pos], cfg.format, cfg.quality))
-            row = manifest_row(rel, label, index, g, cfg.seed, cfg.variation, int(attempts[k, pos]), None, None,
+            futures.append(self.pool.submit(_write, self.out / rel, image, cfg.format, cfg.quality))
+            row = manifest_row(rel, label, index, g, cfg.seed, cfg.variation, attempt, None, None,
                                self.checkpoint_label, self.step)
-            for score, values in zip(self.scores, judged):
-                row.update(score.row(values, k, pos, label))
+            for score in self.scores:
+                row.update(score.row({n: np.asarray(v)[None, None] for n, v in values.items()}, 0, 0, label))
             rows.append(row)
-        self.pending.append((futures, rows))
-        self.written += len(rows)
+        if rows:
+            self.pending.append((futures, rows))
+            self.written += len(rows)
 
     def _folder(self, name: str) -> None:
         if name not in self.made_dirs:
@@ -348,60 +378,91 @@ def _latents(plan: IdentityPlan, indices: np.ndarray, attempt: int) -> np.ndarra
     return z
 
 
-def _render_with_replacements(renderer: BlockRenderer, plan: IdentityPlan, indices: np.ndarray, valid: np.ndarray,
-                              scores: list[Score], max_attempts: int):
-    """Render, then redraw images that fail a score's test (calibrated realism below --min-realism; cosine to
-    their identity's reference below --min-consistency). Attempt a of an image is keyed by (seed, identity,
-    index, a) and rendered at its own position of a block, so the result does not depend on which other images
-    needed replacing: G, D and the embedder compute each image of a block on its own, and the block's shape and
-    the image's position are fixed. Redraws of images at different positions share a block, so a redraw costs
-    about one image, not one block. The first passing attempt wins; after max_attempts the best attempt is kept,
-    by the preference of the highest-ranked score that has one (identity similarity over D's logit). Returns the
-    images, each score's judged values (in `scores` order), the attempts and the number of images replaced."""
-    labels = np.where(valid, plan.split(np.maximum(indices, 0))[0], -1)
+REDRAW_POOL_BLOCKS = 16  # images failing their first draw wait until this many blocks' worth are redrawn together
 
-    def draw(z: np.ndarray, lab: np.ndarray):
-        rendered = renderer(z)
-        judged = [sc.judge(rendered.outputs[sc.name], lab) for sc in scores]
-        passes = np.ones(rendered.images.shape[:2], bool)
-        for sc, values in zip(scores, judged):
-            ok = sc.passes(values)
-            if ok is not None:
-                passes &= ok
-        ranked = [(sc.preference_rank, sc.preference(v)) for sc, v in zip(scores, judged)
-                  if sc.preference(v) is not None]
-        key = max(ranked, key=lambda r: r[0])[1] if ranked else np.zeros(passes.shape)
-        return rendered.images, judged, passes, key
 
-    images, judged, accepted, key = draw(_latents(plan, indices, 0), labels)
-    attempts = np.zeros(indices.shape, np.int64)
-    n_replaced = 0
-    tested = any(sc.passes(v) is not None for sc, v in zip(scores, judged))
-    for a in range(1, max_attempts if tested else 1):
-        need = valid & ~accepted
-        if not need.any():
+def _draw(renderer: BlockRenderer, scores: list[Score], z: np.ndarray, labels: np.ndarray):
+    """Render z [k, block, latent] and judge it: (images, each score's judged values in `scores` order, which
+    images pass every test (None: no score tests), the preference key that picks an image's best draw)."""
+    rendered = renderer(z)
+    judged = [sc.judge(rendered.outputs[sc.name], labels) for sc in scores]
+    tests = [ok for sc, values in zip(scores, judged) if (ok := sc.passes(values)) is not None]
+    passes = np.logical_and.reduce(tests) if tests else None
+    ranked = [(sc.preference_rank, sc.preference(v)) for sc, v in zip(scores, judged) if sc.preference(v) is not None]
+    key = max(ranked, key=lambda r: r[0])[1] if ranked else np.zeros(rendered.images.shape[:2])
+    return rendered.images, judged, passes, key
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Images that failed their first draw, flat: global index, block position, label, the best draw so far (the
+    image, each score's judged values, the preference key)."""
+
+    g: np.ndarray
+    pos: np.ndarray
+    labels: np.ndarray
+    images: np.ndarray
+    judged: list[dict[str, np.ndarray]]
+    key: np.ndarray
+    block: int
+
+    @classmethod
+    def empty(cls, block: int) -> "_Failed":
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), None, [], np.empty(0), block)
+
+    def __len__(self) -> int:
+        return len(self.g)
+
+    def add(self, g, pos, labels, images, judged, key) -> "_Failed":
+        if not len(g):
+            return self
+        if not len(self):
+            return _Failed(g, pos, labels, images, judged, key, self.block)
+        joined = [{n: np.concatenate([a[n], b[n]]) for n in a} for a, b in zip(self.judged, judged)]
+        return _Failed(np.concatenate([self.g, g]), np.concatenate([self.pos, pos]),
+                       np.concatenate([self.labels, labels]), np.concatenate([self.images, images]), joined,
+                       np.concatenate([self.key, key]), self.block)
+
+
+def _redraw_rounds(renderer: BlockRenderer, plan: IdentityPlan, scores: list[Score], f: _Failed,
+                   max_attempts: int) -> tuple[np.ndarray, int]:
+    """Redraw the failed images (their best draw in `f` is updated in place) that fail a score's test: calibrated
+    realism below --min-realism, cosine to their identity's reference below --min-consistency. Attempt a of an
+    image is keyed by (seed, identity, index, a) and rendered at the image's own block position, so the result
+    does not depend on which other images needed replacing: G, D and the embedder compute each image of a block
+    on its own, and the block's shape and the image's position are fixed. Round a packs the images still failing:
+    the j-th of them at position p goes to packed block j, position p. The first passing attempt wins; after
+    max_attempts the best attempt is kept, by the preference of the highest-ranked score that has one (identity
+    similarity over D's logit). Returns each image's attempt and the number of images replaced."""
+    n = len(f)
+    attempts = np.zeros(n, np.int64)
+    accepted = np.zeros(n, bool)
+    replaced = 0
+    for a in range(1, max_attempts):
+        idx = np.flatnonzero(~accepted)
+        if not len(idx):
             break
-        rows, cols = np.nonzero(need)
-        # Pack: the j-th image needing a redraw at position p goes to packed block j, position p.
-        slot = np.zeros(len(rows), np.int64)
+        cols = f.pos[idx]
+        slot = np.zeros(len(idx), np.int64)
         for p in np.unique(cols):
             at = np.flatnonzero(cols == p)
             slot[at] = np.arange(len(at))
-        packed = np.full((int(slot.max()) + 1, indices.shape[1]), -1, np.int64)
-        packed[slot, cols] = indices[rows, cols]
+        packed = np.full((int(slot.max()) + 1, f.block), -1, np.int64)
+        packed[slot, cols] = f.g[idx]
         packed_labels = np.full(packed.shape, -1, np.int64)
-        packed_labels[slot, cols] = labels[rows, cols]
-        images_a, judged_a, pass_a, key_a = draw(_latents(plan, packed, a), packed_labels)
-        take = pass_a[slot, cols] | (key_a[slot, cols] > key[rows, cols])
-        r, c, sl = rows[take], cols[take], slot[take]
-        n_replaced += int((attempts[r, c] == 0).sum())
-        images[r, c], key[r, c] = images_a[sl, c], key_a[sl, c]
-        for values, values_a in zip(judged, judged_a):
+        packed_labels[slot, cols] = f.labels[idx]
+        images_a, judged_a, pass_a, key_a = _draw(renderer, scores, _latents(plan, packed, a), packed_labels)
+        ok = pass_a[slot, cols]
+        take = ok | (key_a[slot, cols] > f.key[idx])
+        i, sl, c = idx[take], slot[take], cols[take]
+        replaced += int((attempts[i] == 0).sum())
+        f.images[i], f.key[i] = images_a[sl, c], key_a[sl, c]
+        for values, values_a in zip(f.judged, judged_a):
             for name in values:
-                values[name][r, c] = values_a[name][sl, c]
-        attempts[r, c] = a
-        accepted[rows, cols] |= pass_a[slot, cols]
-    return images, judged, attempts, n_replaced
+                values[name][i] = values_a[name][sl, c]
+        attempts[i] = a
+        accepted[idx] |= ok
+    return attempts, replaced
 
 
 def _write(path: Path, image: np.ndarray, fmt: str, quality: int) -> None:

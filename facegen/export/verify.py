@@ -17,6 +17,7 @@ The limits default to the embedder's own held-out calibration (its report.json: 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -91,7 +92,14 @@ def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None,
     block = 0
     curve, seen, seen_leak = [], [], []  # the acceptance curve so far, for the early capacity check
     while len(candidates) < want and examined < cap:
-        blocks = list(range(block, min(block + blocks_per_call, -(-cap // per_block))))
+        # As many reference blocks as the acceptance rate so far says the rest needs (with a margin), at most a
+        # dispatch: rendering the candidates after the last accepted one is wasted work. Each candidate's reference
+        # is rendered in its fixed block whatever the grouping, so this changes no byte.
+        wanted = blocks_per_call
+        if examined:
+            rate = max(len(candidates), 1) / examined
+            wanted = min(blocks_per_call, max(1, math.ceil(1.25 * (want - len(candidates)) / rate / per_block)))
+        blocks = list(range(block, min(block + wanted, -(-cap // per_block))))
         block = blocks[-1] + 1
         refs, attrs = reference_outputs(renderer, plan, blocks, per_block)
         leak = leakage(refs, check.train_means if check is not None else np.zeros((0, refs.shape[1])))
