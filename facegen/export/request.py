@@ -201,9 +201,10 @@ def _fit_count(cfg: ExportConfig, capacity: dict) -> tuple[ExportConfig, str]:
     from facegen.export.capacity import Capacity
 
     curve = Capacity.from_record(capacity)
-    most = int(FIT_SHARE * curve.deliverable(cfg.max_candidates))
+    findable = curve.deliverable(cfg.max_candidates)
+    most = max(1, int(FIT_SHARE * findable))
     count = cfg.identities * cfg.per_identity
-    if cfg.identities <= most or most < 1:
+    if cfg.identities <= most or findable < 1:
         return cfg, ""
     k = max(d for d in range(1, most + 1) if count % d == 0)
     fitted = dataclasses.replace(cfg, identities=k, per_identity=count // k)
