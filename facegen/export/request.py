@@ -263,6 +263,9 @@ class ExportResult:
 
 def judgement_line(j: dict) -> str:
     """The judge's verdict as the export and merge print it."""
-    return (f"judged by {j['judge']} (never trained on or filtered with): consistency {100 * j['consistency']:.1f}%, "
-            f"separated {100 * j['separated_identities']:.1f}%, leaked {100 * j['leaked_identities']:.1f}% "
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"  # separation needs two identities
+
+    return (f"judged by {j['judge']} (never trained on or filtered with): consistency {pct(j['consistency'])}, "
+            f"separated {pct(j['separated_identities'])}, leaked {pct(j['leaked_identities'])} "
             f"({j['identities']} identities)")

@@ -208,7 +208,7 @@ def test_dry_run_prints_the_plan_python_gets_and_trains_nothing(celeba_sample, t
     assert printed["embedder"]["mixed_precision"] == printed["config"]["train"]["mixed_precision"]
 
 
-def test_count_alone_fits_the_model_and_explicit_identities_are_still_refused(trained_run, tmp_path, caplog):
+def test_count_alone_fits_the_model_and_explicit_identities_are_still_refused(trained_run, tmp_path, capsys):
     from facegen.export.capacity import Capacity
     from facegen.export.request import FIT_SHARE, ExportRequest, plan
 
@@ -222,7 +222,7 @@ def test_count_alone_fits_the_model_and_explicit_identities_are_still_refused(tr
     assert plan(ExportRequest(checkpoint=trained_run, out=tmp_path / "x", count=small)).config.identities == most
     out = tmp_path / "fitted"
     run("export", "--checkpoint", trained_run, "--count", count, "--out", out, "--quiet")
-    said = [r.getMessage() for r in caplog.records if "exporting --count" in r.getMessage()]
+    said = [line for line in capsys.readouterr().err.splitlines() if "exporting --count" in line]
     assert len(said) == 1 and f"as {fitted.identities} identities" in said[0]
     frame = pd.read_csv(out / "manifest.csv")
     assert len(frame) == count and frame["identity"].nunique() == fitted.identities
