@@ -27,7 +27,7 @@ import sys, time
 from pathlib import Path
 import facegen  # noqa: F401
 from facegen.config import ExportConfig
-from facegen import export as ex
+from facegen.export import render as ex  # the renderer alone: exactly this ExportConfig
 from facegen.export.identities import resolve_counts
 
 work, count = Path(sys.argv[1]), int(sys.argv[2])
