@@ -277,9 +277,15 @@ def _judge_text(judgements: dict | None) -> str:
     rows = "\n".join(f"| `{j['judge']}` (step {j['judge_step']}) | {j['identities']} | {pct(j['consistency'])} | "
                      f"{pct(j['separated_identities'])} | {pct(j['duplicate_identities'])} | "
                      f"{pct(j['leaked_identities'])} |" for j in judgements.values())
+    sight = [f"- `{j['judge']}`: its separation limit passes {100 * s['rate']:.2f}% of the pairs of held-out people "
+             f"it was not calibrated on (nominal {100 * s['far']:.2f}%, {s['pairs']} pairs): a judge whose rate is "
+             "far above nominal cannot tell look-alikes apart, and its 'separated' overstates the set."
+             for j in judgements.values() if (s := j.get("judge_separation_out_of_sample") or {}).get("rate")
+             is not None]
+    how_well = ("\nHow well each judge sees:\n\n" + "\n".join(sight) + "\n") if sight else ""
     return ("\nJudged by an identity embedder that neither trained the generator nor filtered this export, at its own "
             "calibrated limits (the first identities' images):\n\n| judge | identities | consistency | separated | "
-            f"duplicates | leaked |\n|---|---|---|---|---|---|\n{rows}\n")
+            f"duplicates | leaked |\n|---|---|---|---|---|---|\n{rows}\n{how_well}")
 
 
 def _metrics_text(evaluation: dict | None) -> str:

@@ -268,4 +268,14 @@ def judgement_line(j: dict) -> str:
 
     return (f"judged by {j['judge']} (never trained on or filtered with): consistency {pct(j['consistency'])}, "
             f"separated {pct(j['separated_identities'])}, leaked {pct(j['leaked_identities'])} "
-            f"({j['identities']} identities)")
+            f"({j['identities']} identities){judge_sight(j)}")
+
+
+def judge_sight(j: dict) -> str:
+    """How well a judge sees, for the line beside its verdict: its separation limit's rate on held-out people it
+    was not calibrated on, against the nominal rate."""
+    seen = j.get("judge_separation_out_of_sample") or {}
+    if seen.get("rate") is None:
+        return ""
+    return (f"; its separation limit passes {100 * seen['rate']:.2f}% of held-out people's pairs it was not "
+            f"calibrated on (nominal {100 * seen['far']:.2f}%, {seen['pairs']} pairs)")

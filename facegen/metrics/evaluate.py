@@ -27,7 +27,7 @@ from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
 from facegen.export.layout import EXPORT_JSON
-from facegen.export.request import JUDGED_IDENTITIES
+from facegen.export.request import JUDGED_IDENTITIES, judge_sight
 from facegen.run import CAPACITY_FILE, read_folder_config, read_run_config, run_parts
 
 if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
@@ -340,7 +340,7 @@ def _identity_lines(ident: dict | None) -> list[str]:
         j = ident["judge"]
         lines.append(f"{'judge':<12}consistency {100 * j['consistency']:.1f}%, separated "
                      f"{100 * j['separated_identities']:.1f}%, duplicates {100 * j['duplicate_identities']:.1f}%, "
-                     f"leaked {100 * j['leaked_identities']:.1f}% (embedder {j['judge']})")
+                     f"leaked {100 * j['leaked_identities']:.1f}% (embedder {j['judge']}{judge_sight(j)})")
     v = ident.get("variety") or {}
     if v.get("export") is not None:
         real = f"real data {v['real']:.3f}; " if v["real"] is not None else ""

@@ -161,6 +161,9 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
     _, train_means = embedder.identity_means()
     leak = leakage(refs, train_means)
     return {"judge": str(embedder.folder), "judge_step": embedder.step, "limits": limits,
+            # How well the judge sees: its separation limit's rate on held-out people it was not calibrated on
+            # (absent from embedders trained before the report had it).
+            "judge_separation_out_of_sample": embedder.report.get("separation_out_of_sample"),
             "consistency": float(np.mean(to_ref >= limits["consistency"])) if len(to_ref) else None,
             "mean_similarity_to_reference": float(to_ref.mean()) if len(to_ref) else None,
             "separated_identities": embedding_separation(e, labels)["separated_identities"],

@@ -141,6 +141,24 @@ def references(embeddings: np.ndarray, identities: np.ndarray, k: int, seed: int
     return np.array(refs), np.array(ref_ids), rest, identities[rest]
 
 
+def separation_out_of_sample(refs: np.ndarray, far: float) -> dict:
+    """How often the separation limit is exceeded by people it was not calibrated on: the held-out identities'
+    references split in two halves (alternate identities); the limit calibrated on one half's different-person
+    pairs, its exceedance counted on the other half's, both ways. With few held-out people the FAR quantile is
+    about the largest of a few hundred pairs, and this rate says how much more often than `far` novel people then
+    pass for one: the figure a judge's verdict quotes beside it."""
+    halves = refs[0::2], refs[1::2]
+    exceeded = pairs = 0
+    for calibrate, test in (halves, halves[::-1]):
+        if len(calibrate) < 2 or len(test) < 2:
+            return {"rate": None, "pairs": 0, "far": far}
+        limit = threshold_at_far((calibrate @ calibrate.T)[np.triu_indices(len(calibrate), 1)], far)
+        other = (test @ test.T)[np.triu_indices(len(test), 1)]
+        exceeded += int((other > limit).sum())
+        pairs += len(other)
+    return {"rate": exceeded / pairs, "pairs": pairs, "far": far}
+
+
 def verification_report(embedder: Embedder, images: np.ndarray, identities: np.ndarray, folder: Path,
                         seed: int, train_means: np.ndarray) -> dict:
     """Held-out verification (image pairs) and the export's limits, calibrated on held-out references:
@@ -172,6 +190,7 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
               "pairs": int(len(pairs)), "verification_accuracy": accuracy, "roc_auc": roc_auc(scores, same),
               "best_threshold": best_t, "far": FAR, "threshold_at_far": threshold_at_far(scores[same == 0], FAR),
               "reference_images": REFERENCE_IMAGES, "limits": limits,
+              "separation_out_of_sample": separation_out_of_sample(refs, FAR),
               "genuine_to_reference_below_consistency": float(np.mean(genuine < limits["consistency"]))}
     plots.save(plots.side_by_side([
         plots.histogram({"same person": scores[same == 1], "different": scores[same == 0]},

@@ -84,3 +84,18 @@ def test_card_shows_evaluation_numbers(straight, tmp_path):
 @pytest.mark.parametrize("n, bucket", [(999, "n<1K"), (1000, "1K<n<10K"), (100_000, "100K<n<1M")])
 def test_size_categories(n, bucket):
     assert size_category(n) == bucket
+
+
+def test_a_judged_figure_says_how_well_its_judge_sees():
+    from facegen.export.card import _judge_text
+    from facegen.export.request import judgement_line
+
+    j = {"judge": "/runs/r/judge", "judge_step": 800, "identities": 100, "consistency": 0.999,
+         "separated_identities": 1.0, "duplicate_identities": 0.0, "leaked_identities": 0.0,
+         "judge_separation_out_of_sample": {"rate": 0.0222, "pairs": 90, "far": 1e-3}}
+    line = judgement_line(j)
+    assert "separated 100.0%" in line and "passes 2.22% of held-out people's pairs" in line and "nominal 0.10%" in line
+    text = _judge_text({j["judge"]: j})
+    assert "How well each judge sees" in text and "2.22%" in text
+    older = {k: v for k, v in j.items() if k != "judge_separation_out_of_sample"}  # a judge trained before
+    assert "passes" not in judgement_line(older) and "How well" not in _judge_text({j["judge"]: older})

@@ -34,6 +34,9 @@ def test_folder_describes_itself_and_reports_held_out_verification(trained, cele
     for key in ("verification_accuracy", "roc_auc", "threshold_at_far", "best_threshold"):
         assert np.isfinite(report.record[key])
     assert report.record["far"] == 1e-3 and report.held_out_identities > 1
+    seen = report.record["separation_out_of_sample"]
+    # Two halves of held-out people with a pair each need four of them; the sample holds out fewer.
+    assert seen["far"] == 1e-3 and (seen["rate"] is None) == (report.held_out_identities < 4)
     assert all(-1 <= v <= 1 for v in (report.limits.consistency, report.limits.separation, report.limits.leakage))
     with Image.open(folder / "verification.png") as im:
         assert im.size[0] > 1000
@@ -128,3 +131,15 @@ def test_mistakes_are_one_line_errors(celeba_sample, trained, tmp_path):
         cfg(celeba_sample, preset="huge")
     with pytest.raises(FacegenError, match="not a facegen embedder|holds a facegen"):
         Embedder.from_folder(celeba_sample)
+
+
+def test_the_separation_limit_is_checked_on_people_it_was_not_calibrated_on():
+    from facegen.training.embedder import separation_out_of_sample
+
+    eye = np.eye(8)
+    # Alternate references are the two halves: three distinct people, then one person three times.
+    refs = np.stack([eye[0], eye[7], eye[2], eye[7], eye[4], eye[7]])
+    seen = separation_out_of_sample(refs, 1e-3)
+    # The distinct half's limit (0) passes all 3 pairs of the repeated person; the repeated half's (1) none of 3.
+    assert seen == {"rate": 0.5, "pairs": 6, "far": 1e-3}
+    assert separation_out_of_sample(eye[:3], 1e-3)["rate"] is None  # one reference in a half: nothing to test
