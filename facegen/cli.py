@@ -153,7 +153,10 @@ def _stage_lines(stage: str, folder: Path, result) -> list[str]:
     if stage == "capacity":
         from facegen.export.capacity import Capacity
 
-        return [f"identity capacity: {Capacity.from_record(result).text()} ({folder})"]
+        from facegen.export.capacity import spread_text
+
+        spread = [spread_text(result["spread"], result.get("real_spread"))] if result.get("spread") else []
+        return [f"identity capacity: {Capacity.from_record(result).text()} ({folder})", *spread]
     if stage != "gan":
         return result.lines()[:1]  # an EmbedderReport's or AttributeReport's headline
     if result.step == result.resumed_from:

@@ -137,3 +137,38 @@ def shortfall_message(capacity: Capacity, references: np.ndarray, leak: np.ndarr
     return (f"this checkpoint makes {capacity.text()}: {want:,} identities asked, about {per} findable within "
             f"--max-candidates {max_candidates}. Ask for --identities {per} or fewer (with more --per-identity), "
             f"or loosen the limit: {'; '.join(looser)}; or train longer or larger (--steps, --preset)")
+
+
+SPREAD_CANDIDATES = 1000  # people per spread figure: "separable per 1,000 candidates" counts over this many
+
+
+def spread(references: np.ndarray, max_similarity: float) -> dict | None:
+    """How distinct a set of people is under the export's separation rule, from their unit references: the mean
+    pairwise cosine, the share of pairs above the limit (p), the people the greedy rule keeps per 1,000 in order,
+    and the random-graph law's count for 1,000 people at that p, (1/p) ln(1 + 1000 p). Computed alike for a
+    generator's candidates and for held-out real people, so that the two can stand side by side. None for fewer
+    than two people."""
+    refs = np.asarray(references, np.float64)[:SPREAD_CANDIDATES]
+    n = len(refs)
+    if n < 2:
+        return None
+    sims = (refs @ refs.T)[np.triu_indices(n, 1)]
+    p = float(np.mean(sims > max_similarity))
+    kept = int(acceptance_curve(refs, np.full(n, -1.0), max_similarity, 1.0)[-1])
+    law = SPREAD_CANDIDATES if p == 0 else (1.0 / p) * math.log1p(p * SPREAD_CANDIDATES)
+    return {"people": n, "mean_cosine": round(float(sims.mean()), 4), "pairs_above_limit": round(p, 6),
+            "separable_per_1000": round(kept * SPREAD_CANDIDATES / n, 1), "law_per_1000": round(law, 1),
+            "max_similarity": round(float(max_similarity), 6)}
+
+
+def spread_text(generated: dict, real: dict | None) -> str:
+    """The generator's spread beside held-out real people's, for the capacity line, evaluate and the card."""
+    text = (f"identity spread: mean pairwise cosine {generated['mean_cosine']:.2f}, "
+            f"{100 * generated['pairs_above_limit']:.2f}% of pairs above the separation limit, "
+            f"{generated['separable_per_1000']:.0f} separable per 1,000 candidates")
+    if not real:
+        return text
+    ratio = generated["pairs_above_limit"] / real["pairs_above_limit"] if real["pairs_above_limit"] else None
+    return (text + f"; held-out real people ({real['people']}, same embedder and rule): "
+            f"{real['mean_cosine']:.2f}, {100 * real['pairs_above_limit']:.2f}%"
+            + (f" ({ratio:.1f}x as many look-alike pairs in the generator)" if ratio is not None else ""))

@@ -227,6 +227,10 @@ def _verification_lines(record: dict) -> list[str]:
         lines.append(f"- identity capacity of the checkpoint with this embedder: {size} identities at similarity "
                      f"{capacity['max_similarity']} (fitted to the acceptance curve of {capacity['candidates']} "
                      "candidates: `facegen train`'s RUN/capacity.json)")
+        if capacity.get("spread"):
+            from facegen.export.capacity import spread_text
+
+            lines.append(f"- {spread_text(capacity['spread'], capacity.get('real_spread'))}")
     return lines
 
 

@@ -362,8 +362,11 @@ def _capacity_lines(cap: dict | None) -> list[str]:
     if not cap:
         return []
     size = f"{cap['capacity']:,}" if cap.get("capacity") is not None else f">{cap['accepted']}"
+    from facegen.export.capacity import spread_text
+
     return [f"{'capacity':<12}{size:>12}  identities at similarity {cap['max_similarity']:.3f} "
-            f"({cap['accepted']} accepted of {cap['candidates']} candidates)"]
+            f"({cap['accepted']} accepted of {cap['candidates']} candidates)"] + \
+        ([f"{'spread':<12}{spread_text(cap['spread'], cap.get('real_spread'))}"] if cap.get("spread") else [])
 
 
 @metric("capacity", _capacity_lines, lambda cap: [("identity capacity", cap["capacity"])]

@@ -19,6 +19,7 @@ from facegen.atomic import replacing, write_json
 from facegen.config import DataConfig, EmbedderConfig, FacegenError, read_json
 from facegen.data import TrainingData, discover
 from facegen.data.sources import ImageSource, split_identities
+from facegen.export.capacity import spread
 from facegen.metrics.verification import best_accuracy, roc_auc, threshold_at_far, verification_pairs
 from facegen.models.dcgan import POLICIES
 from facegen.models.embedder import (EMBEDDER_KIND, IDENTITIES, REFERENCE_IMAGES, REPORT, CosFace, Embedder,
@@ -191,6 +192,8 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
               "best_threshold": best_t, "far": FAR, "threshold_at_far": threshold_at_far(scores[same == 0], FAR),
               "reference_images": REFERENCE_IMAGES, "limits": limits,
               "separation_out_of_sample": separation_out_of_sample(refs, FAR),
+              # Held-out real people's spread under the separation rule: the yardstick for a generator's.
+              "held_out_spread": spread(refs, limits["separation"]),
               "genuine_to_reference_below_consistency": float(np.mean(genuine < limits["consistency"]))}
     plots.save(plots.side_by_side([
         plots.histogram({"same person": scores[same == 1], "different": scores[same == 0]},

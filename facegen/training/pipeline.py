@@ -191,7 +191,9 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
         stored = read_json(path)
         if {k: stored.get(k) for k in key} == key:
             return stored
-    record = {**key, **measure_capacity(out, embedder, recipe.capacity_candidates, progress).record()}
+    curve, generated = measure_capacity(out, embedder, recipe.capacity_candidates, progress)
+    real = read_json(embedder / STAGE_REPORT).get("held_out_spread")
+    record = {**key, **curve.record(), "spread": generated, "real_spread": real}
     write_json(path, record)
     return record
 
@@ -199,11 +201,11 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
 def measure_capacity(run_dir: str | Path, embedder: str | Path, candidates: int, progress: bool = True):
     """The run's newest checkpoint's capacity (facegen.export.capacity) with `embedder` at its calibrated limits,
     for the export settings measured best (facegen.export.identities.default_variation), on the first
-    `candidates` candidates of seed 0."""
+    `candidates` candidates of seed 0; and those candidates' identity spread under the separation rule."""
     from tqdm import tqdm
 
     from facegen.config import ExportConfig
-    from facegen.export.capacity import acceptance_curve, fit
+    from facegen.export.capacity import acceptance_curve, fit, spread
     from facegen.export.render import BlockRenderer, plan_shard, resolve
     from facegen.export.scores import scores_for
     from facegen.export.verify import first_candidates, leakage
@@ -216,5 +218,6 @@ def measure_capacity(run_dir: str | Path, embedder: str | Path, candidates: int,
         references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
     check = r.check
     leak = leakage(references, check.train_means)
-    return fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
-               check.max_leakage)
+    curve = fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
+                check.max_leakage)
+    return curve, spread(references, check.max_similarity)

@@ -43,3 +43,23 @@ def test_a_straight_curve_has_no_capacity_in_sight():
     curve = np.arange(1, 1025)  # every candidate accepted: no saturation yet
     est = fit(curve, 0.7, 0.5)
     assert est.capacity is None and "more than 1024" in est.text()
+
+
+def test_spread_counts_look_alike_pairs_and_separable_people_by_the_export_rule():
+    import math
+
+    from facegen.export.capacity import spread, spread_text
+
+    eye = np.eye(10)
+    distinct = spread(eye, 0.5)
+    assert distinct == {"people": 10, "mean_cosine": 0.0, "pairs_above_limit": 0.0, "separable_per_1000": 1000.0,
+                        "law_per_1000": 1000, "max_similarity": 0.5}
+    # Five people drawn twice each: 5 of the 45 pairs are one person, the greedy rule keeps 5 of 10.
+    twice = spread(np.repeat(eye[:5], 2, axis=0), 0.5)
+    assert twice["pairs_above_limit"] == round(5 / 45, 6) and twice["separable_per_1000"] == 500.0
+    assert twice["law_per_1000"] == round(45 / 5 * math.log1p(5 / 45 * 1000), 1)
+    line = spread_text(twice, distinct)
+    assert "11.11% of pairs above the separation limit" in line and "held-out real people (10" in line
+    assert "x as many" not in line  # no look-alike pair among the real people: no ratio to quote
+    assert "(2.0x as many" in spread_text(twice, {**distinct, "pairs_above_limit": twice["pairs_above_limit"] / 2})
+    assert spread(eye[:1], 0.5) is None

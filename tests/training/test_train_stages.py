@@ -63,6 +63,11 @@ def test_train_runs_every_stage_into_one_self_describing_folder(trained_run):
     capacity = json.loads((trained_run / "capacity.json").read_text())
     assert capacity["candidates"] == 256 and 0 < capacity["accepted"] <= 256
     assert capacity["embedder"] == str(parts.embedder)
+    # The generator's identity spread beside held-out real people's, by the same embedder and rule.
+    generated, real = capacity["spread"], capacity["real_spread"]
+    assert generated["people"] == 256 and 0 <= generated["pairs_above_limit"] <= 1
+    assert real == json.loads((trained_run / "embedder" / "report.json").read_text())["held_out_spread"]
+    assert real["max_similarity"] == generated["max_similarity"] == capacity["max_similarity"]
 
 
 def test_the_card_commands_give_a_verified_attribute_labelled_judged_export(trained_run, celeba_sample, tmp_path,
