@@ -29,6 +29,11 @@ class EmbedderReport:
     limits: Limits | None
     record: dict = field(repr=False, compare=False)
 
+    def interval(self, name: str) -> str:
+        """' (lo-hi)': the limit's 95% interval over resampled held-out people, where the report has one."""
+        lo_hi = (self.record.get("limit_intervals") or {}).get(name)
+        return f" ({lo_hi[0]:.3f}-{lo_hi[1]:.3f})" if lo_hi else ""
+
     @classmethod
     def from_record(cls, folder: Path, record: dict) -> "EmbedderReport":
         limits = record.get("limits")
@@ -41,7 +46,8 @@ class EmbedderReport:
             return [f"embedder {self.folder}: trained to step {self.step} on {self.train_identities} identities"]
         return [f"embedder {self.folder}: held-out verification {100 * self.verification_accuracy:.1f}%, ROC AUC "
                 f"{self.roc_auc:.3f} ({self.held_out_identities} identities); limits: consistency "
-                f"{self.limits.consistency:.3f}, separation {self.limits.separation:.3f}"]
+                f"{self.limits.consistency:.3f}{self.interval('consistency')}, separation "
+                f"{self.limits.separation:.3f}{self.interval('separation')}"]
 
 
 @dataclass(frozen=True)

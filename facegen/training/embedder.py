@@ -142,6 +142,45 @@ def references(embeddings: np.ndarray, identities: np.ndarray, k: int, seed: int
     return np.array(refs), np.array(ref_ids), rest, identities[rest]
 
 
+LIMIT_BOOTSTRAP = 200  # resamplings of the held-out people behind each limit's interval
+
+
+def export_limits(genuine: np.ndarray, impostor: np.ndarray, distinct: np.ndarray, nearest_train: np.ndarray) -> dict:
+    """The export's three limits from held-out people's cosines (see verification_report); NaN where a resampling
+    of them leaves nothing to calibrate one on."""
+    nan = float("nan")
+    return {"consistency": min(threshold_at_far(impostor, FAR), float(np.quantile(genuine, 1.0 - GENUINE_KEPT)))
+            if len(impostor) and len(genuine) else nan,
+            "separation": threshold_at_far(distinct, FAR) if len(distinct) else nan,
+            "leakage": float(np.quantile(nearest_train, 1.0 - NOVEL_FLAGGED, method="higher"))}
+
+
+def limit_intervals(to_ref: np.ndarray, rest_ids: np.ndarray, refs: np.ndarray, ref_ids: np.ndarray,
+                    nearest_train: np.ndarray, seed: int, rounds: int = LIMIT_BOOTSTRAP) -> dict:
+    """95% intervals of the three limits over the held-out people drawn with replacement (a person drawn twice is
+    still one person: pairs of their copies count as the same person). How far a limit could move with other
+    held-out people of the same kind: wide when few were held out."""
+    rng = np.random.default_rng(seed)
+    rows_of = [np.flatnonzero(rest_ids == i) for i in ref_ids]
+    upper = np.triu_indices(len(refs), 1)
+    ref_sim = refs @ refs.T
+    drawn: dict[str, list[float]] = {"consistency": [], "separation": [], "leakage": []}
+    for _ in range(rounds):
+        pick = rng.integers(0, len(refs), len(refs))
+        ids = ref_ids[pick]
+        rows = np.concatenate([rows_of[j] for j in pick])
+        block = to_ref[np.ix_(rows, pick)]
+        same = rest_ids[rows][:, None] == ids[None, :]
+        apart = ids[upper[0]] != ids[upper[1]]
+        limits = export_limits(block[same], block[~same], ref_sim[np.ix_(pick, pick)][upper][apart],
+                               nearest_train[pick])
+        for name, value in limits.items():
+            if np.isfinite(value):
+                drawn[name].append(value)
+    return {name: [round(float(np.quantile(v, 0.025)), 4), round(float(np.quantile(v, 0.975)), 4)]
+            for name, v in drawn.items() if v}
+
+
 def separation_out_of_sample(refs: np.ndarray, far: float) -> dict:
     """How often the separation limit is exceeded by people it was not calibrated on: the held-out identities'
     references split in two halves (alternate identities); the limit calibrated on one half's different-person
@@ -183,15 +222,14 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
     impostor = to_ref[rest_ids[:, None] != ref_ids[None, :]]
     ref_sim = refs @ refs.T
     distinct = ref_sim[np.triu_indices(len(refs), 1)]
-    consistency = min(threshold_at_far(impostor, FAR), float(np.quantile(genuine, 1.0 - GENUINE_KEPT)))
     nearest_train = (refs @ train_means.T).max(axis=1)
-    limits = {"consistency": consistency, "separation": threshold_at_far(distinct, FAR),
-              "leakage": float(np.quantile(nearest_train, 1.0 - NOVEL_FLAGGED, method="higher"))}
+    limits = export_limits(genuine, impostor, distinct, nearest_train)
     report = {"held_out_identities": int(len(np.unique(identities))), "held_out_images": int(len(images)),
               "pairs": int(len(pairs)), "verification_accuracy": accuracy, "roc_auc": roc_auc(scores, same),
               "best_threshold": best_t, "far": FAR, "threshold_at_far": threshold_at_far(scores[same == 0], FAR),
               "reference_images": REFERENCE_IMAGES, "limits": limits,
               "separation_out_of_sample": separation_out_of_sample(refs, FAR),
+              "limit_intervals": limit_intervals(to_ref, rest_ids, refs, ref_ids, nearest_train, seed),
               # Held-out real people's spread under the separation rule: the yardstick for a generator's.
               "held_out_spread": spread(refs, limits["separation"]),
               "genuine_to_reference_below_consistency": float(np.mean(genuine < limits["consistency"]))}

@@ -37,6 +37,10 @@ def test_folder_describes_itself_and_reports_held_out_verification(trained, cele
     seen = report.record["separation_out_of_sample"]
     # Two halves of held-out people with a pair each need four of them; the sample holds out fewer.
     assert seen["far"] == 1e-3 and (seen["rate"] is None) == (report.held_out_identities < 4)
+    intervals = report.record["limit_intervals"]
+    assert set(intervals) == {"consistency", "separation", "leakage"}
+    assert all(-1 <= lo <= hi <= 1 for lo, hi in intervals.values())
+    assert f"consistency {report.limits.consistency:.3f} ({intervals['consistency'][0]:.3f}-" in report.lines()[0]
     assert all(-1 <= v <= 1 for v in (report.limits.consistency, report.limits.separation, report.limits.leakage))
     with Image.open(folder / "verification.png") as im:
         assert im.size[0] > 1000
@@ -143,3 +147,15 @@ def test_the_separation_limit_is_checked_on_people_it_was_not_calibrated_on():
     # The distinct half's limit (0) passes all 3 pairs of the repeated person; the repeated half's (1) none of 3.
     assert seen == {"rate": 0.5, "pairs": 6, "far": 1e-3}
     assert separation_out_of_sample(eye[:3], 1e-3)["rate"] is None  # one reference in a half: nothing to test
+
+
+def test_limit_intervals_resample_people_and_never_pair_a_person_with_their_copy():
+    from facegen.training.embedder import limit_intervals
+
+    eye = np.eye(6)
+    rest_ids = np.repeat(np.arange(6), 3)  # three more images of each of six people, each exactly on its axis
+    to_ref = eye[rest_ids] @ eye.T
+    intervals = limit_intervals(to_ref, rest_ids, eye, np.arange(6), np.full(6, 0.5), seed=0, rounds=50)
+    # Every resampling sees the same people: own images at 1, others at 0, and a person drawn twice is one person
+    # (their two references, at cosine 1, would otherwise drag the separation limit to 1).
+    assert intervals == {"consistency": [0.0, 0.0], "separation": [0.0, 0.0], "leakage": [0.5, 0.5]}
