@@ -18,12 +18,12 @@ from tqdm import tqdm
 import facegen
 from facegen import hardware
 from facegen.atomic import write_bytes
-from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted, read_json
+from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
 from facegen.distribute import make_strategy
 from facegen.export.identities import IdentityPlan, shard_blocks
 from facegen.export.layout import finish
 from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest
-from facegen.export.request import ExportResult, resolve_config
+from facegen.export.request import ExportResult, resolve_config, run_capacity
 from facegen.data.pipeline import to_float
 from facegen.export.attributes import AttributeLabels, Balance, balance_for
 from facegen.export.realism import RealismCalibration, load_or_calibrate
@@ -32,7 +32,7 @@ from facegen.export.verify import Acceptance, IdentityCheck, accept_identities, 
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
 from facegen.models.generator import Generator, to_uint8
-from facegen.run import CAPACITY_FILE, read_run_config
+from facegen.run import read_run_config
 
 
 def identity_name(label: int, identities: int) -> str:
@@ -345,14 +345,8 @@ def _finish(out: Path, journal: Journal, state: Path, shard: ShardPlan, cfg: Exp
 def run_capacity_record(gen: Generator, cfg: ExportConfig) -> dict | None:
     """The run's recorded identity capacity (RUN/capacity.json) when it was measured for this checkpoint with this
     export's embedder at its limits."""
-    if not cfg.embedder:
-        return None
-    path = Path(gen.checkpoint_path).parent.parent / CAPACITY_FILE
-    record = read_json(path) if path.is_file() else {}
-    same = (record.get("checkpoint") == Path(gen.checkpoint_path).name
-            and Path(record.get("embedder", "")).resolve() == Path(cfg.embedder).resolve()
-            and record.get("max_similarity") == cfg.max_similarity and record.get("max_leakage") == cfg.max_leakage)
-    return record if same else None
+    checkpoint = Path(gen.checkpoint_path)
+    return run_capacity(checkpoint.parent.parent, cfg, checkpoint.name)
 
 
 def _forget_unstarted(out: Path, state: Path) -> None:

@@ -134,7 +134,7 @@ def plan(request: ExportRequest) -> ExportPlan:
     check_out_folder(out, r.overwrite)
     cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim)
     notes = []
-    capacity = _capacity(Path(r.checkpoint), cfg)
+    capacity = run_capacity(Path(r.checkpoint), cfg)
     if r.identities is None and r.per_identity is None and capacity:
         cfg, note = _fit_count(cfg, capacity)
         k, m = cfg.identities, cfg.per_identity
@@ -212,14 +212,16 @@ def _fit_count(cfg: ExportConfig, capacity: dict) -> tuple[ExportConfig, str]:
                     f"{count // k:,} images (--identities N chooses; more people need a longer or larger run)")
 
 
-def _capacity(run_dir: Path, cfg: ExportConfig) -> dict | None:
-    """The run's recorded identity capacity when it was measured with this export's embedder at its limits."""
-    path = run_dir / CAPACITY_FILE
+def run_capacity(run_dir: Path, cfg: ExportConfig, checkpoint: str | None = None) -> dict | None:
+    """The run's recorded identity capacity (RUN/capacity.json) when it was measured with this export's embedder
+    at its limits (and, given `checkpoint`, for that checkpoint)."""
+    path = Path(run_dir) / CAPACITY_FILE
     if not cfg.embedder or not path.is_file():
         return None
     record = read_json(path)
     same = (Path(record.get("embedder", "")).resolve() == Path(cfg.embedder).resolve()
-            and record.get("max_similarity") == cfg.max_similarity and record.get("max_leakage") == cfg.max_leakage)
+            and record.get("max_similarity") == cfg.max_similarity and record.get("max_leakage") == cfg.max_leakage
+            and (checkpoint is None or record.get("checkpoint") == checkpoint))
     return record if same else None
 
 
