@@ -67,8 +67,10 @@ Cache = Annotated[Opt[bool], typer.Option("--cache/--no-cache", help="Decode all
                                           f"[default: {'--cache' if _D.cache else '--no-cache'}].")]
 Mode = Annotated[Opt[str], typer.Option("--mode", help="identity: the embedder, the identity-mode GAN (SD-GAN) with "
                                         "the identity loss against it, the attribute classifier and a judge embedder, "
-                                        "one after another [default on identity-labelled data]; plain: the article's "
-                                        "DCGAN alone [default otherwise].")]
+                                        "one after another [default on identity-labelled data]; embedding: the same "
+                                        "stages with G conditioned on the embedder's identity embeddings, new people "
+                                        "drawn in that space (Vec2Face's idea); plain: the article's DCGAN alone "
+                                        "[default otherwise].")]
 IdentityDim = Annotated[Opt[int], typer.Option("--identity-dim", help="identity mode: latent entries that are z_id "
                                                f"[default: {inspect.signature(preset).parameters['identity_dim'].default}].")]
 Strategy = Annotated[Opt[str], typer.Option("--strategy", help="tf.distribute: auto (multiworker if TF_CONFIG lists "

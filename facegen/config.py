@@ -15,7 +15,10 @@ FORMATS = {"png": "png", "jpg": "jpg"}  # --format -> file extension
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # --strategy names (facegen.distribute)
 PRECISIONS = ("auto", "off", "float16", "bfloat16")  # --mixed-precision names; auto: see facegen.hardware
 TRUNK_PRECISIONS = ("auto", "off", "bfloat16")  # the embedder's and the attribute classifier's
-MODES = ("plain", "identity")  # --mode names; a run's mode is derived from its model's identity_dim
+# --mode names; a run's mode is derived from its model (identity_dim, conditioned). embedding: G conditioned on an
+# identity embedding of the run's embedder (facegen.models.identity_space)
+MODES = ("plain", "identity", "embedding")
+OBSERVATION_DIM = 50  # identity and embedding modes: the latent entries that vary within an identity (z_obs)
 PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_eval_partition.txt code; or "all"
 # --variation's top: plain mode mixes z_id and noise (at most 1 = unrelated); identity mode scales z_obs, where
 # above 1 draws observations wider than G trained on, for more within-identity variety (bench/RESULTS.md).
@@ -45,12 +48,17 @@ class ModelConfig:
     kernel_size: int = 5  # 5x5 kernels in every (transposed) conv, as in the article
     leaky_slope: float = 0.2  # D's LeakyReLU slope
     identity_dim: int = 0  # identity mode (SD-GAN): the first identity_dim latent entries are z_id; 0 = plain
+    # embedding mode: z_id is sqrt(identity_dim) times a unit identity embedding of the run's embedder (its
+    # embedding_dim), drawn from the identity space (facegen.models.identity_space), not a Gaussian
+    conditioned: bool = False
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
             raise FacegenError(f"--resolution must be 32, 64 or 128, got {self.resolution}")
         if not 0 <= self.identity_dim < self.latent_dim:
             raise FacegenError(f"--identity-dim must be between 1 and {self.latent_dim - 1}, got {self.identity_dim}")
+        if self.conditioned and not self.identity_dim:
+            raise FacegenError("an embedding-mode model needs identity_dim (its embedder's embedding size)")
         if self.top_width < 2 ** (self.n_upsamples - 1):
             raise FacegenError(f"top_width {self.top_width} is too narrow to halve {self.n_upsamples - 1} times")
 
@@ -79,15 +87,19 @@ PRESETS: dict[str, ModelConfig] = {
 
 
 def preset(name: str, resolution: int = 64, mode: str = "plain", identity_dim: int = 50) -> ModelConfig:
-    """A named preset at the given resolution; identity mode gives the first `identity_dim` latents to z_id."""
+    """A named preset at the given resolution; identity mode gives the first `identity_dim` latents to z_id;
+    embedding mode's z_id is an `identity_dim`-sized identity embedding (the embedder's), beside OBSERVATION_DIM
+    entries of z_obs."""
     if name not in PRESETS:
         raise FacegenError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
-    if mode not in MODES:
-        raise FacegenError(f"--mode must be plain or identity, got {mode!r}")
-    if mode == "identity":
-        at_least(identity_dim, 1, "--identity-dim")
-    return dataclasses.replace(PRESETS[name], resolution=resolution,
-                               identity_dim=identity_dim if mode == "identity" else 0)
+    _one_of(mode, MODES, "--mode")
+    if mode == "plain":
+        return dataclasses.replace(PRESETS[name], resolution=resolution, identity_dim=0)
+    at_least(identity_dim, 1, "--identity-dim")
+    if mode == "embedding":
+        return dataclasses.replace(PRESETS[name], resolution=resolution, identity_dim=identity_dim,
+                                   latent_dim=identity_dim + OBSERVATION_DIM, conditioned=True)
+    return dataclasses.replace(PRESETS[name], resolution=resolution, identity_dim=identity_dim)
 
 
 def at_least(value: int, minimum: int, flag: str) -> None:
@@ -197,11 +209,15 @@ class RunConfig:
                                f"{self.data.resolution}px; give both the same --resolution")
         if self.train.identity_loss and not self.model.identity_dim:
             raise FacegenError("--identity-loss needs --mode identity (it pulls images that share z_id together)")
+        if self.model.conditioned and not self.train.identity_loss:
+            raise FacegenError("--mode embedding needs its embedder and the identity loss (--identity-loss W > 0): "
+                               "the embedder's space is what G is conditioned on")
 
     @property
     def mode(self) -> str:
-        """plain DCGAN, or identity (SD-GAN): decided by the model's identity_dim, never stored apart."""
-        return "identity" if self.model.identity_dim else "plain"
+        """plain DCGAN, identity (SD-GAN) or embedding (conditioned on an identity embedding): decided by the
+        model, never stored apart."""
+        return "embedding" if self.model.conditioned else "identity" if self.model.identity_dim else "plain"
 
     def to_dict(self) -> dict[str, Any]:
         # "mode" is written for people reading config.json; from_dict derives it again.

@@ -54,7 +54,8 @@ def distribute_global_batches(strategy: tf.distribute.Strategy, global_batches: 
     def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
         local = n // ctx.num_input_pipelines
         start = ctx.input_pipeline_id * local * per_replica
-        sliced = global_batches.map(lambda x: x[start:start + local * per_replica])
+        sliced = global_batches.map(lambda *x: tf.nest.map_structure(lambda t: t[start:start + local * per_replica],
+                                                                     x[0] if len(x) == 1 else x))
         return sliced.unbatch().batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     options = tf.distribute.InputOptions(experimental_fetch_to_device=True)

@@ -218,19 +218,28 @@ def pair_stream(identities: np.ndarray, seed: int, start: int = 0) -> Iterator[n
         epoch, offset = epoch + 1, 0
 
 
-def pair_dataset(data: "TrainingData", batch_size: int, seed: int, start_step: int = 0):
-    """Batches [B, 2, r, r, 3] float32 of same-identity image pairs, from the pair step `start_step` trains on."""
+def pair_dataset(data: "TrainingData", batch_size: int, seed: int, start_step: int = 0,
+                 conditions: np.ndarray | None = None):
+    """Batches [B, 2, r, r, 3] float32 of same-identity image pairs, from the pair step `start_step` trains on.
+    With `conditions` (one row per image: embedding mode's per-image identity embeddings), batches are
+    (pairs, the first image's row [B, d] float32): G renders each pair's person from that image's embedding."""
     import tensorflow as tf
 
     if data.images is None:
         raise FacegenError("identity mode needs the in-memory cache (drop --no-cache)")
     images, ids, r = data.images, data.identities, data.cfg.resolution
 
-    def batches():
+    def indices():
         stream = pair_stream(ids, seed, start_step * batch_size)
         while True:
-            idx = np.stack([next(stream) for _ in range(batch_size)])
-            yield images[idx]
+            yield np.stack([next(stream) for _ in range(batch_size)])
 
-    ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec([batch_size, 2, r, r, 3], tf.uint8))
-    return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    pair_spec = tf.TensorSpec([batch_size, 2, r, r, 3], tf.uint8)
+    if conditions is None:
+        ds = tf.data.Dataset.from_generator(lambda: (images[idx] for idx in indices()), output_signature=pair_spec)
+        return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    conditions = np.asarray(conditions, np.float32)
+    ds = tf.data.Dataset.from_generator(
+        lambda: ((images[idx], conditions[idx[:, 0]]) for idx in indices()),
+        output_signature=(pair_spec, tf.TensorSpec([batch_size, conditions.shape[1]], tf.float32)))
+    return ds.map(lambda x, c: (to_float(x), c), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

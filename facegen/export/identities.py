@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facegen.config import FacegenError, at_least
+from facegen.export.capacity import lookalikes
+from facegen.models.identity_space import IdentitySpace
 
 log = logging.getLogger("facegen")
 
@@ -71,6 +73,7 @@ class IdentityPlan:
     identity_dim: int = 0  # identity-mode checkpoints: z_id size (see module doc); 0 = plain
     # label -> identity candidate whose keys it uses (verified identities skip rejected candidates); None = label
     candidates: np.ndarray | None = field(default=None, compare=False)
+    space: IdentitySpace | None = field(default=None, compare=False)  # embedding mode: where z_id comes from
 
     @property
     def count(self) -> int:
@@ -100,8 +103,9 @@ class IdentityPlan:
         return _normal((self.seed, IDENTITY_STREAM, c), self.latent_dim)
 
     def anchors(self, n: int) -> np.ndarray:
-        """Identity mode: the first n z_id anchors, redrawn where too similar to an earlier one."""
-        return self.__dict__.setdefault("_anchors", AnchorSet(self.seed, self.identity_dim)).first(n)
+        """Identity mode: the first n z_id anchors, redrawn where too similar to an earlier one; embedding mode:
+        the first n people of the identity bank."""
+        return self.__dict__.setdefault("_anchors", AnchorSet(self.seed, self.identity_dim, self.space)).first(n)
 
     def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
         """Latents [n, latent_dim] float32 for global indices at the given replacement attempt(s)."""
@@ -141,10 +145,18 @@ class AnchorSet:
     ones, so the first n are the same whoever asks and however the work is chunked. Candidates are checked
     a chunk at a time against the accepted anchors with one matrix product (100,000 anchors take seconds,
     not hours); a label that finds no free draw in ANCHOR_MAX_ATTEMPTS keeps its least crowded one and is
-    counted in `crowded` (only when identity_dim is too small for the number of identities)."""
+    counted in `crowded` (only when identity_dim is too small for the number of identities).
 
-    def __init__(self, seed: int, dim: int) -> None:
-        self.seed, self.dim = seed, dim
+    With an identity space (embedding mode) the anchors are the *identity bank*: draws of new people in the
+    embedder's space (facegen.models.identity_space), each kept only if below the leakage limit to every
+    training identity's mean and above the separation limit to at most lookalikes(k) of the k kept ones: a bank
+    of K people holds look-alike pairs at most at the rate the limit passes for novel real people (its FAR), as K
+    real people would, instead of a fixed all-pairs rule that real people themselves cannot meet at K = 5,000.
+    """
+
+    def __init__(self, seed: int, dim: int, space: IdentitySpace | None = None) -> None:
+        self.seed, self.dim, self.space = seed, dim, space
+        self.limit = space.max_similarity if space is not None else ANCHOR_MAX_COSINE
         self.z = np.empty((0, dim))
         self.unit = np.empty((0, dim))
         self.n = 0
@@ -155,14 +167,31 @@ class AnchorSet:
         while self.n < n:
             self._grow(min(n, self.n + ANCHOR_CHUNK))
         if self.crowded > crowded:
-            log.warning("%d identities found no z_id within cosine %.2f of the earlier ones in %d draws and kept "
-                        "their least crowded draw: identity_dim %d is small for %d identities",
-                        self.crowded - crowded, ANCHOR_MAX_COSINE, ANCHOR_MAX_ATTEMPTS, self.dim, n)
+            log.warning("%d identities found no %s in %d draws and kept their least crowded draw: %s",
+                        self.crowded - crowded,
+                        "place in the identity bank" if self.space is not None else
+                        f"z_id within cosine {ANCHOR_MAX_COSINE:.2f} of the earlier ones", ANCHOR_MAX_ATTEMPTS,
+                        "the identity space is crowded at its limits" if self.space is not None else
+                        f"identity_dim {self.dim} is small for {n} identities")
         return self.z[:n]
 
     def _draw(self, label: int, attempt: int) -> tuple[np.ndarray, np.ndarray]:
         z = _normal((self.seed, IDENTITY_STREAM, label, attempt), self.dim)
+        if self.space is not None:
+            u = self.space.unit(z)
+            return self.space.latent(u), u
         return z, z / np.linalg.norm(z)
+
+    def _excess(self, u: np.ndarray, before: np.ndarray | None = None) -> float:
+        """How far a draw is from acceptable (<= 0: accepted): look-alikes beyond the allowance, or leakage."""
+        sims = self.unit[:self.n] @ u
+        if before is not None:  # the first draw's similarities to the anchors before the chunk, computed at once
+            sims = np.concatenate([before, self.unit[len(before):self.n] @ u])
+        if self.space is None:
+            return float(sims.max(initial=-1.0)) - self.limit
+        over = float(np.sum(sims > self.limit)) - lookalikes(self.n)
+        leak = float(self.space.leakage(u)) - self.space.max_leakage
+        return max(over, leak) if max(over, leak) > 0 else -1.0
 
     def _grow(self, stop: int) -> None:
         start = self.n
@@ -172,18 +201,19 @@ class AnchorSet:
             self.unit = np.concatenate([self.unit[:start], np.empty((size - start, self.dim))])
         draws = [self._draw(label, 0) for label in range(start, stop)]
         cand = np.stack([u for _, u in draws])
-        # Closest earlier anchor of every first draw in one product; the chunk's own are checked one by one.
-        before = (cand @ self.unit[:start].T).max(axis=1) if start else np.full(len(cand), -1.0)
+        # Every first draw against the anchors before the chunk in one product; the chunk's own are checked one
+        # by one.
+        before = cand @ self.unit[:start].T if start else np.empty((len(cand), 0))
         for j, label in enumerate(range(start, stop)):
             z, u = draws[j]
-            worst = max(before[j], float((self.unit[start:self.n] @ u).max(initial=-1.0)))
+            worst = self._excess(u, before[j])
             attempt, best = 0, (worst, z, u)
-            while worst > ANCHOR_MAX_COSINE and attempt + 1 < ANCHOR_MAX_ATTEMPTS:
+            while worst > 0 and attempt + 1 < ANCHOR_MAX_ATTEMPTS:
                 attempt += 1
                 z, u = self._draw(label, attempt)
-                worst = float((self.unit[:self.n] @ u).max())
+                worst = self._excess(u)
                 best = min(best, (worst, z, u), key=lambda t: t[0])
-            if worst > ANCHOR_MAX_COSINE:
+            if worst > 0:
                 self.crowded += 1
                 _, z, u = best
             self.z[self.n], self.unit[self.n] = z, u

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from facegen.atomic import write_json
-from facegen.models.generator import latents_for_seed
 from facegen.run import REALISM_DIR
 
 log = logging.getLogger("facegen")
@@ -82,7 +81,7 @@ def load_or_calibrate(gen, run_dir: Path) -> RealismCalibration:
 
 def calibrate(gen, n: int = CALIBRATION_IMAGES, seed: int = CALIBRATION_SEED) -> RealismCalibration:
     """Score `n` reference images of the checkpoint's EMA generator with its D."""
-    z = latents_for_seed(seed, n, gen.latent_dim)
+    z = gen.prior(seed, n)
     logits = np.concatenate([gen.realism_logits(gen.generator(z[i:i + BATCH], training=False))
                              for i in range(0, n, BATCH)])
     source = {"checkpoint": Path(gen.checkpoint_path).name, "step": gen.step, "seed": seed, "images": n,

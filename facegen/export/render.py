@@ -110,7 +110,7 @@ class ShardPlan:
 
 def plan_shard(gen: Generator, cfg: ExportConfig, calibration: RealismCalibration | None = None) -> ShardPlan:
     plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
-                        identity_dim=gen.config.model.identity_dim)
+                        identity_dim=gen.config.model.identity_dim, space=gen.space)
     blocks = shard_blocks(plan.n_blocks, cfg.shard)
     count = sum(len(plan.block_images(b)) for b in blocks)
     first = blocks.start * cfg.block

@@ -219,7 +219,10 @@ def run_capacity(run_dir: Path, cfg: ExportConfig, checkpoint: str | None = None
     if not cfg.embedder or not path.is_file():
         return None
     record = read_json(path)
-    same = (Path(record.get("embedder", "")).resolve() == Path(cfg.embedder).resolve()
+    from facegen.export.capacity import LAW
+
+    same = (record.get("method") == LAW  # a record of an earlier estimate is measured again by `train`
+            and Path(record.get("embedder", "")).resolve() == Path(cfg.embedder).resolve()
             and record.get("max_similarity") == cfg.max_similarity and record.get("max_leakage") == cfg.max_leakage
             and (checkpoint is None or record.get("checkpoint") == checkpoint))
     return record if same else None
@@ -268,8 +271,13 @@ def judgement_line(j: dict) -> str:
     def pct(v):
         return "-" if v is None else f"{100 * v:.1f}%"  # separation needs two identities
 
+    lookalike = ""
+    if j.get("lookalike_pairs") is not None:
+        real = j.get("real_lookalike_pairs")
+        lookalike = (f", look-alike pairs {100 * j['lookalike_pairs']:.2f}%"
+                     + (f" (held-out real people {100 * real:.2f}%)" if real is not None else ""))
     return (f"judged by {j['judge']} (never trained on or filtered with): consistency {pct(j['consistency'])}, "
-            f"separated {pct(j['separated_identities'])}, leaked {pct(j['leaked_identities'])} "
+            f"separated {pct(j['separated_identities'])}, leaked {pct(j['leaked_identities'])}{lookalike} "
             f"({j['identities']} identities){judge_sight(j)}")
 
 

@@ -169,4 +169,10 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
             "separated_identities": embedding_separation(e, labels)["separated_identities"],
             "duplicate_identities": float(np.mean(between.max(axis=1) > limits["separation"])) if len(refs) > 1
             else 0.0,
+            # Look-alike pairs: the share of identity pairs above the separation limit, to set beside the same
+            # share among the judge's held-out real people (its report's held_out_spread): with many identities
+            # some pairs of real people pass the limit too, so the rate is what compares, not "any duplicate".
+            "lookalike_pairs": float(np.mean(between[np.triu_indices(len(refs), 1)] > limits["separation"]))
+            if len(refs) > 1 else None,
+            "real_lookalike_pairs": (embedder.report.get("held_out_spread") or {}).get("pairs_above_limit"),
             "leaked_identities": float(np.mean(leak > limits["leakage"]))}

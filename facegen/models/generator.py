@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from facegen.config import FacegenError, ModelConfig, RunConfig
 from facegen.models.dcgan import POLICIES, build_discriminator, build_generator, build_pair_discriminator
+from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace
 from facegen.run import read_run_config, restore
 
 
@@ -18,14 +19,33 @@ def latents_for_seed(seed: int, n: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def identity_sheet_latents(seed: int, identities: int, observations: int, cfg: ModelConfig) -> np.ndarray:
-    """[identities * observations, latent]: row i shares z_id i, column j shares z_obs j (identity mode)."""
+def prior_latents(seed: int, n: int, cfg: ModelConfig, space: IdentitySpace | None = None) -> np.ndarray:
+    """`n` latents from the prior G trained on: standard normal, with an embedding-mode model's z_id an identity
+    drawn from its identity space (the same draws, mapped: facegen.models.identity_space)."""
+    z = latents_for_seed(seed, n, cfg.latent_dim)
+    return _in_space(z, cfg, space)
+
+
+def identity_sheet_latents(seed: int, identities: int, observations: int, cfg: ModelConfig,
+                           space: IdentitySpace | None = None) -> np.ndarray:
+    """[identities * observations, latent]: row i shares z_id i, column j shares z_obs j (identity and
+    embedding modes)."""
     rng = np.random.default_rng(seed)
     z_id = rng.standard_normal((identities, 1, cfg.identity_dim))
     z_obs = rng.standard_normal((1, observations, cfg.latent_dim - cfg.identity_dim))
     z = np.concatenate([np.broadcast_to(z_id, (identities, observations, cfg.identity_dim)),
                         np.broadcast_to(z_obs, (identities, observations, z_obs.shape[-1]))], axis=-1)
-    return z.reshape(-1, cfg.latent_dim).astype(np.float32)
+    return _in_space(z.reshape(-1, cfg.latent_dim).astype(np.float32), cfg, space)
+
+
+def _in_space(z: np.ndarray, cfg: ModelConfig, space: IdentitySpace | None) -> np.ndarray:
+    if not cfg.conditioned:
+        return z
+    if space is None:
+        raise FacegenError("an embedding-mode model draws its identities from its identity space; none given")
+    z = z.copy()
+    z[:, :cfg.identity_dim] = space.latent(space.unit(z[:, :cfg.identity_dim]))
+    return z
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -48,6 +68,7 @@ class Generator:
     checkpoint_path: str
     step: int
     precision: str = "off"  # compute policy of G and D: off (float32) or bfloat16 (float32 weights either way)
+    space: IdentitySpace | None = None  # an embedding-mode run's identity space; None otherwise
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str | None = None,
@@ -65,7 +86,8 @@ class Generator:
                        partial=True)
         if path is None:
             raise FacegenError(f"{run_dir} has no checkpoint yet; train it first")
-        return cls(cfg, g, d, path, int(step.numpy()), precision)
+        space = IdentitySpace.load(run_dir / IDENTITY_SPACE_FILE) if cfg.model.conditioned else None
+        return cls(cfg, g, d, path, int(step.numpy()), precision, space)
 
     @property
     def latent_dim(self) -> int:
@@ -83,13 +105,16 @@ class Generator:
             images = tf.stack([images, images], axis=1)
         return tf.cast(self.discriminator(images, training=False), tf.float32)[:, 0]
 
+    def prior(self, seed: int, n: int) -> np.ndarray:
+        """`n` latents of G's prior (prior_latents), a pure function of `seed`."""
+        return prior_latents(seed, n, self.config.model, self.space)
+
     def sample(self, seed: int, n: int) -> np.ndarray:
-        return self.generate(latents_for_seed(seed, n, self.latent_dim))
+        return self.generate(self.prior(seed, n))
 
     def walk(self, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
         """A latent-space walk from seed_a's latent to seed_b's (Radford et al. section 6)."""
-        a = latents_for_seed(seed_a, 1, self.latent_dim)[0]
-        b = latents_for_seed(seed_b, 1, self.latent_dim)[0]
+        a, b = self.prior(seed_a, 1)[0], self.prior(seed_b, 1)[0]
         return self.generate(slerp(a, b, np.linspace(0.0, 1.0, steps)))
 
 

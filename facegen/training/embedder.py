@@ -142,6 +142,20 @@ def references(embeddings: np.ndarray, identities: np.ndarray, k: int, seed: int
     return np.array(refs), np.array(ref_ids), rest, identities[rest]
 
 
+REFERENCE_DRAWS = 20  # reference draws per held-out person behind the separation limit
+
+
+def redrawn_pairs(embeddings: np.ndarray, identities: np.ndarray, seed: int, draws: int = REFERENCE_DRAWS) -> np.ndarray:
+    """Cosines of different held-out people's references over `draws` independent draws of each person's
+    REFERENCE_IMAGES images (draw j against draw j + 1): the separation limit's calibration pairs. Few held-out
+    people give few pairs of people, but each pair seen through many draws resolves the FAR tail better than one
+    draw (measured on 1,000 novel sample people: from 20 calibration people 0.58% of novel pairs exceed the
+    limit against 0.84% from one draw, nominal 0.10%; from 100 people both are within 1.2x of nominal)."""
+    refs = [references(embeddings, identities, REFERENCE_IMAGES, seed + j)[0] for j in range(draws)]
+    off = ~np.eye(len(refs[0]), dtype=bool)
+    return np.concatenate([(refs[j] @ refs[(j + 1) % draws].T)[off] for j in range(draws)])
+
+
 LIMIT_BOOTSTRAP = 200  # resamplings of the held-out people behind each limit's interval
 
 
@@ -221,7 +235,7 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
     genuine = to_ref[rest_ids[:, None] == ref_ids[None, :]]
     impostor = to_ref[rest_ids[:, None] != ref_ids[None, :]]
     ref_sim = refs @ refs.T
-    distinct = ref_sim[np.triu_indices(len(refs), 1)]
+    distinct = redrawn_pairs(e, identities, seed)
     nearest_train = (refs @ train_means.T).max(axis=1)
     limits = export_limits(genuine, impostor, distinct, nearest_train)
     report = {"held_out_identities": int(len(np.unique(identities))), "held_out_images": int(len(images)),

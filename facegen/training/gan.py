@@ -45,6 +45,18 @@ def identity_contrast_loss(embeddings: tf.Tensor, global_batch: int | None = Non
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
 
+def condition_contrast_loss(embeddings: tf.Tensor, condition: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
+    """Embedding mode: unit embeddings [b, 2, d] of images rendered from unit conditions [b, d] -> InfoNCE that
+    picks each image's own condition among the batch's (both images of a pair), mean over the global batch. The
+    same scale as identity_contrast_loss: the pull fades once the embedder tells the batch's people apart."""
+    own = tf.range(tf.shape(condition)[0])
+    per_example = 0.0
+    for k in range(2):
+        logits = IDENTITY_LOSS_SCALE * tf.matmul(embeddings[:, k], condition, transpose_b=True)
+        per_example += 0.5 * tf.nn.sparse_softmax_cross_entropy_with_logits(own, logits)
+    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+
 class DCGAN:
     """Everything a checkpoint holds: G, D, the EMA generator, both Adams, the latent RNG and the step.
 
@@ -96,8 +108,10 @@ class DCGAN:
         return self._step(real)
 
     def _train_step_fn(self, real) -> dict[str, tf.Tensor]:
-        # `real` is per-replica (distribute_global_batches) or a plain batch on one device.
-        per_replica = self.strategy.experimental_local_results(real)[0].shape[0]
+        # `real` is per-replica (distribute_global_batches) or a plain batch on one device; in embedding mode a
+        # (pairs, conditions) tuple.
+        first = real[0] if isinstance(real, tuple) else real
+        per_replica = self.strategy.experimental_local_results(first)[0].shape[0]
         global_batch = per_replica * self.strategy.num_replicas_in_sync
         z_d, z_g = self.latents(global_batch), self.latents(global_batch)
         out = self.strategy.run(self._replica_step, args=(real, z_d, z_g, global_batch))
@@ -126,9 +140,14 @@ class DCGAN:
 
     def _replica_step_fn(self, real, z_d, z_g, global_batch):
         ctx = tf.distribute.get_replica_context()
+        condition = None
+        if isinstance(real, tuple):
+            real, condition = real
         b = tf.shape(real)[0]
         start = ctx.replica_id_in_sync_group * b
         z_d, z_g = z_d[start:start + b], z_g[start:start + b]
+        if condition is not None:  # embedding mode: z_id is the pair's real image's embedding, not a draw
+            z_d, z_g = self._conditioned(z_d, condition), self._conditioned(z_g, condition)
 
         # Train the discriminator.
         with tf.GradientTape() as tape:
@@ -148,7 +167,7 @@ class DCGAN:
             g_loss = generator_loss(g_logits, global_batch)
             total = g_loss
             if self.identity_embedder is not None:
-                extra = self._identity_terms(fake, global_batch)
+                extra = self._identity_terms(fake, global_batch, condition)
                 total += self.train_cfg.identity_loss * extra["id_loss"]
             scaled = self.g_optimizer.scale_loss(total) if hasattr(self.g_optimizer, "scale_loss") else total
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -159,11 +178,24 @@ class DCGAN:
                 "d_real": tf.reduce_sum(tf.sigmoid(real_logits)) / scale,
                 "d_fake": tf.reduce_sum(tf.sigmoid(fake_logits)) / scale, **extra}
 
-    def _identity_terms(self, pairs: tf.Tensor, global_batch: int) -> dict[str, tf.Tensor]:
-        """The frozen embedder on G's pairs [b, 2, r, r, 3]: the contrast loss and the pairs' mean cosine."""
+    def _conditioned(self, z: tf.Tensor, condition: tf.Tensor) -> tf.Tensor:
+        """[b, 2, latent] with z_id replaced by sqrt(d) times the unit condition [b, d] (identity_space.latent)."""
+        d = self.model_cfg.identity_dim
+        z_id = tf.repeat(condition[:, None, :] * tf.sqrt(float(d)), 2, axis=1)
+        return tf.concat([z_id, z[..., d:]], axis=-1)
+
+    def _identity_terms(self, pairs: tf.Tensor, global_batch: int,
+                        condition: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The frozen embedder on G's pairs [b, 2, r, r, 3]: the contrast loss and the pairs' mean cosine. In
+        embedding mode each image must be nearest its own condition among the batch's (condition_contrast_loss),
+        and id_cosine is the images' mean cosine to their condition."""
         b, r = tf.shape(pairs)[0], self.model_cfg.resolution
         flat = tf.cast(tf.reshape(pairs, [-1, r, r, 3]), tf.float32)
         embeddings = tf.reshape(self.identity_embedder.embed_float(flat), [b, 2, -1])
+        if condition is not None:
+            to_condition = tf.reduce_sum(embeddings * condition[:, None, :], axis=-1)
+            return {"id_loss": condition_contrast_loss(embeddings, condition, global_batch),
+                    "id_cosine": tf.reduce_sum(to_condition) / tf.cast(2 * global_batch, tf.float32)}
         same = tf.reduce_sum(embeddings[:, 0] * embeddings[:, 1], axis=-1)
         return {"id_loss": identity_contrast_loss(embeddings, global_batch),
                 "id_cosine": tf.reduce_sum(same) / tf.cast(global_batch, tf.float32)}

@@ -19,7 +19,8 @@ from facegen.config import FacegenError, Interrupted, RunConfig, read_json
 from facegen.data import TrainingData, discover, pair_dataset
 from facegen.distribute import distribute_global_batches, is_chief, make_strategy
 from facegen.images import float_to_uint8, grid, save_png
-from facegen.models.generator import identity_sheet_latents, latents_for_seed
+from facegen.models.generator import identity_sheet_latents, latents_for_seed, prior_latents
+from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace
 from facegen.run import BEST_DIR, LOGS_DIR, SAMPLES_DIR, checkpoint_manager, resolve_config, restore, write_run_config
 from facegen.training.gan import DCGAN
 
@@ -68,11 +69,40 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     if latest and chief:
         log.info("resuming %s at step %d of %d", run_dir, start, total_steps)
 
-    stream = (pair_dataset(data, t.batch_size, t.seed, start_step=start) if cfg.model.identity_dim
-              else data.dataset(t.batch_size, t.seed, start_step=start))
+    space = conditions = None
+    if cfg.model.conditioned:
+        conditions, space = condition_on(run_dir, data, gan, chief)
+    stream = (pair_dataset(data, t.batch_size, t.seed, start_step=start, conditions=conditions)
+              if cfg.model.identity_dim else data.dataset(t.batch_size, t.seed, start_step=start))
     loop = _Loop(run_dir, cfg, gan, manager, chief, total_steps, start, latest is not None, progress,
-                 InTrainingEval(run_dir, data, t) if t.eval_every and chief else None)
+                 InTrainingEval(run_dir, data, t, space) if t.eval_every and chief else None, space)
     return loop.run(iter(distribute_global_batches(strategy, stream, t.batch_size)))
+
+
+def condition_on(run_dir: Path, data: TrainingData, gan: DCGAN, write: bool = True):
+    """Embedding mode: each training image's unit embedding by the run's (frozen) embedder, which G renders its
+    pair from, and the identity space new people are drawn from (fitted to the training identities' means,
+    with the embedder's calibrated limits), stored in the run as identity_space.npz."""
+    from facegen.training.embedder import identity_means
+
+    embedder = gan.identity_embedder
+    limits = embedder.report.get("limits")
+    if not limits:
+        raise FacegenError(f"--mode embedding needs an embedder with calibrated limits (held-out identities); "
+                           f"{embedder.folder} has none (it was trained with held_out_every 0)")
+    if embedder.config.embedding_dim != gan.model_cfg.identity_dim:
+        raise FacegenError(f"{embedder.folder} embeds in {embedder.config.embedding_dim} dimensions but the model's "
+                           f"identity part has {gan.model_cfg.identity_dim}")
+    conditions = embedder.embed(data.images)
+    path = run_dir / IDENTITY_SPACE_FILE
+    if path.exists():  # a resumed run keeps the space its exports may already have drawn from
+        return conditions, IdentitySpace.load(path)
+    ids = data.identities
+    known = ids >= 0
+    space = IdentitySpace.fit(identity_means(conditions[known], ids[known]), limits["separation"], limits["leakage"])
+    if write:
+        space.save(path)
+    return conditions, space
 
 
 def init_run(run_dir: str | Path, cfg: RunConfig) -> Path:
@@ -116,12 +146,13 @@ class _Loop:
     checkpoints, in-training FID; Ctrl-C saves a checkpoint first."""
 
     def __init__(self, run_dir: Path, cfg: RunConfig, gan: DCGAN, manager, chief: bool, total_steps: int,
-                 start: int, resumed: bool, progress: bool, evaluator: "InTrainingEval | None") -> None:
+                 start: int, resumed: bool, progress: bool, evaluator: "InTrainingEval | None",
+                 space: IdentitySpace | None = None) -> None:
         self.run_dir, self.t, self.gan, self.manager, self.chief = run_dir, cfg.train, gan, manager, chief
         self.total_steps, self.start, self.evaluator = total_steps, start, evaluator
         self.last_good = start if resumed else None
         self.writer = tf.summary.create_file_writer(str(run_dir / LOGS_DIR))
-        self.sample_z = (identity_sheet_latents(SAMPLE_SEED, 8, 8, cfg.model) if cfg.model.identity_dim
+        self.sample_z = (identity_sheet_latents(SAMPLE_SEED, 8, 8, cfg.model, space) if cfg.model.identity_dim
                          else latents_for_seed(SAMPLE_SEED, SAMPLE_COUNT, cfg.model.latent_dim))
         self.bar = tqdm(total=total_steps, initial=start, desc="training", unit="step",
                         disable=not (progress and chief), dynamic_ncols=True)
@@ -206,11 +237,11 @@ class InTrainingEval:
     """FID/KID of the EMA generator every eval_every steps against a fixed real subset; keeps the best
     checkpoint by FID in RUN/best/ (with best.json) beside the latest ones."""
 
-    def __init__(self, run_dir: Path, data: TrainingData, t) -> None:
+    def __init__(self, run_dir: Path, data: TrainingData, t, space: IdentitySpace | None = None) -> None:
         from facegen.metrics.distances import gaussian_stats
         from facegen.metrics.fid import FeatureExtractor, real_features
 
-        self.run_dir, self.n, self.seed = run_dir, t.eval_n, t.seed
+        self.run_dir, self.n, self.seed, self.space = run_dir, t.eval_n, t.seed, space
         self.extract = FeatureExtractor()
         images = data.images if data.images is not None else _decode_subset(data)
         pick = np.sort(np.random.default_rng(t.seed).permutation(len(images))[:EVAL_REAL_IMAGES])
@@ -223,7 +254,7 @@ class InTrainingEval:
     def __call__(self, gan: DCGAN, step: int) -> dict:
         from facegen.metrics.fid import fid_kid
 
-        z = latents_for_seed(self.seed + 77, self.n, gan.model_cfg.latent_dim)
+        z = prior_latents(self.seed + 77, self.n, gan.model_cfg, self.space)
         fake = np.concatenate([float_to_uint8(gan.ema_generator(z[i:i + 250], training=False).numpy())
                                for i in range(0, self.n, 250)])
         scores = fid_kid(self.extract(fake), self.stats, self.real, kid_subsets=20)

@@ -89,9 +89,9 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
             notes.append(f"{data} has no identity labels: training the plain DCGAN alone, whose exports label latent "
                          "neighbourhoods, not people (identity labels: CelebA's identity_CelebA.txt or one folder "
                          "per identity)")
-    identity = mode == "identity"
+    identity = mode != "plain"  # identity and embedding modes train the same stages around the GAN
     if identity and not labelled:
-        raise FacegenError(f"--mode identity needs identity labels (CelebA identity_CelebA.txt or one folder per "
+        raise FacegenError(f"--mode {mode} needs identity labels (CelebA identity_CelebA.txt or one folder per "
                            f"identity); {data} has none")
     if steps is None:
         steps = stored.train.steps if stored else sizes.gan_steps if identity else RunConfig().train.steps
@@ -183,9 +183,12 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
     from facegen.config import read_json
     from facegen.run import STAGE_REPORT, checkpoint_paths, run_parts
 
+    from facegen.export.capacity import LAW
+
     embedder = run_parts(out).embedder
     key = {"checkpoint": Path(checkpoint_paths(out)[0]).name, "embedder": str(embedder),
-           "embedder_step": read_json(embedder / STAGE_REPORT).get("step"), "candidates": recipe.capacity_candidates}
+           "embedder_step": read_json(embedder / STAGE_REPORT).get("step"), "candidates": recipe.capacity_candidates,
+           "method": LAW}
     path = out / CAPACITY_FILE
     if path.exists():
         stored = read_json(path)

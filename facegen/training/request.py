@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facegen import hardware
-from facegen.config import DataConfig, FacegenError, RunConfig, TrainConfig, at_least, preset
+from facegen.config import DataConfig, EmbedderConfig, FacegenError, RunConfig, TrainConfig, at_least, preset
 from facegen.data.sources import check_data_path
 from facegen.run import CONFIG_FILE, read_folder_config, read_run_config, resolve_config
 from facegen.training.pipeline import Recipe
@@ -104,7 +104,15 @@ def plan(request: TrainRequest) -> TrainPlan:
         if r.keep is not None:
             given["keep_checkpoints"] = r.keep
         data = {k: getattr(r, k) for k in _DATA if getattr(r, k) is not None}
-        model = preset(name, resolution, mode, *(() if r.identity_dim is None else (r.identity_dim,)))
+        if mode == "embedding":  # z_id is an embedding of the identity loss's embedder: its size
+            if r.identity_dim is not None:
+                raise FacegenError("--identity-dim is the identity mode's; embedding mode's z_id has the embedder's "
+                                   "size")
+            dim = (EmbedderConfig.from_dict(read_folder_config(Path(loss_embedder), "embedder", "embedder"))
+                   if loss_embedder and Path(loss_embedder, CONFIG_FILE).exists() else EmbedderConfig()).embedding_dim
+            model = preset(name, resolution, mode, dim)
+        else:
+            model = preset(name, resolution, mode, *(() if r.identity_dim is None else (r.identity_dim,)))
         return RunConfig(model=model, data=DataConfig(path=str(r.data), **{**data, "resolution": resolution}),
                          train=TrainConfig(preset=name, steps=steps, epochs=r.epochs or 0, mixed_precision=precision,
                                            identity_loss=loss, identity_embedder=loss_embedder, **given))
@@ -112,7 +120,8 @@ def plan(request: TrainRequest) -> TrainPlan:
     # The config records check every value first (mode and loss as far as the request says); what they cannot
     # know (paths, the data's labels, an existing run) is checked next.
     requested = r.mixed_precision or TrainConfig.mixed_precision
-    loss = r.identity_loss if r.identity_loss is not None else 1.0 if r.identity_embedder else 0.0
+    loss = (r.identity_loss if r.identity_loss is not None
+            else 1.0 if r.identity_embedder or r.mode == "embedding" else 0.0)
     config(r.mode or "identity", 1 if r.steps is None else r.steps, loss,
            str(r.identity_embedder) if r.identity_embedder else "RUN/embedder" if loss else "", requested)
     if r.identity_embedder:
