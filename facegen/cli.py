@@ -103,6 +103,10 @@ EmbedderSteps = Annotated[Opt[int], typer.Option("--embedder-steps", help="Ident
 AttributesSteps = Annotated[Opt[int], typer.Option("--attributes-steps", help="Identity mode, data with attribute "
                                                    "labels: RUN/attributes' steps, 0 = skip [default: the preset's, "
                                                    "2000 small].")]
+EmbedderData = Annotated[Opt[Path], typer.Option("--embedder-data", help="Identity-labelled faces the run's embedder "
+                                                 "and judge learn their identity space from, when other or more "
+                                                 "people than --data's (enough held-out people to calibrate the "
+                                                 "limits on: 100 or more) [default: --data].")]
 JudgeSteps = Annotated[Opt[int], typer.Option("--judge-steps", help="Identity mode: RUN/judge's steps (a second "
                                               "embedder that only judges exports), 0 = skip [default: the preset's, "
                                               "1500 small].")]
@@ -117,7 +121,8 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
           xla: Xla = False, learning_rate: LearningRate = None, d_learning_rate: DLearningRate = None,
           eval_every: EvalEvery = None, eval_n: EvalN = None, identity_loss: IdentityLoss = None,
           identity_embedder: IdentityEmbedder = None, embedder_steps: EmbedderSteps = None,
-          attributes_steps: AttributesSteps = None, judge_steps: JudgeSteps = None, dry_run: DryRun = False,
+          attributes_steps: AttributesSteps = None, judge_steps: JudgeSteps = None,
+          embedder_data: EmbedderData = None, dry_run: DryRun = False,
           quiet: Quiet = False) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
     embedder (RUN/embedder), the identity-mode GAN with the identity loss (RUN), the attribute classifier
@@ -134,7 +139,8 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
         cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn or None,
         mixed_precision=mixed_precision, xla=xla or None, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
         eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
-        embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps))
+        embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps,
+        embedder_data=embedder_data))
     if dry_run:
         typer.echo(train_plan.to_json())
         return

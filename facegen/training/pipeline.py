@@ -70,7 +70,7 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
          steps: int | None = None, identity_loss: float | None = None, identity_embedder: str | Path | None = None,
          embedder_steps: int | None = None, attributes_steps: int | None = None,
          judge_steps: int | None = None, checkpoint_every: int = 500, mixed_precision: str = "auto",
-         keep_stored: bool = True) -> Recipe:
+         keep_stored: bool = True, embedder_data: str | Path | None = None) -> Recipe:
     """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow.
     The trunks train at the GAN's concrete policy `mixed_precision` (float32 for its float16); with `keep_stored`
     (the request said auto) a stage folder that exists keeps the policy it trains with."""
@@ -96,19 +96,29 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     if steps is None:
         steps = stored.train.steps if stored else sizes.gan_steps if identity else RunConfig().train.steps
 
-    def trunk(cls, n: int | None, default: int, folder: str, seed: int = seed):
+    def trunk(cls, n: int | None, default: int, folder: str, seed: int = seed, source: str | Path = data):
         n = default if n is None else n
         stored = out / folder / CONFIG_FILE
         policy = (cls.from_dict(read_json(stored)).mixed_precision if keep_stored and stored.is_file()
                   else hardware.trunk_policy(mixed_precision))
-        return cls(data=str(data), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed,
+        return cls(data=str(source), preset=sizes.trunk, resolution=resolution, steps=n, seed=seed,
                    checkpoint_every=checkpoint_every, mixed_precision=policy) if n else None
+
+    # --embedder-data: the embedder and the judge learn their identity space from other or more people than the
+    # GAN's (a space wider than its data, with enough held-out people to calibrate the limits on).
+    people = data
+    if embedder_data is not None:
+        if not discover(embedder_data, "all").frame["identity"].notna().any():
+            raise FacegenError(f"--embedder-data {embedder_data} has no identity labels (CelebA identity_CelebA.txt "
+                               "or one folder per identity)")
+        people = embedder_data
 
     own = os.path.abspath(out / EMBEDDER_DIR)
     if identity_embedder is None and stored and stored.train.identity_embedder not in ("", own):
         identity_embedder = stored.train.identity_embedder  # a run trained against an embedder of its own choosing
     # --mode plain is the article's DCGAN alone; identity mode trains what its verified export needs.
-    embedder = trunk(EmbedderConfig, embedder_steps, sizes.embedder_steps, EMBEDDER_DIR) if identity else None
+    embedder = trunk(EmbedderConfig, embedder_steps, sizes.embedder_steps, EMBEDDER_DIR, source=people) \
+        if identity else None
     if identity_embedder:
         embedder = None  # the user's embedder shapes the identity loss and verifies the exports
         loss_embedder = os.path.abspath(identity_embedder)
@@ -126,7 +136,8 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     has_attributes = "partition" in source.frame.columns and any(a in source.frame.columns for a in CELEBA_ATTRIBUTES)
     attributes = trunk(AttributeConfig, attributes_steps, sizes.attributes_steps, ATTRIBUTES_DIR) if identity and has_attributes \
         else None
-    judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, JUDGE_DIR, seed + JUDGE_SEED) if identity else None
+    judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, JUDGE_DIR, seed + JUDGE_SEED, people) \
+        if identity else None
     capacity = sizes.capacity_candidates if identity and (embedder or identity_embedder) else 0
     return Recipe(mode, steps, float(identity_loss), loss_embedder, embedder, attributes, judge, capacity,
                   tuple(notes))

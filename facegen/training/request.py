@@ -52,6 +52,7 @@ class TrainRequest:
     eval_n: int | None = None
     identity_loss: float | None = None  # [1 with the run's embedder in identity mode, else 0; a run's own]
     identity_embedder: str | Path | None = None  # an embedder folder instead of training RUN/embedder
+    embedder_data: str | Path | None = None  # identity-labelled faces RUN/embedder and RUN/judge learn from [data]
     embedder_steps: int | None = None  # identity mode: the stages' lengths [the preset's]
     attributes_steps: int | None = None
     judge_steps: int | None = None
@@ -127,10 +128,13 @@ def plan(request: TrainRequest) -> TrainPlan:
     if r.identity_embedder:
         read_folder_config(Path(r.identity_embedder), "embedder", "embedder")
     check_data_path(r.data)
+    if r.embedder_data is not None:
+        check_data_path(r.embedder_data)
     precision = _precision(out, requested)
     recipe = recipe_for(r.data, out, name, resolution, r.seed or 0, r.mode, r.steps, r.identity_loss,
                         r.identity_embedder, r.embedder_steps, r.attributes_steps, r.judge_steps,
-                        r.checkpoint_every or TrainConfig.checkpoint_every, precision, keep_stored=requested == "auto")
+                        r.checkpoint_every or TrainConfig.checkpoint_every, precision, keep_stored=requested == "auto",
+                        embedder_data=r.embedder_data)
     cfg = resolve_config(out, config(recipe.mode, recipe.gan_steps, recipe.identity_loss, recipe.identity_embedder,
                                      precision))
     notes = list(recipe.notes)

@@ -213,6 +213,32 @@ def test_dry_run_prints_the_plan_python_gets_and_trains_nothing(celeba_sample, t
     assert printed["embedder"]["mixed_precision"] == printed["config"]["train"]["mixed_precision"]
 
 
+def test_embedding_mode_with_a_wider_identity_space_is_planned_before_anything_trains(celeba_sample, tmp_path):
+    from PIL import Image
+
+    from facegen.config import FacegenError
+    from facegen.data.sample import write_sample
+    from facegen.training.request import TrainRequest, plan
+
+    people = write_sample(tmp_path / "people", count=60, seed=5)  # other people than the GAN's
+    p = plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", preset="tiny", resolution=32, mode="embedding",
+                          embedder_data=people))
+    model = p.config.model
+    assert p.config.mode == "embedding" and model.conditioned and (model.identity_dim, model.latent_dim) == (128, 178)
+    assert p.recipe.embedder.data == str(people) and p.recipe.judge.data == str(people)
+    assert p.config.data.path == str(celeba_sample) and p.config.train.identity_loss == 1.0
+    assert p.recipe.stages == ["embedder", "gan", "judge", "attributes", "capacity"]
+    with pytest.raises(FacegenError, match="--identity-dim is the identity mode's"):
+        plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", mode="embedding", identity_dim=20))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 40), (i * 60, 90, 120)).save(flat / f"{i}.png")
+    with pytest.raises(FacegenError, match="--embedder-data .* has no identity labels"):
+        plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", embedder_data=flat))
+    assert not (tmp_path / "r").exists()
+
+
 def test_count_alone_fits_the_model_and_explicit_identities_are_still_refused(trained_run, tmp_path, capsys):
     from facegen.export.capacity import Capacity
     from facegen.export.request import FIT_SHARE, ExportRequest, plan
