@@ -49,7 +49,7 @@ Preset = Annotated[Opt[str], typer.Option("--preset", help=f"Model size: paper (
                                                           f"{_T.preset}].")]
 Resolution = Annotated[Opt[int], typer.Option("--resolution", help=f"Image side: 32, 64 or 128 [default: "
                                                                    f"{_D.resolution}].")]
-Steps = Annotated[Opt[int], typer.Option("--steps", help="The GAN's total steps [default: 6000 in identity mode (the "
+Steps = Annotated[Opt[int], typer.Option("--steps", help="The GAN's total steps [default: 6000 in embedding and identity modes (the "
                                                          f"measured recipe), {_T.steps} plain; an existing run's own].")]
 Epochs = Annotated[Opt[int], typer.Option("--epochs", help="Train for this many passes instead of --steps.")]
 BatchSize = Annotated[Opt[int], typer.Option("--batch-size", help=f"Minibatch size [default: {_T.batch_size}, the "
@@ -65,12 +65,12 @@ Partition = Annotated[Opt[str], typer.Option("--partition", help="CelebA split: 
                                              f"{_D.partition}].")]
 Cache = Annotated[Opt[bool], typer.Option("--cache/--no-cache", help="Decode all images into memory once "
                                           f"[default: {'--cache' if _D.cache else '--no-cache'}].")]
-Mode = Annotated[Opt[str], typer.Option("--mode", help="identity: the embedder, the identity-mode GAN (SD-GAN) with "
-                                        "the identity loss against it, the attribute classifier and a judge embedder, "
-                                        "one after another [default on identity-labelled data]; embedding: the same "
-                                        "stages with G conditioned on the embedder's identity embeddings, new people "
-                                        "drawn in that space (Vec2Face's idea); plain: the article's DCGAN alone "
-                                        "[default otherwise].")]
+Mode = Annotated[Opt[str], typer.Option("--mode", help="embedding: the embedder, then a GAN conditioned on its "
+                                        "identity embeddings (new people drawn in that space: Vec2Face's idea) with "
+                                        "the identity loss, the attribute classifier and a judge embedder, one after "
+                                        "another [default on identity-labelled data]; identity: the same stages with "
+                                        "the SD-GAN identity mode; plain: the article's DCGAN alone [default "
+                                        "otherwise].")]
 IdentityDim = Annotated[Opt[int], typer.Option("--identity-dim", help="identity mode: latent entries that are z_id "
                                                f"[default: {inspect.signature(preset).parameters['identity_dim'].default}].")]
 Strategy = Annotated[Opt[str], typer.Option("--strategy", help="tf.distribute: auto (multiworker if TF_CONFIG lists "
@@ -125,7 +125,7 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
           embedder_data: EmbedderData = None, dry_run: DryRun = False,
           quiet: Quiet = False) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
-    embedder (RUN/embedder), the identity-mode GAN with the identity loss (RUN), the attribute classifier
+    embedder (RUN/embedder), the embedding-mode GAN with the identity loss (RUN), the attribute classifier
     (RUN/attributes, where the data has attribute labels), a judge embedder (RUN/judge) and the model's identity
     capacity (RUN/capacity.json); with --mode plain or unlabelled data, the DCGAN alone.
 

@@ -119,7 +119,8 @@ class Capacity:
         if self.first_acceptance <= 0:
             return 0
         grid, needed = self._needed(UNBOUNDED)
-        fits = np.flatnonzero(needed / self.first_acceptance <= grid * max_candidates)
+        with np.errstate(over="ignore"):  # a(k) underflows to 0 where no candidate could be accepted any more
+            fits = np.flatnonzero(needed / self.first_acceptance <= grid * max_candidates)
         return UNBOUNDED if self.pool is None and fits[-1] == len(grid) - 1 else int(grid[fits[-1]])
 
     @property
@@ -137,7 +138,7 @@ class Capacity:
 
     def record(self) -> dict:
         return {"capacity": self.capacity, "pair_rate": float(f"{self.pair_rate:.4g}"),
-                "pool": None if self.pool is None else round(self.pool, 1),
+                "pool": None if self.pool is None else float(f"{self.pool:.6g}"),
                 "first_acceptance": round(self.first_acceptance, 4), "candidates": self.candidates,
                 "accepted": self.accepted, "max_similarity": self.max_similarity, "max_leakage": self.max_leakage,
                 "lookalike_rate": self.rate, "method": LAW}
@@ -198,7 +199,7 @@ def fit(curve: np.ndarray, max_similarity: float, max_leakage: float) -> Capacit
             best = (float(err[j]), float(p), float(FIRST_ACCEPTANCES[j]))
     law_err, p, p0 = best
     pool = (np.inf, None, 1.0)
-    for size in np.geomspace(max(k_n, 2) * 1.001, 20.0 * n, 300):
+    for size in np.geomspace(k_n * 1.001, 20.0 * n, 300):
         pred = size * (1.0 - np.exp(-np.outer(FIRST_ACCEPTANCES, c) / size))
         err = ((pred - k[None, :]) ** 2).sum(axis=1)
         j = int(err.argmin())

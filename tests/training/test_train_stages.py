@@ -18,9 +18,14 @@ import pytest
 from facegen.cli import main
 from facegen.run import run_parts
 
-# Tiny stages at 32 px: each long enough to be killed in the middle (checkpoints every 10 steps).
+# Tiny stages at 32 px: each long enough to be killed in the middle (checkpoints every 10 steps). Identity mode: a
+# 40-step tiny GAN in the default embedding mode renders one face for every bank person (2 of 256 candidates
+# separable), too few for the export tests; embedding mode's own stages and export are tested in
+# tests/training/test_embedding_mode.py and the default in the dry run below.
 TRAIN = ["--preset", "tiny", "--resolution", "32", "--batch-size", "16", "--steps", "40", "--embedder-steps", "60",
-         "--attributes-steps", "40", "--judge-steps", "60", "--checkpoint-every", "10", "--quiet"]
+         "--attributes-steps", "40", "--judge-steps", "60", "--checkpoint-every", "10", "--mode", "identity", "--quiet"]
+
+DEFAULT = [a for a in TRAIN if a not in ("--mode", "identity")]  # no --mode: decided by the data
 
 
 def REQUEST(data, out):
@@ -28,7 +33,7 @@ def REQUEST(data, out):
     from facegen.training.request import TrainRequest
 
     return TrainRequest(data=data, out=out, preset="tiny", resolution=32, batch_size=16, steps=40, embedder_steps=60,
-                        attributes_steps=40, judge_steps=60, checkpoint_every=10)
+                        attributes_steps=40, judge_steps=60, checkpoint_every=10, mode="identity")
 
 
 def run(*args):
@@ -169,7 +174,7 @@ def test_unlabelled_data_trains_plain_and_says_so(celeba_sample, tmp_path, caplo
     for p in sorted((celeba_sample / "img_align_celeba").iterdir())[:40]:
         shutil.copy(p, flat / p.name)
     out = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "facegen", "train", "--data", str(flat), "--out", str(out), *TRAIN],
+    r = subprocess.run([sys.executable, "-m", "facegen", "train", "--data", str(flat), "--out", str(out), *DEFAULT],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     notes = [line for line in r.stderr.splitlines() if "no identity labels" in line]
@@ -209,6 +214,8 @@ def test_dry_run_prints_the_plan_python_gets_and_trains_nothing(celeba_sample, t
     assert printed == json.loads(plan(REQUEST(celeba_sample, tmp_path / "py")).to_json())
     assert not (tmp_path / "py").exists()
     assert printed["stages"] == ["embedder", "gan", "judge", "attributes", "capacity"]
+    run("train", "--data", celeba_sample, "--out", tmp_path / "default", *DEFAULT, "--dry-run")
+    assert json.loads(capsys.readouterr().out)["config"]["mode"] == "embedding"  # on identity-labelled data
     assert printed["config"]["train"]["mixed_precision"] in ("off", "bfloat16")  # auto resolved in the plan
     assert printed["embedder"]["mixed_precision"] == printed["config"]["train"]["mixed_precision"]
 
