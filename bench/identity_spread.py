@@ -35,7 +35,7 @@ def candidate_references(run: Path, judge, n: int) -> np.ndarray:
 
     gen = Generator.from_run(run)
     model = gen.config.model
-    plan = IdentityPlan(0, n, 1, gen.latent_dim, default_variation(model.identity_dim, verified=True), 64,
+    plan = IdentityPlan(0, n, 1, gen.latent_dim, default_variation(model.identity_dim, True, model.conditioned), 64,
                         identity_dim=model.identity_dim, space=gen.space)
     z = plan.reference_latents(np.arange(n), REFERENCE_IMAGES)
     e = np.concatenate([judge.embed(gen.generate(z[i:i + 256])) for i in range(0, len(z), 256)])

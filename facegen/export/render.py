@@ -141,7 +141,8 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
     several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
-    cfg = resolve_config(cfg, out, overwrite, read_run_config(checkpoint).model.identity_dim)
+    model = read_run_config(checkpoint).model
+    cfg = resolve_config(cfg, out, overwrite, model.identity_dim, model.conditioned)
     gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
     cfg, check = resolve_check(cfg)
     if check is not None and gen.space is not None and \

@@ -132,7 +132,7 @@ def plan(request: ExportRequest) -> ExportPlan:
     cfg = ExportConfig(identities=k, per_identity=m, **given)  # checks every value
     out = Path(r.out)
     check_out_folder(out, r.overwrite)
-    cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim)
+    cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim, run.model.conditioned)
     notes = []
     capacity = run_capacity(Path(r.checkpoint), cfg)
     if r.identities is None and r.per_identity is None and capacity:
@@ -152,11 +152,12 @@ def plan(request: ExportRequest) -> ExportPlan:
                       r.overwrite, r.command, run.mode, capacity, tuple(notes))
 
 
-def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int) -> ExportConfig:
+def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int,
+                   conditioned: bool = False) -> ExportConfig:
     """`cfg` with its `auto` and None values made concrete: precision, variation, the embedder's limits. The one
     place they are decided: `plan`, and the renderer for a config given to it directly, call it (a resolved config
     comes back unchanged)."""
-    return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite), variation=_variation(cfg, identity_dim),
+    return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite), variation=_variation(cfg, identity_dim, conditioned),
                                **_limits(cfg))
 
 
@@ -167,9 +168,9 @@ def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:
     return hardware.resolve(cfg.precision, "export", stored)
 
 
-def _variation(cfg: ExportConfig, identity_dim: int) -> float:
+def _variation(cfg: ExportConfig, identity_dim: int, conditioned: bool = False) -> float:
     if cfg.variation is None:
-        return default_variation(identity_dim, verified=bool(cfg.embedder))
+        return default_variation(identity_dim, verified=bool(cfg.embedder), conditioned=conditioned)
     if cfg.variation > 1 and not identity_dim:
         raise FacegenError(f"--variation {cfg.variation:g} is above 1, which only an identity-mode checkpoint takes "
                            "(a plain run mixes identity and noise: 1 already makes every image unrelated)")

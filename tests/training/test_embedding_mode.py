@@ -108,6 +108,9 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
               seed=2)
     export(tmp_path / "run", tmp_path / "a", ExportConfig(**kw), progress=False)
     export(tmp_path / "run", tmp_path / "b", ExportConfig(**kw, batch_size=16), progress=False)
+    import json
+
+    assert json.loads((tmp_path / "a" / "export.json").read_text())["settings"]["variation"] == 1.0  # the mode's
     files = digest(tmp_path / "a")
     assert files == digest(tmp_path / "b")
     assert sum(name.endswith(".png") for name in files) == 12
