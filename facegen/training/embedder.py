@@ -145,15 +145,22 @@ def references(embeddings: np.ndarray, identities: np.ndarray, k: int, seed: int
 REFERENCE_DRAWS = 20  # reference draws per held-out person behind the separation limit
 
 
-def redrawn_pairs(embeddings: np.ndarray, identities: np.ndarray, seed: int, draws: int = REFERENCE_DRAWS) -> np.ndarray:
-    """Cosines of different held-out people's references over `draws` independent draws of each person's
-    REFERENCE_IMAGES images (draw j against draw j + 1): the separation limit's calibration pairs. Few held-out
-    people give few pairs of people, but each pair seen through many draws resolves the FAR tail better than one
-    draw (measured on 1,000 novel sample people: from 20 calibration people 0.58% of novel pairs exceed the
-    limit against 0.84% from one draw, nominal 0.10%; from 100 people both are within 1.2x of nominal)."""
+def redrawn_cross(embeddings: np.ndarray, identities: np.ndarray, seed: int,
+                  draws: int = REFERENCE_DRAWS) -> list[np.ndarray]:
+    """[n, n] cosines between the held-out people's references of draw j and of draw j + 1 (each draw
+    REFERENCE_IMAGES images of each person, people in `references` order), for j < `draws`: the separation limit's
+    calibration pairs are their off-diagonal entries. Few held-out people give few pairs of people, but each pair
+    seen through many draws resolves the FAR tail better than one draw (measured on 1,000 novel sample people:
+    from 20 calibration people 0.58% of novel pairs exceed the limit against 0.84% from one draw, nominal 0.10%;
+    from 100 people both are within 1.2x of nominal)."""
     refs = [references(embeddings, identities, REFERENCE_IMAGES, seed + j)[0] for j in range(draws)]
-    off = ~np.eye(len(refs[0]), dtype=bool)
-    return np.concatenate([(refs[j] @ refs[(j + 1) % draws].T)[off] for j in range(draws)])
+    return [refs[j] @ refs[(j + 1) % draws].T for j in range(draws)]
+
+
+def different_people(cross: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
+    """The cosines of `cross` between references of different people (`ids`: each row's person)."""
+    apart = ids[:, None] != ids[None, :]
+    return np.concatenate([c[apart] for c in cross])
 
 
 LIMIT_BOOTSTRAP = 200  # resamplings of the held-out people behind each limit's interval
@@ -169,24 +176,22 @@ def export_limits(genuine: np.ndarray, impostor: np.ndarray, distinct: np.ndarra
             "leakage": float(np.quantile(nearest_train, 1.0 - NOVEL_FLAGGED, method="higher"))}
 
 
-def limit_intervals(to_ref: np.ndarray, rest_ids: np.ndarray, refs: np.ndarray, ref_ids: np.ndarray,
+def limit_intervals(to_ref: np.ndarray, rest_ids: np.ndarray, cross: list[np.ndarray], ref_ids: np.ndarray,
                     nearest_train: np.ndarray, seed: int, rounds: int = LIMIT_BOOTSTRAP) -> dict:
     """95% intervals of the three limits over the held-out people drawn with replacement (a person drawn twice is
     still one person: pairs of their copies count as the same person). How far a limit could move with other
     held-out people of the same kind: wide when few were held out."""
     rng = np.random.default_rng(seed)
     rows_of = [np.flatnonzero(rest_ids == i) for i in ref_ids]
-    upper = np.triu_indices(len(refs), 1)
-    ref_sim = refs @ refs.T
+    n = len(ref_ids)
     drawn: dict[str, list[float]] = {"consistency": [], "separation": [], "leakage": []}
     for _ in range(rounds):
-        pick = rng.integers(0, len(refs), len(refs))
+        pick = rng.integers(0, n, n)
         ids = ref_ids[pick]
         rows = np.concatenate([rows_of[j] for j in pick])
         block = to_ref[np.ix_(rows, pick)]
         same = rest_ids[rows][:, None] == ids[None, :]
-        apart = ids[upper[0]] != ids[upper[1]]
-        limits = export_limits(block[same], block[~same], ref_sim[np.ix_(pick, pick)][upper][apart],
+        limits = export_limits(block[same], block[~same], different_people([c[np.ix_(pick, pick)] for c in cross], ids),
                                nearest_train[pick])
         for name, value in limits.items():
             if np.isfinite(value):
@@ -235,7 +240,8 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
     genuine = to_ref[rest_ids[:, None] == ref_ids[None, :]]
     impostor = to_ref[rest_ids[:, None] != ref_ids[None, :]]
     ref_sim = refs @ refs.T
-    distinct = redrawn_pairs(e, identities, seed)
+    cross = redrawn_cross(e, identities, seed)
+    distinct = different_people(cross, ref_ids)
     nearest_train = (refs @ train_means.T).max(axis=1)
     limits = export_limits(genuine, impostor, distinct, nearest_train)
     report = {"held_out_identities": int(len(np.unique(identities))), "held_out_images": int(len(images)),
@@ -243,7 +249,7 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
               "best_threshold": best_t, "far": FAR, "threshold_at_far": threshold_at_far(scores[same == 0], FAR),
               "reference_images": REFERENCE_IMAGES, "limits": limits,
               "separation_out_of_sample": separation_out_of_sample(refs, FAR),
-              "limit_intervals": limit_intervals(to_ref, rest_ids, refs, ref_ids, nearest_train, seed),
+              "limit_intervals": limit_intervals(to_ref, rest_ids, cross, ref_ids, nearest_train, seed),
               # Held-out real people's spread under the separation rule: the yardstick for a generator's.
               "held_out_spread": spread(refs, limits["separation"]),
               "genuine_to_reference_below_consistency": float(np.mean(genuine < limits["consistency"]))}

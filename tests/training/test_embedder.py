@@ -155,7 +155,21 @@ def test_limit_intervals_resample_people_and_never_pair_a_person_with_their_copy
     eye = np.eye(6)
     rest_ids = np.repeat(np.arange(6), 3)  # three more images of each of six people, each exactly on its axis
     to_ref = eye[rest_ids] @ eye.T
-    intervals = limit_intervals(to_ref, rest_ids, eye, np.arange(6), np.full(6, 0.5), seed=0, rounds=50)
+    intervals = limit_intervals(to_ref, rest_ids, [eye @ eye.T] * 3, np.arange(6), np.full(6, 0.5), seed=0, rounds=50)
     # Every resampling sees the same people: own images at 1, others at 0, and a person drawn twice is one person
     # (their two references, at cosine 1, would otherwise drag the separation limit to 1).
     assert intervals == {"consistency": [0.0, 0.0], "separation": [0.0, 0.0], "leakage": [0.5, 0.5]}
+
+
+def test_the_separation_limit_sees_each_pair_of_people_through_many_reference_draws():
+    from facegen.training.embedder import REFERENCE_DRAWS, different_people, redrawn_cross
+
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(5), 9)  # five people, nine images each: many ways to draw four
+    e = rng.normal(size=(45, 16)) + 3 * np.eye(16)[ids]  # each person near an axis of their own
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    cross = redrawn_cross(e, ids, seed=1)
+    assert len(cross) == REFERENCE_DRAWS and cross[0].shape == (5, 5)
+    assert not np.allclose(cross[0], cross[1])  # other draws of the same people
+    pairs = different_people(cross, np.arange(5))
+    assert len(pairs) == REFERENCE_DRAWS * 20 and pairs.max() < np.diagonal(cross[0]).min()
