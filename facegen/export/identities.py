@@ -52,8 +52,8 @@ DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 # identity mode scales z_obs (see the module doc and experiments/identity_experiment.py for how it was chosen).
 # Verified identity mode draws wider (1.5): the embedder redraws what strays, and the wider variety helped the
 # downstream recognizer more than the consistency it costs (bench/RESULTS.md, "The variation lever").
-# Embedding mode, verified or not: 1, where a judge of another seed trained on other people finds 90.6% of a
-# 1,000-identity run's images consistent (68.0% at 1.5, 99.9% at 0.5; bench/RESULTS.md, "Embedding mode").
+# Embedding mode, verified or not: 1, where a judge of another seed trained on other people finds 91.2% of a
+# 1,000-identity run's 5,000 x 20 export consistent (68.0% at 1.5; bench/RESULTS.md, "Embedding mode").
 DEFAULT_VARIATION = {"plain": 0.35, "identity": 1.0, "verified": 1.5, "embedding": 1.0}
 
 
