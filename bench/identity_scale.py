@@ -37,17 +37,6 @@ def people(folder: Path, judge, partition: str = "all"):
     return judge.embed(data.images), data.identities
 
 
-def folder_references(e: np.ndarray, labels: np.ndarray, k: int):
-    """Unit references of each label's first k rows, and every later row's cosine to its own reference."""
-    refs, to_ref = [], []
-    for label in np.unique(labels):
-        rows = np.flatnonzero(labels == label)
-        ref = e[rows[:k]].mean(axis=0)
-        refs.append(ref / np.linalg.norm(ref))
-        to_ref.append(e[rows[k:]] @ refs[-1])
-    return np.array(refs), np.concatenate(to_ref)
-
-
 def pair_rate(refs: np.ndarray, limit: float) -> float:
     total = above = 0
     for i in range(0, len(refs), 1024):  # 5,000 references: 12.5M pairs, a block of rows at a time
@@ -71,6 +60,7 @@ def main() -> None:
     import pandas as pd
     from PIL import Image
 
+    from facegen.metrics.identity import folder_references
     from facegen.models.embedder import REFERENCE_IMAGES, Embedder
     from facegen.training.embedder import identity_means
 

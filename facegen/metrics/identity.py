@@ -132,6 +132,19 @@ def within_identity_variety(images: np.ndarray, folders: np.ndarray) -> float | 
     return float(np.mean(values)) if values else None  # None: no folder has 2 images
 
 
+def folder_references(embeddings: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each label's reference as an export defines one (the unit mean of its first k rows, in np.unique order),
+    and every later row's cosine to its own label's reference."""
+    labels = np.asarray(labels)
+    refs, to_ref = [], []
+    for ident in np.unique(labels):
+        rows = np.flatnonzero(labels == ident)
+        ref = embeddings[rows[:k]].mean(axis=0)
+        refs.append(ref / np.linalg.norm(ref))
+        to_ref.extend(embeddings[rows[k:]] @ refs[-1])
+    return np.array(refs), np.array(to_ref)
+
+
 def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict:
     """An exported set judged by an identity embedder (facegen.models.embedder) at its own calibrated limits, on
     the quantities it calibrated them with: each folder's reference is the unit mean of its first
@@ -149,13 +162,7 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
     limits = embedder.report["limits"]
     e = embedder.embed(images).astype(np.float64)
     labels = np.asarray(labels)
-    refs, to_ref = [], []
-    for ident in np.unique(labels):
-        rows = np.flatnonzero(labels == ident)
-        ref = e[rows[:REFERENCE_IMAGES]].mean(axis=0)
-        refs.append(ref / np.linalg.norm(ref))
-        to_ref.extend(e[rows[REFERENCE_IMAGES:]] @ refs[-1])
-    refs, to_ref = np.array(refs), np.array(to_ref)
+    refs, to_ref = folder_references(e, labels, REFERENCE_IMAGES)
     between = refs @ refs.T
     np.fill_diagonal(between, -np.inf)
     _, train_means = embedder.identity_means()
