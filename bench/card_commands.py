@@ -38,6 +38,7 @@ def main() -> None:
     from facegen.metrics.evaluate import fake_images_from_export
     from facegen.metrics.identity import embedder_judgement, folder_consistency
     from facegen.models.embedder import Embedder
+    from facegen.training.people import export_people
 
     args.work.mkdir(parents=True, exist_ok=True)
     path = args.work / "card_commands.json"
@@ -66,7 +67,7 @@ def main() -> None:
         results["exports"][name] = {
             "folder": str(folder), "images": int(len(images)), "identities": int(len(np.unique(labels))),
             "images_per_second": round(len(images) / export_seconds(record), 1),
-            "judge": embedder_judgement(judge, images, labels),
+            "judge": embedder_judgement(judge, images, labels, export_people(folder, judge)),
             "exact": {**folder_consistency(predicted, labels),
                       "distinct_per": distinct_per(predicted, labels, unseen_k)},
             "identity_check": record.get("identity_check"), "settings": record["settings"]}

@@ -1,7 +1,6 @@
 """An export judged for identity scale beside novel real people, by a judge nothing was trained or filtered with.
 
-    python bench/identity_scale.py --export synth/ --judge JUDGE --real NOVEL --train-data data/celeba-sample-20k \
-        --out /tmp/scale.json
+    python bench/identity_scale.py --export synth/ --judge JUDGE --real NOVEL --out /tmp/scale.json
 
 The judge (an embedder of another seed trained on other people: `facegen embedder train --data OTHER --seed 7`)
 embeds every exported image; each folder's reference is the unit mean of its first REFERENCE_IMAGES images, as
@@ -10,8 +9,8 @@ the export defines one. Reported at the judge's own calibrated limits:
 - consistency: the share of the other images at or above the consistency limit to their folder's reference;
 - look-alike pairs: the share of folder pairs whose references are above the separation limit, beside the same
   share among --real's people (a sample drawn with a seed nothing trained on), and their ratio;
-- leaked: the share of folders whose reference is above the leakage limit to a person of --train-data (the
-  GAN's training people, their unit means by the judge), beside the same share of --real's people.
+- leaked: the share of folders whose reference is above the leakage limit to a person the export's GAN trained
+  on (their unit means by the judge: facegen.training.people), beside the same share of --real's people.
 """
 
 from __future__ import annotations
@@ -28,11 +27,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 
 
-def people(folder: Path, judge, partition: str = "all"):
+def people(folder: Path, judge):
     from facegen.config import DataConfig
     from facegen.data import TrainingData, discover
 
-    data = TrainingData(discover(folder, partition), DataConfig(path=str(folder), resolution=judge.config.resolution),
+    data = TrainingData(discover(folder, "all"), DataConfig(path=str(folder), resolution=judge.config.resolution),
                         progress=False)
     return judge.embed(data.images), data.identities
 
@@ -52,8 +51,6 @@ def main() -> None:
     p.add_argument("--export", type=Path, required=True)
     p.add_argument("--judge", type=Path, required=True)
     p.add_argument("--real", type=Path, required=True)
-    p.add_argument("--train-data", type=Path, required=True, help="the GAN's training data (its people)")
-    p.add_argument("--partition", default="train", help="the GAN's --partition of --train-data")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
 
@@ -62,7 +59,7 @@ def main() -> None:
 
     from facegen.metrics.identity import folder_references
     from facegen.models.embedder import REFERENCE_IMAGES, Embedder
-    from facegen.training.embedder import identity_means
+    from facegen.training.people import export_people
 
     judge = Embedder.from_folder(args.judge)
     limits = judge.report["limits"]
@@ -71,8 +68,7 @@ def main() -> None:
     labels = frame["identity"].to_numpy()
     e = np.concatenate([judge.embed(images[i:i + 4096]) for i in range(0, len(images), 4096)])
     refs, to_ref = folder_references(e, labels, REFERENCE_IMAGES)
-    train_e, train_ids = people(args.train_data, judge, args.partition)
-    train_means = identity_means(train_e, train_ids)
+    train_means = export_people(args.export, judge)
     real_e, real_ids = people(args.real, judge)
     real_refs, _ = folder_references(real_e, real_ids, REFERENCE_IMAGES)
 

@@ -96,6 +96,7 @@ def main() -> None:
     from facegen.metrics.evaluate import fake_images_from_export
     from facegen.metrics.identity import embedder_judgement, folder_consistency, within_identity_variety
     from facegen.models.embedder import Embedder
+    from facegen.training.people import export_people
 
     results_path = work / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -136,8 +137,10 @@ def main() -> None:
         rows[name] = {"exact": {**folder_consistency(predicted, labels),
                                 "distinct_per": distinct_per(predicted, labels, unseen_k)},
                       "variety": within_identity_variety(images, labels),
-                      "judge": embedder_judgement(judges["judge"], images, labels),
-                      "self": embedder_judgement(judges["filter"], images, labels),
+                      "judge": embedder_judgement(judges["judge"], images, labels,
+                                                  export_people(folder, judges["judge"])),
+                      "self": embedder_judgement(judges["filter"], images, labels,
+                                                 export_people(folder, judges["filter"])),
                       "check": record.get("identity_check"), "counts": record["counts"]}
         arms = {"synthetic": ["--real-identities", "0"]}
         if args.real_identities:

@@ -10,6 +10,7 @@ config.json with version and kind, its checkpoints, and how it is written, found
     RUN/attributes/      the attribute classifier (data with attribute labels): the export's attribute columns
     RUN/judge/           a second embedder (another seed) that only judges exports (`evaluate`, export's summary)
     RUN/capacity.json    the model's identity capacity with RUN/embedder (facegen.export.capacity)
+    RUN/people/          the GAN's training people's means by each embedder that checked leakage (training.people)
 
 Reading the config needs no TensorFlow, so a wrong --checkpoint is reported before TensorFlow starts;
 functions that touch checkpoints import it when called.

@@ -144,12 +144,7 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
     model = read_run_config(checkpoint).model
     cfg = resolve_config(cfg, out, overwrite, model.identity_dim, model.conditioned)
     gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
-    cfg, check = resolve_check(cfg)
-    if check is not None and gen.space is not None and \
-            os.path.abspath(gen.config.train.identity_embedder) == cfg.embedder:
-        # Embedding mode verified by its own embedder: leakage is closeness to the people G learned from, all of
-        # them (the embedder may have trained on other or fewer people), in the space the bank was drawn in.
-        check = dataclasses.replace(check, train_means=gen.space.train_means)
+    cfg, check = resolve_check(cfg, checkpoint)
     classifier = None
     if cfg.attributes:
         classifier = AttributeClassifier.from_folder(cfg.attributes, cfg.precision)

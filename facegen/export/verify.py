@@ -41,7 +41,7 @@ class IdentityCheck:
     min_consistency: float
     max_similarity: float
     max_leakage: float
-    train_means: np.ndarray  # [n_train_identities, d], unit rows
+    train_means: np.ndarray  # the GAN's training people's unit means by `embedder` [n, d] (training.people)
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,18 @@ class Acceptance:
                 "candidates_per_identity": round(self.drawn / max(1, len(self.candidates)), 3)}
 
 
-def resolve_check(cfg: ExportConfig) -> tuple[ExportConfig, IdentityCheck | None]:
+def resolve_check(cfg: ExportConfig, run_dir: str | os.PathLike) -> tuple[ExportConfig, IdentityCheck | None]:
     """The identity check of a config whose limits are resolved (facegen.export.request.resolve_config), with the
-    embedder at the export's precision (G's policy)."""
+    embedder at the export's precision (G's policy) and the people run_dir's GAN learned from as it sees them
+    (facegen.training.people: whatever people the embedder itself trained on)."""
     if not cfg.embedder:
         return cfg, None
+    from facegen.training.people import training_people
+
     embedder = Embedder.from_folder(cfg.embedder, cfg.precision)
     cfg = dataclasses.replace(cfg, embedder=os.path.abspath(cfg.embedder))
-    _, means = embedder.identity_means()
-    return cfg, IdentityCheck(embedder, cfg.min_consistency, cfg.max_similarity, cfg.max_leakage, means)
+    return cfg, IdentityCheck(embedder, cfg.min_consistency, cfg.max_similarity, cfg.max_leakage,
+                              training_people(run_dir, embedder))
 
 
 def accept_identities(renderer, plan: IdentityPlan, check: IdentityCheck | None, max_candidates: int,

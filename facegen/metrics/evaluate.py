@@ -29,6 +29,7 @@ from facegen.metrics.inception import cache_path, require_weights
 from facegen.export.layout import EXPORT_JSON
 from facegen.export.request import JUDGED_IDENTITIES, judge_sight
 from facegen.run import CAPACITY_FILE, read_folder_config, read_run_config, run_parts
+from facegen.training.people import export_run
 
 if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
     from facegen.metrics.fid import FeatureExtractor
@@ -112,7 +113,7 @@ def fake_images_from_export(folder: Path, n: int | None = None, seed: int = 0) -
 
 
 def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, seed: int = 0,
-                    judge: Path | None = None) -> dict:
+                    judge: Path | None = None, export_dir: Path | None = None) -> dict:
     """Embedding separation (dlib, if installed) and, where the real data has identity labels, the exact
     classifier measure: do an exported folder's images resemble one true identity, and different folders
     different ones?"""
@@ -138,8 +139,10 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
     if judge is not None:
         from facegen.metrics.identity import embedder_judgement
         from facegen.models.embedder import Embedder
+        from facegen.training.people import export_people
 
-        report["judge"] = embedder_judgement(Embedder.from_folder(judge), images, labels)
+        embedder = Embedder.from_folder(judge)
+        report["judge"] = embedder_judgement(embedder, images, labels, export_people(export_dir, embedder))
     return report
 
 
@@ -151,11 +154,13 @@ def judge_export(export_dir: Path, judge: Path, identities: int = JUDGED_IDENTIT
     from facegen.export.layout import record_judgement
     from facegen.metrics.identity import embedder_judgement
     from facegen.models.embedder import Embedder
+    from facegen.training.people import export_people
 
     frame = read_manifest(export_dir)
     rows = frame[frame["label"] < identities]
     images = np.stack([np.asarray(Image.open(Path(export_dir) / p).convert("RGB")) for p in rows["path"]])
-    judgement = embedder_judgement(Embedder.from_folder(judge), images, rows["label"].to_numpy())
+    embedder = Embedder.from_folder(judge)
+    judgement = embedder_judgement(embedder, images, rows["label"].to_numpy(), export_people(export_dir, embedder))
     judgement.update(identities=int(rows["label"].nunique()), images=int(len(rows)))
     record_judgement(Path(export_dir), judgement)
     return judgement
@@ -230,8 +235,8 @@ def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | Non
         if export_dir is None:
             raise FacegenError("--embedder judges an export's identities: give --export")
         read_folder_config(judge, "embedder", "embedder")
-    elif settings.get("checkpoint"):
-        judge = run_parts(Path(settings["checkpoint"]).parent.parent).judge
+    elif export_dir is not None and export_run(export_dir) is not None:
+        judge = run_parts(export_run(export_dir)).judge
     used = settings.get("embedder")
     if judge is not None and used and Path(used).resolve() == Path(judge).resolve():
         raise FacegenError(f"{judge} is the embedder that filtered this export and would grade its own choices; "
@@ -355,7 +360,8 @@ def _identity_rows(ident: dict) -> list[tuple[str, float]]:
 
 @metric("identity", _identity_lines, _identity_rows)
 def identity_metric(ctx: EvalContext) -> dict | None:
-    return None if ctx.labels is None else identity_report(ctx.fake, ctx.labels, ctx.real, ctx.seed, ctx.judge)
+    return None if ctx.labels is None else identity_report(ctx.fake, ctx.labels, ctx.real, ctx.seed, ctx.judge,
+                                                                 ctx.export_dir)
 
 
 def _capacity_lines(cap: dict | None) -> list[str]:

@@ -145,7 +145,7 @@ def folder_references(embeddings: np.ndarray, labels: np.ndarray, k: int) -> tup
     return np.array(refs), np.array(to_ref)
 
 
-def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict:
+def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray, train_means: np.ndarray) -> dict:
     """An exported set judged by an identity embedder (facegen.models.embedder) at its own calibrated limits, on
     the quantities it calibrated them with: each folder's reference is the unit mean of its first
     REFERENCE_IMAGES images, its other images are checked against it.
@@ -153,7 +153,8 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
     - consistency: share of the other images whose cosine to their folder's reference reaches the limit;
     - separation: share of folders whose images are nearer their own centroid than any other folder's, and
       share of folders with another folder's reference beyond the separation limit (likely one person twice);
-    - leakage: share of folders whose reference is beyond the leakage limit of a training identity's mean.
+    - leakage: share of folders whose reference is beyond the leakage limit of a training identity's mean:
+      `train_means`, the people the GAN learned from by this embedder (facegen.training.people.export_people).
     Use an embedder other than the one that filtered the export, so that the filter does not grade itself.
     """
     from facegen.export.verify import leakage
@@ -165,7 +166,6 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
     refs, to_ref = folder_references(e, labels, REFERENCE_IMAGES)
     between = refs @ refs.T
     np.fill_diagonal(between, -np.inf)
-    _, train_means = embedder.identity_means()
     leak = leakage(refs, train_means)
     return {"judge": str(embedder.folder), "judge_step": embedder.step, "limits": limits,
             # How well the judge sees: its separation limit's rate on held-out people it was not calibrated on
@@ -182,4 +182,4 @@ def embedder_judgement(embedder, images: np.ndarray, labels: np.ndarray) -> dict
             "lookalike_pairs": float(np.mean(between[np.triu_indices(len(refs), 1)] > limits["separation"]))
             if len(refs) > 1 else None,
             "real_lookalike_pairs": (embedder.report.get("held_out_spread") or {}).get("pairs_above_limit"),
-            "leaked_identities": float(np.mean(leak > limits["leakage"]))}
+            "leaked_identities": float(np.mean(leak > limits["leakage"])), "training_people": int(len(train_means))}

@@ -174,8 +174,10 @@ def run_plan(train_plan, progress: bool = True) -> TrainRunResult:
 def train_stages(out: str | Path, cfg: RunConfig, recipe: Recipe, progress: bool = True):
     """Run the recipe's stages into `out` in order; yields (stage, folder, result) as each ends (a finished stage
     returns its stored result at once). Each stage resumes where a kill left it."""
+    from facegen.models.embedder import Embedder
     from facegen.training.embedder import train_embedder
     from facegen.training.loop import train
+    from facegen.training.people import training_people
 
     out = Path(out)
     for stage in recipe.stages:
@@ -188,7 +190,10 @@ def train_stages(out: str | Path, cfg: RunConfig, recipe: Recipe, progress: bool
 
             yield stage, out / ATTRIBUTES_DIR, train_attributes(out / ATTRIBUTES_DIR, recipe.attributes, progress)
         elif stage == "judge":
-            yield stage, out / JUDGE_DIR, train_embedder(out / JUDGE_DIR, recipe.judge, progress)
+            report = train_embedder(out / JUDGE_DIR, recipe.judge, progress)
+            # The GAN's people by the judge, ready for every export's verdict (its leakage reference).
+            training_people(out, Embedder.from_folder(out / JUDGE_DIR), progress)
+            yield stage, out / JUDGE_DIR, report
         else:
             yield stage, out / CAPACITY_FILE, record_capacity(out, recipe, progress)
 

@@ -68,7 +68,7 @@ def test_accepted_identities_are_apart_from_each_other_and_from_training_people(
     from facegen.export.request import resolve_config
 
     e_cfg, check = resolve_check(resolve_config(ExportConfig(identities=K, per_identity=M, embedder=str(trained[0])),
-                                                run / "nowhere", False, 0))
+                                                run / "nowhere", False, 0), run)
     gen = Generator.from_run(run)
     renderer = BlockRenderer(gen, 16, 0, [IdentityScore(check.embedder, check.min_consistency)])
     plan = IdentityPlan(0, K, M, gen.latent_dim, 0.35, 16)

@@ -98,12 +98,13 @@ def test_an_embedder_judge_tells_true_identities_from_shuffled_ones_and_spots_le
     held = TrainingData(discover(celeba_sample, "val"), DataConfig(path=str(celeba_sample), resolution=32),
                         progress=False)
     ids = held.identities
-    true = embedder_judgement(judge, held.images, ids)
-    shuffled = embedder_judgement(judge, held.images, np.random.default_rng(0).permutation(ids))
+    _, train_means = judge.identity_means()  # the people it trained on stand for a GAN's here
+    true = embedder_judgement(judge, held.images, ids, train_means)
+    shuffled = embedder_judgement(judge, held.images, np.random.default_rng(0).permutation(ids), train_means)
     assert true["mean_similarity_to_reference"] > shuffled["mean_similarity_to_reference"] + 0.1
     assert true["separated_identities"] > shuffled["separated_identities"]
     train = TrainingData(discover(celeba_sample, "train"), DataConfig(path=str(celeba_sample), resolution=32),
                          progress=False)
-    leaked = embedder_judgement(judge, train.images, train.identities)
+    leaked = embedder_judgement(judge, train.images, train.identities, train_means)
     assert leaked["leaked_identities"] == 1.0 and true["leaked_identities"] < 1.0
     assert 0 <= true["consistency"] <= 1 and 0 <= true["duplicate_identities"] <= 1
