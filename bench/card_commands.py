@@ -37,13 +37,13 @@ def main() -> None:
     args = p.parse_args()
     from facegen.metrics.evaluate import fake_images_from_export
     from facegen.metrics.identity import embedder_judgement, folder_consistency
-    from facegen.models.embedder import Embedder
+    from facegen.models.embedders import load_embedder
     from facegen.training.people import export_people
 
     args.work.mkdir(parents=True, exist_ok=True)
     path = args.work / "card_commands.json"
     exports = dict(item.split("=", 1) for item in args.export)  # name -> folder
-    judge = Embedder.from_folder(args.judge)
+    judge = load_embedder(args.judge)
     # Exports already judged with this data and judge are reused (the exact classifier is the slow part).
     cached = json.loads(path.read_text()) if path.exists() else {}
     if (cached.get("data"), cached.get("judge")) != (args.data, str(args.judge)):

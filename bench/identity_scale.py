@@ -58,10 +58,11 @@ def main() -> None:
     from PIL import Image
 
     from facegen.metrics.identity import folder_references
-    from facegen.models.embedder import REFERENCE_IMAGES, Embedder
+    from facegen.models.embedder import REFERENCE_IMAGES
+    from facegen.models.embedders import load_embedder
     from facegen.training.people import export_people
 
-    judge = Embedder.from_folder(args.judge)
+    judge = load_embedder(args.judge)
     limits = judge.report["limits"]
     frame = pd.read_csv(args.export / "manifest.csv")
     images = np.stack([np.asarray(Image.open(args.export / path).convert("RGB")) for path in frame["path"]])

@@ -593,6 +593,60 @@ def embedder_train(
         typer.echo(line)
 
 
+@embedder_app.command("calibrate")
+def embedder_calibrate(
+    model: Annotated[Path, typer.Option("--model", help="A face recognizer in ONNX (insightface's convention: "
+                                                        "112x112 RGB, (x - 127.5) / 127.5 unless the graph "
+                                                        "normalises itself).")],
+    data: Annotated[Path, typer.Option("--data", help="Identity-labelled faces it never trained on: CelebA or one "
+                                                      "sub-folder per identity.")],
+    out: Annotated[Path, typer.Option("--out", help="The embedder folder to write (for export --embedder and "
+                                                    "evaluate --embedder).")],
+    resolution: Annotated[int, typer.Option("--resolution", help="The side of the faces it will judge (the "
+                                                                 "GAN's).")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the verification pairs.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Make an ONNX recognizer an embedder: verification and the export's limits calibrated on held-out people.
+
+    Example: facegen embedder calibrate --model w600k_r50.onnx --data data/people --out judges/r50
+    """
+    from facegen.data import check_data_path
+
+    check_data_path(data)
+    if not model.is_file():
+        raise FacegenError(f"--model {model} is not a file")
+    with exclusive(out):
+        _tensorflow()
+        from facegen.training.embedder import calibrate_recognizer
+
+        report = calibrate_recognizer(model, data, out, resolution=resolution, seed=seed, progress=not quiet)
+    for line in report.lines():
+        typer.echo(line)
+
+
+@embedder_app.command("onnx")
+def embedder_onnx(
+    embedder: Annotated[Path, typer.Option("--embedder", help="A trained facegen embedder folder.")],
+    out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
+    input_size: Annotated[int, typer.Option("--input-size", help="The graph's input side (it resizes to the "
+                                                                 "embedder's).")] = 112,
+) -> None:
+    """Write a facegen embedder as an ONNX recognizer of insightface's convention (NCHW RGB, (x - 127.5) / 127.5).
+
+    Example: facegen embedder onnx --embedder runs/quickstart/judge --out judge.onnx
+    """
+    from facegen.run import read_folder_config
+
+    read_folder_config(embedder, "embedder", "trained facegen embedder")
+    at_least(input_size, 8, "--input-size")
+    _tensorflow()
+    from facegen.models.embedder import Embedder
+    from facegen.models.onnx_embedder import write_onnx
+
+    typer.echo(f"wrote {write_onnx(Embedder.from_folder(embedder), out, input_size)}")
+
+
 @attributes_app.command("train")
 def attributes_train(
     data: Annotated[Path, typer.Option("--data", help="Faces with attribute labels (CelebA's "

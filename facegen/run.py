@@ -37,6 +37,9 @@ SAMPLES_DIR = "samples"
 REALISM_DIR = "realism"  # per-checkpoint realism calibration (facegen.export.realism)
 LOGS_DIR = "logs"
 EMBEDDER_DIR, ATTRIBUTES_DIR, JUDGE_DIR = "embedder", "attributes", "judge"  # `facegen train`'s other stages
+# The folders that verify and judge exports: a trained embedder, or an ONNX recognizer calibrated as one.
+ONNX_EMBEDDER_KIND = "onnx-embedder"
+EMBEDDER_KINDS = ("embedder", ONNX_EMBEDDER_KIND)
 CAPACITY_FILE = "capacity.json"
 STAGE_REPORT = "report.json"  # an embedder's or classifier's report: written last, so it marks the stage done
 RUN_KIND = "dcgan"  # config.json "kind" of a training run; runs written before kinds existed have none
@@ -55,15 +58,22 @@ def write_config(folder: Path, config: dict[str, Any], kind: str) -> None:
     write_json(folder / CONFIG_FILE, {"facegen_version": facegen.__version__, "kind": kind, **config})
 
 
-def read_folder_config(folder: Path, kind: str, what: str) -> dict[str, Any]:
-    """The stored config of a model folder of `kind`, without the stamp; a one-line error otherwise."""
+def folder_kind(folder: Path, what: str) -> str:
+    """The kind a model folder's config.json names; a one-line error for a folder that is none."""
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise FacegenError(f"{folder} is not a facegen {what} folder (no {CONFIG_FILE})")
-    raw = read_json(path)
-    found = raw.pop("kind", RUN_KIND)
+    return read_json(path).get("kind", RUN_KIND)
+
+
+def read_folder_config(folder: Path, kind: str | tuple[str, ...], what: str) -> dict[str, Any]:
+    """The stored config of a model folder of `kind` (or one of several), without the stamp; a one-line error
+    otherwise."""
+    found = folder_kind(folder, what)
+    raw = read_json(Path(folder) / CONFIG_FILE)
+    raw.pop("kind", None)
     raw.pop("facegen_version", None)
-    if found != kind:
+    if found not in ((kind,) if isinstance(kind, str) else kind):
         article = "an" if what[0] in "aeiou" else "a"
         raise FacegenError(f"{folder} holds a facegen {found} folder, not {article} {what}")
     return raw

@@ -19,7 +19,7 @@ from facegen import hardware
 from facegen.config import REFERENCE_IMAGES, ExportConfig, FacegenError, read_json
 from facegen.export.identities import default_variation, resolve_counts
 from facegen.export.manifest import check_out_folder, stored_settings
-from facegen.run import CAPACITY_FILE, STAGE_REPORT, read_folder_config, read_run_config, run_parts
+from facegen.run import CAPACITY_FILE, EMBEDDER_KINDS, STAGE_REPORT, read_folder_config, read_run_config, run_parts
 
 JUDGED_IDENTITIES = 200  # the export's first identities its judge looks at once the whole export exists
 # ExportConfig's fields a request may set; the rest (identities, per_identity) come from the counts.
@@ -123,8 +123,8 @@ def plan(request: ExportRequest) -> ExportPlan:
     embedder = r.embedder if r.embedder is not None else parts.embedder if verify else None
     attributes = r.attributes if r.attributes is not None else parts.attributes if label else None
     judge = parts.judge if r.judge is None else r.judge or None
-    for folder, kind, what in ((embedder, "embedder", "embedder"), (attributes, "attributes", "attribute classifier"),
-                               (judge, "embedder", "judge embedder")):
+    for folder, kind, what in ((embedder, EMBEDDER_KINDS, "embedder"), (attributes, "attributes", "attribute classifier"),
+                               (judge, EMBEDDER_KINDS, "judge embedder")):
         if folder:
             read_folder_config(Path(folder), kind, what)
     given.update(embedder=os.path.abspath(embedder) if embedder else "",

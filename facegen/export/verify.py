@@ -28,6 +28,7 @@ from facegen.config import ExportConfig, FacegenError
 from facegen.export.capacity import ESTIMATE_AT, fit, rejection, shortfall_message
 from facegen.export.identities import IdentityPlan
 from facegen.models.embedder import REFERENCE_IMAGES, Embedder
+from facegen.models.embedders import load_embedder
 
 if TYPE_CHECKING:  # the attribute shares --balance asks for live with the attribute labels
     from facegen.export.attributes import Balance
@@ -72,7 +73,7 @@ def resolve_check(cfg: ExportConfig, run_dir: str | os.PathLike) -> tuple[Export
         return cfg, None
     from facegen.training.people import training_people
 
-    embedder = Embedder.from_folder(cfg.embedder, cfg.precision)
+    embedder = load_embedder(cfg.embedder, cfg.precision)
     cfg = dataclasses.replace(cfg, embedder=os.path.abspath(cfg.embedder))
     return cfg, IdentityCheck(embedder, cfg.min_consistency, cfg.max_similarity, cfg.max_leakage,
                               training_people(run_dir, embedder))

@@ -28,7 +28,7 @@ from facegen.metrics.distances import gaussian_stats
 from facegen.metrics.inception import cache_path, require_weights
 from facegen.export.layout import EXPORT_JSON
 from facegen.export.request import JUDGED_IDENTITIES, judge_sight
-from facegen.run import CAPACITY_FILE, read_folder_config, read_run_config, run_parts
+from facegen.run import CAPACITY_FILE, EMBEDDER_KINDS, read_folder_config, read_run_config, run_parts
 from facegen.training.people import export_run
 
 if TYPE_CHECKING:  # fid imports TensorFlow; this module must not, so the CLI can check a request first
@@ -138,10 +138,10 @@ def identity_report(images: np.ndarray, labels: np.ndarray, real: TrainingData, 
         report["classifier"] = None
     if judge is not None:
         from facegen.metrics.identity import embedder_judgement
-        from facegen.models.embedder import Embedder
+        from facegen.models.embedders import load_embedder
         from facegen.training.people import export_people
 
-        embedder = Embedder.from_folder(judge)
+        embedder = load_embedder(judge)
         report["judge"] = embedder_judgement(embedder, images, labels, export_people(export_dir, embedder))
     return report
 
@@ -153,13 +153,13 @@ def judge_export(export_dir: Path, judge: Path, identities: int = JUDGED_IDENTIT
     judgements.json and card: what `facegen export` prints when the run has a judge."""
     from facegen.export.layout import record_judgement
     from facegen.metrics.identity import embedder_judgement
-    from facegen.models.embedder import Embedder
+    from facegen.models.embedders import load_embedder
     from facegen.training.people import export_people
 
     frame = read_manifest(export_dir)
     rows = frame[frame["label"] < identities]
     images = np.stack([np.asarray(Image.open(Path(export_dir) / p).convert("RGB")) for p in rows["path"]])
-    embedder = Embedder.from_folder(judge)
+    embedder = load_embedder(judge)
     judgement = embedder_judgement(embedder, images, rows["label"].to_numpy(), export_people(export_dir, embedder))
     judgement.update(identities=int(rows["label"].nunique()), images=int(len(rows)))
     record_judgement(Path(export_dir), judgement)
@@ -234,7 +234,7 @@ def check_request(data: str | Path, run_dir: Path | None, export_dir: Path | Non
     if judge is not None:
         if export_dir is None:
             raise FacegenError("--embedder judges an export's identities: give --export")
-        read_folder_config(judge, "embedder", "embedder")
+        read_folder_config(judge, EMBEDDER_KINDS, "embedder")
     elif export_dir is not None and export_run(export_dir) is not None:
         judge = run_parts(export_run(export_dir)).judge
     used = settings.get("embedder")

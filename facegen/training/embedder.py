@@ -239,7 +239,6 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
     to_ref = e[rest] @ refs.T  # every remaining image against every reference
     genuine = to_ref[rest_ids[:, None] == ref_ids[None, :]]
     impostor = to_ref[rest_ids[:, None] != ref_ids[None, :]]
-    ref_sim = refs @ refs.T
     cross = redrawn_cross(e, identities, seed)
     distinct = different_people(cross, ref_ids)
     nearest_train = (refs @ train_means.T).max(axis=1)
@@ -265,3 +264,38 @@ def verification_report(embedder: Embedder, images: np.ndarray, identities: np.n
                         marks={"separation": limits["separation"], "leakage": limits["leakage"]})]),
         folder / "verification.png")
     return report
+
+
+def calibrate_recognizer(model: str | Path, data: str | Path, folder: str | Path, resolution: int = 64,
+                         held_out_every: int = 2, seed: int = 0,
+                         progress: bool = True) -> EmbedderReport:
+    """An ONNX recognizer made an embedder folder (facegen.models.onnx_embedder): its graph read, the file copied
+    in, its limits calibrated on --data's held-out identities exactly as a trained embedder's are
+    (verification_report), the other identities standing in for the people it knows. Identity folders hold every
+    other identity out (it trained on none of them: the more calibration pairs the better); CelebA's val and test
+    partitions are held out as everywhere."""
+    import shutil
+
+    from facegen.models.onnx_embedder import MODEL_FILE, OnnxEmbedder, read_graph
+    from facegen.run import ONNX_EMBEDDER_KIND
+
+    folder = Path(folder)
+    cfg = dataclasses.replace(read_graph(model), data=str(Path(data).resolve()), resolution=resolution,
+                              held_out_every=held_out_every, seed=seed)
+    known_src, held_src = split_identities(discover(data, "all"), held_out_every)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REPORT).unlink(missing_ok=True)  # a stale report would mark an unfinished calibration done
+    with replacing(folder / MODEL_FILE) as tmp:
+        shutil.copyfile(model, tmp)
+    write_config(folder, dataclasses.asdict(cfg), ONNX_EMBEDDER_KIND)
+    embedder = OnnxEmbedder.from_folder(folder)
+    data_cfg = DataConfig(path=str(data), resolution=resolution)
+    known = TrainingData(known_src, data_cfg, progress)
+    means = identity_means(embedder.embed(known.images), known.identities)
+    with replacing(folder / IDENTITIES) as tmp, open(tmp, "wb") as f:
+        np.savez(f, identities=np.unique(known.identities), means=means)
+    held = TrainingData(held_src, data_cfg, progress=False)
+    report = verification_report(embedder, held.images, held.identities, folder, seed, means)
+    report.update(train_identities=0, known_identities=int(len(means)), train_images=0, step=0)
+    write_json(folder / REPORT, report)
+    return EmbedderReport.from_record(folder, report)
