@@ -151,16 +151,24 @@ class Capacity:
                 f"{self.candidates} candidates)")
 
 
+def excess(similarities: np.ndarray, leak: float, max_similarity: float, max_leakage: float,
+           rate: float = LOOKALIKE_RATE) -> tuple[float, float]:
+    """The separation rule, graded: (look-alikes beyond the allowance, leakage above the limit) of a candidate whose
+    cosines to the k accepted identities are `similarities` and whose nearest training person is at `leak`. It is
+    acceptable where neither is positive; the identity bank keeps the least bad of its draws by them."""
+    return (float(np.sum(similarities > max_similarity)) - lookalikes(len(similarities), rate),
+            float(leak) - max_leakage)
+
+
 def rejection(reference: np.ndarray, leak: float, accepted: np.ndarray, max_similarity: float,
               max_leakage: float, rate: float = LOOKALIKE_RATE) -> str | None:
     """The export's rule for one identity candidate: "leaked" (its reference is above the leakage limit to a
     training identity), "too_similar" (above the separation limit to more than lookalikes(k) of the k accepted
-    references), or None: accepted. The export (facegen.export.verify) and the capacity curve both apply it."""
-    if leak > max_leakage:
-        return "leaked"
-    if len(accepted) and int(np.sum(accepted @ reference > max_similarity)) > lookalikes(len(accepted), rate):
-        return "too_similar"
-    return None
+    references), or None: accepted. The export (facegen.export.verify), the capacity curve and the identity bank
+    (facegen.export.identities) apply it (excess)."""
+    over, leaked = excess(accepted @ reference if len(accepted) else np.zeros(0), leak, max_similarity, max_leakage,
+                          rate)
+    return "leaked" if leaked > 0 else "too_similar" if over > 0 else None
 
 
 def acceptance_curve(references: np.ndarray, leak: np.ndarray, max_similarity: float,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facegen.config import FacegenError, at_least
-from facegen.export.capacity import lookalikes
+from facegen.export.capacity import excess
 from facegen.models.identity_space import IdentitySpace
 
 log = logging.getLogger("facegen")
@@ -193,9 +193,8 @@ class AnchorSet:
             sims = np.concatenate([before, self.unit[len(before):self.n] @ u])
         if self.space is None:
             return float(sims.max(initial=-1.0)) - self.limit
-        over = float(np.sum(sims > self.limit)) - lookalikes(self.n)
-        leak = float(self.space.leakage(u)) - self.space.max_leakage
-        return max(over, leak) if max(over, leak) > 0 else -1.0
+        worst = max(excess(sims, self.space.leakage(u), self.limit, self.space.max_leakage))
+        return worst if worst > 0 else -1.0
 
     def _grow(self, stop: int) -> None:
         start = self.n
