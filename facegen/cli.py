@@ -246,7 +246,8 @@ ExportPrecision = Annotated[Opt[str], typer.Option("--mixed-precision", help="au
                                                    "computes it natively), off or bfloat16. Part of the bytes: the "
                                                    "same machine kind and policy give the same files [default: "
                                                    f"{_E.precision}].")]
-Embedder = Annotated[Opt[Path], typer.Option("--embedder", help="An embedder folder (facegen embedder train): "
+Embedder = Annotated[Opt[Path], typer.Option("--embedder", help="An embedder folder (facegen embedder train, or "
+                                             "an ONNX recognizer's from facegen embedder calibrate): "
                                              "identities far apart and from the training people, images consistent "
                                              "[default: the run's RUN/embedder].")]
 Verify = Annotated[bool, typer.Option("--verify/--no-verify", help="Verify identities with the run's embedder "
@@ -469,8 +470,9 @@ def evaluate(
     n_real: int = typer.Option(0, "--n-real", help="Real images to use; 0 = all."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: RUN/eval or EXPORT-eval]."),
-    judge: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder that judges the export's "
-                                         "identities; not the one that filtered it [default: the run's RUN/judge]."),
+    judge: Optional[Path] = typer.Option(None, "--embedder", help="An embedder folder (or a calibrated ONNX "
+                                         "recognizer's) that judges the export's identities; not the one that "
+                                         "filtered it [default: the run's RUN/judge]."),
     quiet: Quiet = False,
 ) -> None:
     """FID and KID against the real data (FID Inception features), face rate if mtcnn is installed.

@@ -81,7 +81,8 @@ def test_an_export_verified_by_the_onnx_recognizer_is_the_embedders(run, trained
     assert np.abs(a["identity_similarity"] - b["identity_similarity"]).max() < 1e-4
 
 
-def test_the_commands_write_calibrate_and_refuse_what_is_not_a_recognizer(trained_embedder, celeba_sample, tmp_path):
+def test_the_commands_write_calibrate_and_refuse_what_is_not_a_recognizer(trained_embedder, celeba_sample, onnx_judge,
+                                                                         run, tmp_path):
     r = facegen_cli("embedder", "onnx", "--embedder", trained_embedder[0], "--out", tmp_path / "e.onnx",
                     "--input-size", "32")
     assert r.returncode == 0 and (tmp_path / "e.onnx").is_file(), r.stderr
@@ -90,3 +91,7 @@ def test_the_commands_write_calibrate_and_refuse_what_is_not_a_recognizer(traine
                     "--out", tmp_path / "j")
     assert r.returncode != 0 and "not an ONNX model" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    # The calibrated folder is an embedder to the export's request, as a trained one is.
+    r = facegen_cli("export", "--checkpoint", run, "--identities", "4", "--per-identity", "4", "--out",
+                    tmp_path / "x", "--embedder", onnx_judge[1], "--dry-run")
+    assert r.returncode == 0 and str(onnx_judge[1]) in r.stdout, r.stderr
