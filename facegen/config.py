@@ -23,6 +23,7 @@ PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_e
 # --variation's top: plain mode mixes z_id and noise (at most 1 = unrelated); identity mode scales z_obs, where
 # above 1 draws observations wider than G trained on, for more within-identity variety (bench/RESULTS.md).
 MAX_IDENTITY_VARIATION = 2.0
+MAX_IDENTITY_NOISE = 2.0  # --identity-noise's top: twice real photos' scatter around their person
 REFERENCE_IMAGES = 4  # images averaged into an identity's reference (the embedder's report calibrates, the export checks)
 
 
@@ -236,6 +237,9 @@ class ExportConfig:
     per_identity: int  # (bytes) M images per identity
     seed: int = 0  # (bytes) keys every latent, with identity and index
     variation: float | None = None  # (bytes) how far an image moves from its identity, 0..1; None = the mode's default
+    # (bytes) embedding mode: how much of real photos' scatter around their person each image's identity embedding
+    # gets (0 = every image rendered from its person's point, 1 = as much as a real photo's); None = the default
+    identity_noise: float | None = None
     format: str = "png"  # (bytes) png or jpg
     quality: int = 95  # (bytes) JPEG quality
     size: int = 0  # (bytes) output side in pixels; 0 = the model's resolution
@@ -268,6 +272,8 @@ class ExportConfig:
         if self.variation is not None and not 0.0 <= self.variation <= MAX_IDENTITY_VARIATION:
             raise FacegenError(f"--variation must be between 0 and 1 (up to {MAX_IDENTITY_VARIATION:g} for an "
                                f"identity-mode checkpoint), got {self.variation}")
+        if self.identity_noise is not None and not 0.0 <= self.identity_noise <= MAX_IDENTITY_NOISE:
+            raise FacegenError(f"--identity-noise must be between 0 and {MAX_IDENTITY_NOISE:g}, got {self.identity_noise}")
         at_least(self.workers, 0, "--workers")
         at_least(self.block, 1, "block")
         i, n = self.shard
@@ -327,6 +333,8 @@ class ExportConfig:
                 d.pop(key)
         if not self.balance:
             d.pop("balance_confidence")
+        if not self.identity_noise:
+            d.pop("identity_noise")
         if not self.attributes:
             d.pop("attributes")
             d.pop("balance")

@@ -150,6 +150,7 @@ def test_a_truncated_checkpoint_falls_back_or_fails_in_one_line(tmp_path, celeba
     (["--count", "105"], "not divisible by --per-identity 20"),
     (["--identities", "3", "--per-identity", "4", "--count", "10"], "must equal"),
     (["--count", "10", "--variation", "3"], "--variation must be between 0 and 1 (up to 2 for an identity"),
+    (["--count", "10", "--identity-noise", "-1"], "--identity-noise must be between 0 and 2"),
     (["--count", "10", "--shard", "2/2"], "--shard 2/2"),
     (["--count", "10", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--count", "10"], "not a facegen run folder"),
@@ -173,6 +174,11 @@ def test_export_and_merge_commands(tmp_path, celeba_sample):
     assert r.returncode == 1 and r.stderr.splitlines() == [
         "facegen: error: --variation 1.5 is above 1, which only an identity-mode checkpoint takes (a plain run "
         "mixes identity and noise: 1 already makes every image unrelated)"] and not (tmp_path / "wide").exists()
+    r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "wide", "--count", "10",
+                "--identity-noise", "1")
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "facegen: error: --identity-noise moves an embedding-mode model's identity embedding; this checkpoint is "
+        "not one (--variation sets its images' variety)"] and not (tmp_path / "wide").exists()
     r = facegen("merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "synth")
     assert r.returncode == 0 and "120 images" in r.stdout, r.stderr
     r = facegen("export", "--checkpoint", tmp_path / "run", "--out", tmp_path / "synth", "--identities", "3",

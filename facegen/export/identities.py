@@ -40,6 +40,7 @@ log = logging.getLogger("facegen")
 IDENTITY_STREAM = 1  # key component that separates identity draws from per-image draws
 IMAGE_STREAM = 2
 REFERENCE_STREAM = 3  # the observations an embedder averages into an identity's reference (facegen.export.verify)
+NOISE_KEY = 1  # appended to an observation's key: its identity-noise draw, apart from its z_obs draw
 # Identity mode: two identities' z_id may not have a cosine above this. Random 50-d pairs sit at 0 +- 0.14 and
 # exceed 0.7 with probability 5e-9, so even a million identities need almost no redraws (0.5 would make the
 # 100,000th identity need ~10,000 draws). experiments/anchor_threshold.py on a trained small model: anchor pairs at
@@ -55,6 +56,10 @@ DEFAULT_PER_IDENTITY = 20  # CelebA's average images per identity
 # Embedding mode, verified or not: 1, where a judge of another seed trained on other people finds 91.2% of a
 # 1,000-identity run's 5,000 x 20 export consistent (68.0% at 1.5; bench/RESULTS.md, "Embedding mode").
 DEFAULT_VARIATION = {"plain": 0.35, "identity": 1.0, "verified": 1.5, "embedding": 1.0}
+# --identity-noise when not given: 0. At 1 the 1,000-identity run's 5,000 x 20 export trained a recognizer no
+# better (95.2% against 95.5% at 1,600 batches; bench/RESULTS.md, "Identity noise"): the verifier redraws most of
+# what the noise moves.
+DEFAULT_IDENTITY_NOISE = 0.0
 
 
 def default_variation(identity_dim: int, verified: bool = False, conditioned: bool = False) -> float:
@@ -78,6 +83,7 @@ class IdentityPlan:
     # label -> identity candidate whose keys it uses (verified identities skip rejected candidates); None = label
     candidates: np.ndarray | None = field(default=None, compare=False)
     space: IdentitySpace | None = field(default=None, compare=False)  # embedding mode: where z_id comes from
+    identity_noise: float = 0.0  # embedding mode: share of real photos' scatter around their person per image
 
     @property
     def count(self) -> int:
@@ -129,10 +135,18 @@ class IdentityPlan:
         out = np.empty((len(cands), self.latent_dim), np.float32)
         if self.identity_dim:
             anchors = self.anchors(int(cands.max()) + 1) if len(cands) else None
-            for row, (c, index, a) in enumerate(zip(cands.tolist(), indices.tolist(), attempts.tolist())):
+            keys = list(zip(cands.tolist(), indices.tolist(), attempts.tolist()))
+            for row, (c, index, a) in enumerate(keys):
                 out[row, :self.identity_dim] = anchors[c]
                 out[row, self.identity_dim:] = self.variation * _normal((self.seed, stream, c, index, a),
                                                                         self.latent_dim - self.identity_dim)
+            if self.space is not None and self.identity_noise and len(keys):
+                # The image's own embedding: its person's point moved as a real photo's is (identity_space).
+                normal = np.stack([_normal((self.seed, stream, c, index, a, NOISE_KEY), self.identity_dim)
+                                   for c, index, a in keys])
+                units = out[:, :self.identity_dim] / math.sqrt(self.identity_dim)
+                out[:, :self.identity_dim] = self.space.latent(self.space.image_units(units, normal,
+                                                                                      self.identity_noise))
             return out
         keep = math.sqrt(1.0 - self.variation ** 2)
         anchors: dict[int, np.ndarray] = {}

@@ -32,6 +32,7 @@ from facegen.export.verify import Acceptance, IdentityCheck, accept_identities, 
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
 from facegen.models.generator import Generator, to_uint8
+from facegen.models.identity_space import stores_scatter
 from facegen.run import read_run_config
 
 
@@ -110,7 +111,8 @@ class ShardPlan:
 
 def plan_shard(gen: Generator, cfg: ExportConfig, calibration: RealismCalibration | None = None) -> ShardPlan:
     plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
-                        identity_dim=gen.config.model.identity_dim, space=gen.space)
+                        identity_dim=gen.config.model.identity_dim, space=gen.space,
+                        identity_noise=cfg.identity_noise or 0.0)
     blocks = shard_blocks(plan.n_blocks, cfg.shard)
     count = sum(len(plan.block_images(b)) for b in blocks)
     first = blocks.start * cfg.block
@@ -142,7 +144,7 @@ def resolve(checkpoint: str | Path, out: Path, cfg: ExportConfig, overwrite: boo
     strategy = make_strategy("mirrored" if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and several_gpus)
                              else "default")
     model = read_run_config(checkpoint).model
-    cfg = resolve_config(cfg, out, overwrite, model.identity_dim, model.conditioned)
+    cfg = resolve_config(cfg, out, overwrite, model.identity_dim, model.conditioned, stores_scatter(checkpoint))
     gen = Generator.from_run(checkpoint, strategy=strategy, precision=cfg.precision)
     cfg, check = resolve_check(cfg, checkpoint)
     classifier = None

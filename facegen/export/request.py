@@ -17,8 +17,9 @@ from pathlib import Path
 
 from facegen import hardware
 from facegen.config import REFERENCE_IMAGES, ExportConfig, FacegenError, read_json
-from facegen.export.identities import default_variation, resolve_counts
+from facegen.export.identities import DEFAULT_IDENTITY_NOISE, default_variation, resolve_counts
 from facegen.export.manifest import check_out_folder, stored_settings
+from facegen.models.identity_space import stores_scatter
 from facegen.run import CAPACITY_FILE, EMBEDDER_KINDS, STAGE_REPORT, read_folder_config, read_run_config, run_parts
 
 JUDGED_IDENTITIES = 200  # the export's first identities its judge looks at once the whole export exists
@@ -44,6 +45,7 @@ class ExportRequest:
     # ExportConfig's fields, None = its default (see facegen.config.ExportConfig for each).
     seed: int | None = None
     variation: float | None = None
+    identity_noise: float | None = None
     format: str | None = None
     quality: int | None = None
     size: int | None = None
@@ -132,7 +134,8 @@ def plan(request: ExportRequest) -> ExportPlan:
     cfg = ExportConfig(identities=k, per_identity=m, **given)  # checks every value
     out = Path(r.out)
     check_out_folder(out, r.overwrite)
-    cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim, run.model.conditioned)
+    cfg = resolve_config(cfg, out, r.overwrite, run.model.identity_dim, run.model.conditioned,
+                         stores_scatter(r.checkpoint))
     notes = []
     capacity = run_capacity(Path(r.checkpoint), cfg)
     if r.identities is None and r.per_identity is None and capacity:
@@ -153,12 +156,13 @@ def plan(request: ExportRequest) -> ExportPlan:
 
 
 def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int,
-                   conditioned: bool = False) -> ExportConfig:
-    """`cfg` with its `auto` and None values made concrete: precision, variation, the embedder's limits. The one
-    place they are decided: `plan`, and the renderer for a config given to it directly, call it (a resolved config
-    comes back unchanged)."""
-    return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite), variation=_variation(cfg, identity_dim, conditioned),
-                               **_limits(cfg))
+                   conditioned: bool = False, scatter: bool = False) -> ExportConfig:
+    """`cfg` with its `auto` and None values made concrete: precision, variation, identity noise, the embedder's
+    limits. The one place they are decided: `plan`, and the renderer for a config given to it directly, call it (a
+    resolved config comes back unchanged). `scatter`: the run's identity space stores real photos' scatter."""
+    return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite),
+                               variation=_variation(cfg, identity_dim, conditioned),
+                               identity_noise=_identity_noise(cfg, conditioned, scatter), **_limits(cfg))
 
 
 def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:
@@ -175,6 +179,18 @@ def _variation(cfg: ExportConfig, identity_dim: int, conditioned: bool = False) 
         raise FacegenError(f"--variation {cfg.variation:g} is above 1, which only an identity-mode checkpoint takes "
                            "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
     return cfg.variation
+
+
+def _identity_noise(cfg: ExportConfig, conditioned: bool, scatter: bool) -> float:
+    if cfg.identity_noise is None:
+        return DEFAULT_IDENTITY_NOISE if conditioned and scatter else 0.0
+    if cfg.identity_noise and not conditioned:
+        raise FacegenError("--identity-noise moves an embedding-mode model's identity embedding; this checkpoint is "
+                           "not one (--variation sets its images' variety)")
+    if cfg.identity_noise and not scatter:
+        raise FacegenError("--identity-noise needs the run's identity space to hold real photos' scatter, which "
+                           "runs trained before facegen stored it lack; train the run again to use it")
+    return cfg.identity_noise
 
 
 def _limits(cfg: ExportConfig) -> dict:

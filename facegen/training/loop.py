@@ -20,7 +20,7 @@ from facegen.data import TrainingData, discover, pair_dataset
 from facegen.distribute import distribute_global_batches, is_chief, make_strategy
 from facegen.images import float_to_uint8, grid, save_png
 from facegen.models.generator import identity_sheet_latents, latents_for_seed, prior_latents
-from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace
+from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace, offsets
 from facegen.run import BEST_DIR, LOGS_DIR, SAMPLES_DIR, checkpoint_manager, resolve_config, restore, write_run_config
 from facegen.training.gan import DCGAN
 
@@ -99,7 +99,9 @@ def condition_on(run_dir: Path, data: TrainingData, gan: DCGAN, write: bool = Tr
         return conditions, IdentitySpace.load(path)
     ids = data.identities
     known = ids >= 0
-    space = IdentitySpace.fit(identity_means(conditions[known], ids[known]), limits["separation"], limits["leakage"])
+    means = identity_means(conditions[known], ids[known])
+    space = IdentitySpace.fit(means, limits["separation"], limits["leakage"],
+                              offsets(conditions[known], ids[known], means))
     if write:
         space.save(path)
     return conditions, space

@@ -9,7 +9,8 @@ from conftest import digest, tiny_config
 from facegen.config import ExportConfig, FacegenError, RunConfig, preset
 from facegen.export.capacity import LOOKALIKE_RATE, lookalikes
 from facegen.export.identities import AnchorSet
-from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace
+from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace, offsets, stores_scatter
+from facegen.training.embedder import identity_means
 
 
 def embedding_cfg(data, embedder, **train) -> RunConfig:
@@ -41,6 +42,29 @@ def test_space_draws_new_people_spread_like_the_training_identities(tmp_path):
     assert (again.max_similarity, again.max_leakage) == (0.8, 0.95)
     with pytest.raises(FacegenError, match="identity_space.npz"):
         IdentitySpace.load(tmp_path / "elsewhere" / IDENTITY_SPACE_FILE)
+
+
+def test_images_scatter_around_their_person_as_real_photos_do(tmp_path):
+    rng = np.random.default_rng(2)
+    means = unit_rows(rng.standard_normal((200, 16)) + 0.6)
+    ids = np.repeat(np.arange(200), 10)
+    photos = unit_rows(means[ids] + 0.25 * rng.standard_normal((2000, 16)) * np.linspace(0.2, 1.5, 16))
+    fitted = identity_means(photos, ids)
+    space = IdentitySpace.fit(fitted, 0.8, 0.95, offsets(photos, ids, fitted))
+    real = float((photos * fitted[ids]).sum(1).mean())
+    people = space.unit(rng.standard_normal((500, 16)))
+    normal = rng.standard_normal((500, 16))
+    assert np.array_equal(space.image_units(people, normal, 0.0), people)
+    moved = space.image_units(people, normal, 1.0)
+    assert np.allclose(np.linalg.norm(moved, axis=1), 1.0)
+    assert float((moved * people).sum(1).mean()) == pytest.approx(real, abs=0.02) and real < 0.97
+    assert float((space.image_units(people, normal, 0.5) * people).sum(1).mean()) > real + 0.01
+    space.save(tmp_path / IDENTITY_SPACE_FILE)
+    assert stores_scatter(tmp_path)
+    assert np.array_equal(IdentitySpace.load(tmp_path / IDENTITY_SPACE_FILE).image_units(people, normal, 1.0), moved)
+    IdentitySpace.fit(fitted, 0.8, 0.95).save(tmp_path / IDENTITY_SPACE_FILE)  # as runs before the scatter
+    assert not stores_scatter(tmp_path)
+    assert IdentitySpace.load(tmp_path / IDENTITY_SPACE_FILE).scatter is None
 
 
 def test_identity_bank_holds_lookalikes_at_the_rate_real_people_do():
@@ -114,3 +138,10 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
     files = digest(tmp_path / "a")
     assert files == digest(tmp_path / "b")
     assert sum(name.endswith(".png") for name in files) == 12
+    # Identity noise: each image rendered from its own point near its person's, exactly (batching aside), and
+    # recorded; a run trained now stores the scatter it needs.
+    assert stores_scatter(tmp_path / "run")
+    export(tmp_path / "run", tmp_path / "c", ExportConfig(**kw, identity_noise=1.0), progress=False)
+    export(tmp_path / "run", tmp_path / "d", ExportConfig(**kw, identity_noise=1.0, batch_size=16), progress=False)
+    assert json.loads((tmp_path / "c" / "export.json").read_text())["settings"]["identity_noise"] == 1.0
+    assert digest(tmp_path / "c") == digest(tmp_path / "d") != files
