@@ -301,7 +301,8 @@ def export_cmd(checkpoint: Checkpoint, out: DatasetOut, count: Count = None, ide
 
     export_plan = plan(ExportRequest(
         checkpoint=checkpoint, out=out, count=count, identities=identities, per_identity=per_identity, seed=seed,
-        variation=variation, identity_noise=identity_noise, format=fmt, quality=quality, size=size, min_realism=min_realism, realism=realism or None,
+        variation=variation, identity_noise=identity_noise, format=fmt, quality=quality, size=size,
+        min_realism=min_realism, realism=realism or None,
         batch_size=batch_size, workers=workers, strategy=strategy, precision=precision, embedder=embedder,
         verify=verify, min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,
         max_candidates=max_candidates, attributes=attributes, label_attributes=not no_attributes,

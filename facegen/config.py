@@ -273,7 +273,8 @@ class ExportConfig:
             raise FacegenError(f"--variation must be between 0 and 1 (up to {MAX_IDENTITY_VARIATION:g} for an "
                                f"identity-mode checkpoint), got {self.variation}")
         if self.identity_noise is not None and not 0.0 <= self.identity_noise <= MAX_IDENTITY_NOISE:
-            raise FacegenError(f"--identity-noise must be between 0 and {MAX_IDENTITY_NOISE:g}, got {self.identity_noise}")
+            raise FacegenError(f"--identity-noise must be between 0 and {MAX_IDENTITY_NOISE:g}, "
+                               f"got {self.identity_noise}")
         at_least(self.workers, 0, "--workers")
         at_least(self.block, 1, "block")
         i, n = self.shard
