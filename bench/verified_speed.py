@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import export_seconds, machine  # noqa: E402
 
@@ -75,15 +73,12 @@ def main() -> None:
 def embedder_seconds(unverified: Path, verified: Path) -> float:
     """Seconds the verified export's embedder (its path and precision from export.json) takes to embed the
     unverified export's images, decoded beforehand: its cost per written image, without G or the PNG encoding."""
-    from PIL import Image
-
-    from facegen.export.layout import read_manifest
+    from facegen.metrics.evaluate import fake_images_from_export
     from facegen.models.embedders import load_embedder
 
     settings = json.loads((verified / "export.json").read_text())["settings"]
     embedder = load_embedder(settings["embedder"], settings.get("precision", "off"))
-    paths = read_manifest(unverified)["path"]
-    images = np.stack([np.asarray(Image.open(unverified / rel).convert("RGB")) for rel in paths])
+    images = fake_images_from_export(unverified)[0]
     embedder.embed(images[:256])  # the trace, outside the timing
     start = time.perf_counter()
     embedder.embed(images)
