@@ -5,10 +5,13 @@ ExportResult with the judgement and the warnings. The CLI calls exactly this, so
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from facegen.atomic import exclusive
-from facegen.export.request import ExportPlan, ExportRequest, plan
+from facegen.export.request import FIT_CANDIDATES, ExportPlan, ExportRequest, fitted, plan
+
+log = logging.getLogger("facegen")
 
 
 class ExportPipeline:
@@ -26,6 +29,7 @@ class ExportPipeline:
             import_tensorflow_quietly()
             from facegen.export.render import export as render
 
+            p = self.plan = fit_at_start(p, progress)
             result = render(p.checkpoint, p.out, p.config, overwrite=p.overwrite, command=p.command,
                             progress=progress, record={"judge": p.judge_record()} if p.judged_identities else None)
         judgement = None
@@ -37,6 +41,22 @@ class ExportPipeline:
                             f"{p.config.min_realism:g} after {p.config.max_attempts} draws (each keeps its best "
                             "draw; export.json counts them)")
         return dataclasses.replace(result, judgement=judgement, warnings=tuple(warnings))
+
+
+def fit_at_start(export_plan: ExportPlan, progress: bool) -> ExportPlan:
+    """A --count request at limits no capacity record covers: its count fitted to the capacity of its own
+    candidates, measured now (said in one line when the model cannot fill it)."""
+    if not export_plan.fit_at_start:
+        return export_plan
+    from facegen.export.render import measure_capacity
+
+    cfg = export_plan.config
+    candidates = min(FIT_CANDIDATES, cfg.identities * cfg.max_candidates)
+    capacity = measure_capacity(export_plan.checkpoint, cfg, candidates, progress)[0]
+    export_plan, note = fitted(export_plan, capacity.record())
+    if note:
+        log.info(note)
+    return export_plan
 
 
 def judge(out: Path, judge_folder: Path, identities: int) -> dict:

@@ -28,7 +28,8 @@ from facegen.data.pipeline import to_float
 from facegen.export.attributes import AttributeLabels, Balance, balance_for
 from facegen.export.realism import RealismCalibration, load_or_calibrate
 from facegen.export.scores import Rendered, Score, bind, scores_for
-from facegen.export.verify import Acceptance, IdentityCheck, accept_identities, identity_attributes, resolve_check
+from facegen.export.verify import (Acceptance, IdentityCheck, accept_identities, first_candidates, identity_attributes,
+                                   leakage, resolve_check)
 from facegen.images import encode
 from facegen.models.attributes import AttributeClassifier
 from facegen.models.generator import Generator, to_uint8
@@ -350,6 +351,26 @@ def run_capacity_record(gen: Generator, cfg: ExportConfig) -> dict | None:
     export's embedder at its limits."""
     checkpoint = Path(gen.checkpoint_path)
     return run_capacity(checkpoint.parent.parent, cfg, checkpoint.name)
+
+
+def measure_capacity(checkpoint: str | Path, cfg: ExportConfig, candidates: int, progress: bool = True):
+    """The capacity (facegen.export.capacity) of the identity candidates `cfg`'s export examines (its seed,
+    variation, embedder and limits), fitted to its first `candidates`, and their identity spread under the
+    separation rule."""
+    from facegen.export.capacity import acceptance_curve, fit, spread
+
+    cfg = dataclasses.replace(cfg, identities=candidates, per_identity=1, max_candidates=1, shard=(0, 1),
+                              attributes="", balance=(), min_realism=0.0, realism=False)
+    r = resolve(checkpoint, Path(checkpoint), cfg, overwrite=True)  # overwrite: no folder's settings are read
+    plan = plan_shard(r.gen, r.cfg).plan
+    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
+    with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
+        references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
+    check = r.check
+    leak = leakage(references, check.train_means)
+    curve = fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
+                check.max_leakage)
+    return curve, spread(references, check.max_similarity)
 
 
 def _forget_unstarted(out: Path, state: Path) -> None:

@@ -83,6 +83,9 @@ class ExportPlan:
     run_mode: str  # the run's mode: plain or identity
     capacity: dict | None  # RUN/capacity.json, where it was measured with this embedder at these limits
     notes: tuple[str, ...] = ()  # what the command says before it starts
+    # --count alone, verified, at limits no capacity record was measured at: the pipeline measures the capacity of
+    # this export's own candidates first and fits the count to it (`fitted`)
+    fit_at_start: bool = False
 
     @property
     def judges_now(self) -> bool:
@@ -98,7 +101,7 @@ class ExportPlan:
         config["shard"], config["balance"] = list(self.config.shard), [list(b) for b in self.config.balance]
         return {"checkpoint": self.checkpoint, "out": self.out, "run_mode": self.run_mode, "config": config,
                 "settings": self.config.settings(), "judge": self.judge_record(), "capacity": self.capacity,
-                "overwrite": self.overwrite, "notes": list(self.notes)}
+                "overwrite": self.overwrite, "notes": list(self.notes), "fit_at_start": self.fit_at_start}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -138,10 +141,16 @@ def plan(request: ExportRequest) -> ExportPlan:
                          stores_scatter(r.checkpoint))
     notes = []
     capacity = run_capacity(Path(r.checkpoint), cfg)
-    if r.identities is None and r.per_identity is None and capacity:
+    count_alone = r.identities is None and r.per_identity is None
+    fit_at_start = count_alone and bool(cfg.embedder) and not cfg.balance and capacity is None
+    if count_alone and capacity:
         cfg, note = _fit_count(cfg, capacity)
         k, m = cfg.identities, cfg.per_identity
         notes += [note] if note else []
+    if fit_at_start:
+        notes.append(f"no identity capacity recorded for {cfg.embedder} at --max-similarity {cfg.max_similarity:g} "
+                     f"--max-leakage {cfg.max_leakage:g}: measuring it on the first {FIT_CANDIDATES:,} candidates to "
+                     "fit --count to it")
     if cfg.blocks_per_call * cfg.block != cfg.batch_size:
         notes.append(f"--batch-size {cfg.batch_size} rounded up to {cfg.blocks_per_call * cfg.block} (whole "
                      f"{cfg.block}-image blocks)")
@@ -149,10 +158,23 @@ def plan(request: ExportRequest) -> ExportPlan:
         notes.append(f"{r.checkpoint} has no embedder: exporting unverified identities (latent neighbourhoods); "
                      f"`facegen train --data D --out {r.checkpoint}` on identity-labelled data trains one (or pass "
                      "--embedder)")
+    judged = _judged(judge, k, m)
+    return ExportPlan(os.path.abspath(r.checkpoint), str(out), cfg, os.path.abspath(judge) if judged else "",
+                      judged, r.overwrite, r.command, run.mode, capacity, tuple(notes), fit_at_start)
+
+
+def _judged(judge: str | Path | None, identities: int, per_identity: int) -> int:
     # The judge compares each folder's later images with its first REFERENCE_IMAGES: it needs more than those.
-    judged = min(JUDGED_IDENTITIES, k) if judge and m > REFERENCE_IMAGES else 0
-    return ExportPlan(os.path.abspath(r.checkpoint), str(out), cfg, os.path.abspath(judge) if judged else "", judged,
-                      r.overwrite, r.command, run.mode, capacity, tuple(notes))
+    return min(JUDGED_IDENTITIES, identities) if judge and per_identity > REFERENCE_IMAGES else 0
+
+
+def fitted(export_plan: ExportPlan, capacity: dict) -> tuple[ExportPlan, str]:
+    """`export_plan` (fit_at_start) with its --count fitted to `capacity`, measured at its limits on its own
+    candidates (facegen.export.render.measure_capacity), and what to say about it ("" when the count fits)."""
+    cfg, note = _fit_count(export_plan.config, capacity)
+    judged = _judged(export_plan.judge, cfg.identities, cfg.per_identity)
+    return dataclasses.replace(export_plan, config=cfg, judged_identities=judged, capacity=capacity,
+                               fit_at_start=False), note
 
 
 def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int,
@@ -208,6 +230,7 @@ def _limits(cfg: ExportConfig) -> dict:
 
 
 FIT_SHARE = 0.9  # --count alone asks for at most this share of the identities the capacity estimate finds
+FIT_CANDIDATES = 2048  # candidates a fit at the export's start measures (train's capacity stage: the preset's)
 
 
 def _fit_count(cfg: ExportConfig, capacity: dict) -> tuple[ExportConfig, str]:

@@ -223,25 +223,11 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
 
 
 def measure_capacity(run_dir: str | Path, embedder: str | Path, candidates: int, progress: bool = True):
-    """The run's newest checkpoint's capacity (facegen.export.capacity) with `embedder` at its calibrated limits,
-    for the export settings measured best (facegen.export.identities.default_variation), on the first
-    `candidates` candidates of seed 0; and those candidates' identity spread under the separation rule."""
-    from tqdm import tqdm
-
+    """The run's newest checkpoint's capacity with `embedder` at its calibrated limits, for the export settings
+    measured best (facegen.export.identities.default_variation), on the first `candidates` candidates of seed 0;
+    and those candidates' identity spread under the separation rule."""
     from facegen.config import ExportConfig
-    from facegen.export.capacity import acceptance_curve, fit, spread
-    from facegen.export.render import BlockRenderer, plan_shard, resolve
-    from facegen.export.scores import scores_for
-    from facegen.export.verify import first_candidates, leakage
+    from facegen.export.render import measure_capacity as measure
 
-    cfg = ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder), max_candidates=1)
-    r = resolve(run_dir, Path(run_dir) / ".capacity", cfg, overwrite=True)
-    plan = plan_shard(r.gen, r.cfg).plan
-    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
-    with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
-        references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
-    check = r.check
-    leak = leakage(references, check.train_means)
-    curve = fit(acceptance_curve(references, leak, check.max_similarity, check.max_leakage), check.max_similarity,
-                check.max_leakage)
-    return curve, spread(references, check.max_similarity)
+    return measure(run_dir, ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder)), candidates,
+                   progress)

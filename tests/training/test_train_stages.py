@@ -265,3 +265,31 @@ def test_count_alone_fits_the_model_and_explicit_identities_are_still_refused(tr
     frame = pd.read_csv(out / "manifest.csv")
     assert len(frame) == count and frame["identity"].nunique() == fitted.identities
     assert json.loads((out / "export.json").read_text())["identity_check"]["identities"] == fitted.identities
+
+
+def test_count_alone_at_limits_no_record_covers_is_fitted_to_the_capacity_measured_at_the_start(trained_run,
+                                                                                                 tmp_path, capsys):
+    from facegen.export.request import ExportRequest, plan
+
+    calibrated = json.loads((trained_run / "embedder" / "report.json").read_text())["limits"]["separation"]
+    tighter = round(calibrated - 0.05, 3)  # a stricter separation limit than the run's capacity.json measured
+    count = 20 * 30
+    planned = plan(ExportRequest(checkpoint=trained_run, out=tmp_path / "x", count=count, max_similarity=tighter))
+    assert planned.fit_at_start and planned.capacity is None and planned.config.identities == 30
+    out = tmp_path / "fitted"
+    run("export", "--checkpoint", trained_run, "--count", count, "--max-similarity", tighter, "--out", out)
+    err = capsys.readouterr().err
+    assert "measuring it on the first" in err
+    said = [line for line in err.splitlines() if "exporting --count" in line]
+    assert len(said) == 1, err[-2000:]
+    frame = pd.read_csv(out / "manifest.csv")
+    k = frame["identity"].nunique()
+    assert f"as {k} identities" in said[0] and k < 30 and len(frame) == count
+    record = json.loads((out / "export.json").read_text())
+    assert record["settings"]["max_similarity"] == tighter and record["identity_check"]["identities"] == k
+    # An explicit --identities at that limit is still refused before any image is written.
+    with pytest.raises(SystemExit) as refused:
+        main([str(a) for a in ("export", "--checkpoint", trained_run, "--identities", 30, "--per-identity", 20,
+                               "--max-similarity", tighter, "--out", tmp_path / "refused", "--quiet")])
+    assert refused.value.code != 0
+    assert not (tmp_path / "refused").exists()
