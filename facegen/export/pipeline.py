@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from facegen.atomic import exclusive
-from facegen.export.request import FIT_CANDIDATES, ExportPlan, ExportRequest, fitted, plan
+from facegen.export.request import ExportPlan, ExportRequest, fit_candidates, fitted, plan
 
 log = logging.getLogger("facegen")
 
@@ -51,8 +51,7 @@ def fit_at_start(export_plan: ExportPlan, progress: bool) -> ExportPlan:
     from facegen.export.render import measure_capacity
 
     cfg = export_plan.config
-    candidates = min(FIT_CANDIDATES, cfg.identities * cfg.max_candidates)
-    capacity = measure_capacity(export_plan.checkpoint, cfg, candidates, progress)[0]
+    capacity = measure_capacity(export_plan.checkpoint, cfg, fit_candidates(cfg), progress)[0]
     export_plan, note = fitted(export_plan, capacity.record())
     if note:
         log.info(note)

@@ -149,8 +149,8 @@ def plan(request: ExportRequest) -> ExportPlan:
         notes += [note] if note else []
     if fit_at_start:
         notes.append(f"no identity capacity recorded for {cfg.embedder} at --max-similarity {cfg.max_similarity:g} "
-                     f"--max-leakage {cfg.max_leakage:g}: measuring it on the first {FIT_CANDIDATES:,} candidates to "
-                     "fit --count to it")
+                     f"--max-leakage {cfg.max_leakage:g}: measuring it on the first {fit_candidates(cfg):,} candidates "
+                     "to fit --count to it")
     if cfg.blocks_per_call * cfg.block != cfg.batch_size:
         notes.append(f"--batch-size {cfg.batch_size} rounded up to {cfg.blocks_per_call * cfg.block} (whole "
                      f"{cfg.block}-image blocks)")
@@ -231,6 +231,11 @@ def _limits(cfg: ExportConfig) -> dict:
 
 FIT_SHARE = 0.9  # --count alone asks for at most this share of the identities the capacity estimate finds
 FIT_CANDIDATES = 2048  # candidates a fit at the export's start measures (train's capacity stage: the preset's)
+
+
+def fit_candidates(cfg: ExportConfig) -> int:
+    """The candidates a fit at the export's start measures: never more than the export would examine."""
+    return min(FIT_CANDIDATES, cfg.identities * cfg.max_candidates)
 
 
 def _fit_count(cfg: ExportConfig, capacity: dict) -> tuple[ExportConfig, str]:

@@ -201,10 +201,10 @@ def train_stages(out: str | Path, cfg: RunConfig, recipe: Recipe, progress: bool
 def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
     """RUN/capacity.json for the newest checkpoint and the verifying embedder (kept while both are unchanged)."""
     from facegen.atomic import write_json
-    from facegen.config import read_json
-    from facegen.run import STAGE_REPORT, checkpoint_paths, run_parts
-
+    from facegen.config import ExportConfig, read_json
     from facegen.export.capacity import LAW
+    from facegen.export.render import measure_capacity
+    from facegen.run import STAGE_REPORT, checkpoint_paths, run_parts
 
     embedder = run_parts(out).embedder
     key = {"checkpoint": Path(checkpoint_paths(out)[0]).name, "embedder": str(embedder),
@@ -215,19 +215,11 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
         stored = read_json(path)
         if {k: stored.get(k) for k in key} == key:
             return stored
-    curve, generated = measure_capacity(out, embedder, recipe.capacity_candidates, progress)
+    # The export settings measured best (facegen.export.identities.default_variation), seed 0, calibrated limits.
+    cfg = ExportConfig(identities=recipe.capacity_candidates, per_identity=1, embedder=str(embedder))
+    curve, generated = measure_capacity(out, cfg, recipe.capacity_candidates, progress)
     real = read_json(embedder / STAGE_REPORT).get("held_out_spread")
     record = {**key, **curve.record(), "spread": generated, "real_spread": real}
     write_json(path, record)
     return record
 
-
-def measure_capacity(run_dir: str | Path, embedder: str | Path, candidates: int, progress: bool = True):
-    """The run's newest checkpoint's capacity with `embedder` at its calibrated limits, for the export settings
-    measured best (facegen.export.identities.default_variation), on the first `candidates` candidates of seed 0;
-    and those candidates' identity spread under the separation rule."""
-    from facegen.config import ExportConfig
-    from facegen.export.render import measure_capacity as measure
-
-    return measure(run_dir, ExportConfig(identities=candidates, per_identity=1, embedder=str(embedder)), candidates,
-                   progress)
