@@ -217,7 +217,8 @@ Variation = Annotated[Opt[float], typer.Option("--variation", help="How far an i
                                                "the same face. Plain runs: 1 = unrelated (default 0.35); identity "
                                                "mode: the scale of z_obs, 1 = its full trained range (default "
                                                "unverified), up to 2 = wider than G trained on (default 1.5 when "
-                                               "verified: the embedder redraws what strays).")]
+                                               "verified: the embedder redraws what strays); embedding mode "
+                                               "likewise, default 1.")]
 IdentityNoise = Annotated[Opt[float], typer.Option("--identity-noise", help="Embedding mode: how far each image's "
                                                   "identity embedding moves from its person's, in real photos' "
                                                   "scatter around theirs (0 = none, 1 = as much) [default: 0].")]
