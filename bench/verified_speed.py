@@ -9,6 +9,10 @@ this CPU, whatever it does about reference images and redraws, is unverified / (
     python bench/verified_speed.py --run runs/quickstart --identities 1000 --per-identity 10 --max-similarity 0.9
 
 Results go to WORK/verified_speed.json as each export ends; a re-run reuses finished exports.
+
+Both exports write every image as a file: on ext4, files created in the minutes after many others were deleted on the same
+disk wait on its inode allocator (it skips recently freed inodes), which can make the unverified export two to three
+times slower and the ratio meaningless. Use a fresh --work and delete earlier ones afterwards, not just before.
 """
 
 from __future__ import annotations
