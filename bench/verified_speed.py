@@ -10,9 +10,9 @@ this CPU, whatever it does about reference images and redraws, is unverified / (
 
 Results go to WORK/verified_speed.json as each export ends; a re-run reuses finished exports.
 
-Both exports write every image as a file: on ext4, files created in the minutes after many others were deleted on the same
-disk wait on its inode allocator (it skips recently freed inodes), which can make the unverified export two to three
-times slower and the ratio meaningless. Use a fresh --work and delete earlier ones afterwards, not just before.
+Both exports write every image as a file: on ext4, files created in the minutes after many others were deleted on
+the same disk wait on its inode allocator (it skips recently freed inodes), which can make the unverified export two
+to three times slower and the ratio meaningless. Use a fresh --work and delete earlier ones afterwards, not just before.
 """
 
 from __future__ import annotations
