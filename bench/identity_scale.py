@@ -6,7 +6,8 @@ The judge (an embedder of another seed trained on other people: `facegen embedde
 embeds every exported image; each folder's reference is the unit mean of its first REFERENCE_IMAGES images, as
 the export defines one. Reported at the judge's own calibrated limits:
 
-- consistency: the share of the other images at or above the consistency limit to their folder's reference;
+- consistency: the share of the other images at or above the consistency limit to their folder's reference, beside
+  the same share among --real's people;
 - look-alike pairs: the share of folder pairs whose references are above the separation limit, beside the same
   share among --real's people (a sample drawn with a seed nothing trained on), and their ratio;
 - leaked: the share of folders whose reference is above the leakage limit to a person the export's GAN trained
@@ -71,7 +72,7 @@ def main() -> None:
     refs, to_ref = folder_references(e, labels, REFERENCE_IMAGES)
     train_means = export_people(args.export, judge)
     real_e, real_ids = people(args.real, judge)
-    real_refs, _ = folder_references(real_e, real_ids, REFERENCE_IMAGES)
+    real_refs, real_to_ref = folder_references(real_e, real_ids, REFERENCE_IMAGES)
 
     def leaked(r):
         return float(((r @ train_means.T).max(axis=1) > limits["leakage"]).mean())
@@ -81,12 +82,14 @@ def main() -> None:
               "judge_out_of_sample": judge.report.get("separation_out_of_sample"),
               "identities": int(len(refs)), "images": int(len(images)),
               "consistency": float((to_ref >= limits["consistency"]).mean()),
+              "real_consistency": float((real_to_ref >= limits["consistency"]).mean()),
               "lookalike_pairs": synth_rate, "real_people": int(len(real_refs)), "real_lookalike_pairs": real_rate,
               "lookalike_ratio": synth_rate / real_rate if real_rate else None,
               "leaked": leaked(refs), "real_leaked": leaked(real_refs), "train_people": int(len(train_means))}
     args.out.write_text(json.dumps(result, indent=2))
     print(f"{result['identities']:,} identities, {result['images']:,} images, judged by {args.judge}")
-    print(f"consistency {100 * result['consistency']:.1f}%; look-alike pairs {100 * synth_rate:.3f}% against "
+    print(f"consistency {100 * result['consistency']:.1f}% (novel real people {100 * result['real_consistency']:.1f}"
+          f"%); look-alike pairs {100 * synth_rate:.3f}% against "
           f"{100 * real_rate:.3f}% for {len(real_refs):,} novel real people ({result['lookalike_ratio']:.1f}x); "
           f"leaked {100 * result['leaked']:.2f}% (novel real people {100 * result['real_leaked']:.2f}%)")
 
