@@ -41,6 +41,10 @@ def test_folder_describes_itself_and_reports_held_out_verification(trained, cele
     assert set(intervals) == {"consistency", "separation", "leakage"}
     assert all(-1 <= lo <= hi <= 1 for lo, hi in intervals.values())
     assert f"consistency {report.limits.consistency:.3f} ({intervals['consistency'][0]:.3f}-" in report.lines()[0]
+    reached = report.record["genuine_to_reference_quantiles"]
+    assert list(reached) == ["0.01", "0.02", "0.05", "0.1"] and list(reached.values()) == sorted(reached.values())
+    # The consistency limit is capped at the 10% quantile, so it never asks more of a generated face than that.
+    assert report.limits.consistency <= reached["0.1"] + 1e-6
     assert all(-1 <= v <= 1 for v in (report.limits.consistency, report.limits.separation, report.limits.leakage))
     with Image.open(folder / "verification.png") as im:
         assert im.size[0] > 1000
