@@ -88,8 +88,8 @@ def main() -> None:
               "leaked": leaked(refs), "real_leaked": leaked(real_refs), "train_people": int(len(train_means))}
     args.out.write_text(json.dumps(result, indent=2))
     print(f"{result['identities']:,} identities, {result['images']:,} images, judged by {args.judge}")
-    print(f"consistency {100 * result['consistency']:.1f}% (novel real people {100 * result['real_consistency']:.1f}"
-          f"%); look-alike pairs {100 * synth_rate:.3f}% against "
+    print(f"consistency {100 * result['consistency']:.1f}% (novel real people {100 * result['real_consistency']:.1f}%);"
+          f" look-alike pairs {100 * synth_rate:.3f}% against "
           f"{100 * real_rate:.3f}% for {len(real_refs):,} novel real people ({result['lookalike_ratio']:.1f}x); "
           f"leaked {100 * result['leaked']:.2f}% (novel real people {100 * result['real_leaked']:.2f}%)")
 
