@@ -14,6 +14,7 @@ from facegen.atomic import exclusive
 from facegen.config import (AttributeConfig, DataConfig, EmbedderConfig, ExportConfig, FacegenError, MixConfig,
                             TrainConfig, TrunkConfig, at_least, preset)
 from facegen.export.packers import PACKERS
+from facegen.training.pipeline import NOVEL_SHARE
 
 log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -98,6 +99,10 @@ IdentityLoss = Annotated[Opt[float], typer.Option("--identity-loss", help="Ident
 IdentityEmbedder = Annotated[Opt[Path], typer.Option("--identity-embedder", help="An embedder folder (facegen "
                                                      "embedder train) for the identity loss and the exports, instead "
                                                      "of training RUN/embedder.")]
+NovelShare = Annotated[Opt[float], typer.Option("--novel-share", help="Embedding mode: share of each batch G renders "
+                                               "from new people drawn from its identity space instead of training "
+                                               f"photos' embeddings [default: {NOVEL_SHARE:g}; a run keeps its "
+                                               "own].")]
 EmbedderSteps = Annotated[Opt[int], typer.Option("--embedder-steps", help="Identity mode: RUN/embedder's steps "
                                                  "[default: the preset's, 1500 small].")]
 AttributesSteps = Annotated[Opt[int], typer.Option("--attributes-steps", help="Identity mode, data with attribute "
@@ -120,9 +125,9 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
           strategy: Strategy = None, sync_bn: SyncBn = False, mixed_precision: TrainPrecision = None,
           xla: Xla = False, learning_rate: LearningRate = None, d_learning_rate: DLearningRate = None,
           eval_every: EvalEvery = None, eval_n: EvalN = None, identity_loss: IdentityLoss = None,
-          identity_embedder: IdentityEmbedder = None, embedder_steps: EmbedderSteps = None,
-          attributes_steps: AttributesSteps = None, judge_steps: JudgeSteps = None,
-          embedder_data: EmbedderData = None, dry_run: DryRun = False,
+          identity_embedder: IdentityEmbedder = None, novel_share: NovelShare = None,
+          embedder_steps: EmbedderSteps = None, attributes_steps: AttributesSteps = None,
+          judge_steps: JudgeSteps = None, embedder_data: EmbedderData = None, dry_run: DryRun = False,
           quiet: Quiet = False) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
     embedder (RUN/embedder), the embedding-mode GAN with the identity loss (RUN), the attribute classifier
@@ -139,7 +144,7 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
         cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn or None,
         mixed_precision=mixed_precision, xla=xla or None, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
         eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
-        embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps,
+        novel_share=novel_share, embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps,
         embedder_data=embedder_data))
     if dry_run:
         typer.echo(train_plan.to_json())

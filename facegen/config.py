@@ -170,6 +170,9 @@ class TrainConfig:
     # batch's other identities apart: facegen.training.gan.identity_contrast_loss); 0 = off.
     identity_loss: float = 0.0
     identity_embedder: str = ""  # the embedder folder behind --identity-loss (trained on the same identities)
+    # Embedding mode: share of each batch G renders from new people drawn from its identity space (what its exports
+    # ask of it) instead of training photos' embeddings; 0 = training photos only.
+    novel_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.d_learning_rate is None:
@@ -183,6 +186,8 @@ class TrainConfig:
         at_least(self.epochs, 0, "--epochs")
         at_least(self.eval_every, 0, "--eval-every")
         at_least(self.identity_loss, 0, "--identity-loss")
+        if not 0 <= self.novel_share < 1:
+            raise FacegenError(f"--novel-share must be at least 0 and below 1, got {self.novel_share}")
         if self.identity_loss and not self.identity_embedder:
             raise FacegenError("--identity-loss needs --identity-embedder (a folder from `facegen embedder train`)")
         if self.identity_embedder and not self.identity_loss:
@@ -213,6 +218,8 @@ class RunConfig:
         if self.model.conditioned and not self.train.identity_loss:
             raise FacegenError("--mode embedding needs its embedder and the identity loss (--identity-loss W > 0): "
                                "the embedder's space is what G is conditioned on")
+        if self.train.novel_share and not self.model.conditioned:
+            raise FacegenError("--novel-share needs --mode embedding (it draws new people from the identity space)")
 
     @property
     def mode(self) -> str:

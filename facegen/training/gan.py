@@ -89,6 +89,7 @@ class DCGAN:
                                                            hardware.trunk_policy(train.mixed_precision))
                                       if train.identity_loss else None)
         self.rng = tf.random.Generator.from_seed(train.seed)
+        self._space: tuple[tf.Tensor, tf.Tensor] | None = None  # embedding mode: draw_from's mean and factor
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, ema_generator=self.ema_generator,
             g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, rng=self.rng, step=self.step)
@@ -103,6 +104,12 @@ class DCGAN:
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
         return keras.optimizers.LossScaleOptimizer(adam) if train.mixed_precision == "float16" else adam
 
+    def draw_from(self, space) -> None:
+        """Embedding mode with --novel-share: the identity space (facegen.models.identity_space) G's new people
+        are drawn from in training, as the export draws them (before the first step)."""
+        if self.train_cfg.novel_share:
+            self._space = (tf.constant(space.mean, tf.float32), tf.constant(space.factor.T, tf.float32))
+
     def train_step(self, real) -> dict[str, tf.Tensor]:
         """One D update on a real and a fake minibatch (kept separate, as in the article), then one G update."""
         return self._step(real)
@@ -114,7 +121,8 @@ class DCGAN:
         per_replica = self.strategy.experimental_local_results(first)[0].shape[0]
         global_batch = per_replica * self.strategy.num_replicas_in_sync
         z_d, z_g = self.latents(global_batch), self.latents(global_batch)
-        out = self.strategy.run(self._replica_step, args=(real, z_d, z_g, global_batch))
+        novel = self._novel_conditions(global_batch) if self._space is not None else None
+        out = self.strategy.run(self._replica_step, args=(real, z_d, z_g, global_batch, novel))
         out = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
         self.step.assign_add(1)
         self._update_ema()
@@ -138,7 +146,13 @@ class DCGAN:
         r = self.model_cfg.resolution
         return tf.reshape(images, [b, k, r, r, 3])
 
-    def _replica_step_fn(self, real, z_d, z_g, global_batch):
+    def _novel_conditions(self, n: int) -> tf.Tensor:
+        """[n, d] unit identities drawn from the identity space (IdentitySpace.unit, on the step's RNG)."""
+        mean, factor_t = self._space
+        x = mean + tf.matmul(self.rng.normal([n, self.model_cfg.identity_dim]), factor_t)
+        return tf.math.l2_normalize(x, axis=-1)
+
+    def _replica_step_fn(self, real, z_d, z_g, global_batch, novel=None):
         ctx = tf.distribute.get_replica_context()
         condition = None
         if isinstance(real, tuple):
@@ -146,6 +160,11 @@ class DCGAN:
         b = tf.shape(real)[0]
         start = ctx.replica_id_in_sync_group * b
         z_d, z_g = z_d[start:start + b], z_g[start:start + b]
+        if novel is not None:
+            # The batch's last rows render new people: D sees them among the fakes, G learns to render them.
+            per = real.shape[0]
+            keep = per - round(self.train_cfg.novel_share * per)
+            condition = tf.concat([condition[:keep], novel[start + keep:start + per]], axis=0)
         if condition is not None:  # embedding mode: z_id is the pair's real image's embedding, not a draw
             z_d, z_g = self._conditioned(z_d, condition), self._conditioned(z_g, condition)
 

@@ -72,6 +72,7 @@ def train(run_dir: str | Path, cfg: RunConfig, progress: bool = True) -> TrainRe
     space = conditions = None
     if cfg.model.conditioned:
         conditions, space = condition_on(run_dir, data, gan, chief)
+        gan.draw_from(space)
     stream = (pair_dataset(data, t.batch_size, t.seed, start_step=start, conditions=conditions)
               if cfg.model.identity_dim else data.dataset(t.batch_size, t.seed, start_step=start))
     loop = _Loop(run_dir, cfg, gan, manager, chief, total_steps, start, latest is not None, progress,

@@ -48,6 +48,7 @@ IDENTITY_LOSS = 1.0  # the measured recipe's weight (bench/RESULTS.md, "Training
 # 1,000 novel real people against identity mode's 13.1x (734 against 406 separable per 1,000; bench/RESULTS.md,
 # "Embedding mode").
 DEFAULT_MODE = "embedding"
+NOVEL_SHARE = 0.5  # embedding mode: half of G's batch rendered from new people (bench/RESULTS.md, "New people in G's batch")
 JUDGE_SEED = 1  # the judge's seed is the run's plus this: another embedder, not the filter
 
 
@@ -64,6 +65,7 @@ class Recipe:
     judge: EmbedderConfig | None
     capacity_candidates: int
     notes: tuple[str, ...] = ()
+    novel_share: float = 0.0  # embedding mode: share of G's batch rendered from the identity space's draws
 
     @property
     def stages(self) -> list[str]:
@@ -75,7 +77,8 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
          steps: int | None = None, identity_loss: float | None = None, identity_embedder: str | Path | None = None,
          embedder_steps: int | None = None, attributes_steps: int | None = None,
          judge_steps: int | None = None, checkpoint_every: int = 500, mixed_precision: str = "auto",
-         keep_stored: bool = True, embedder_data: str | Path | None = None) -> Recipe:
+         keep_stored: bool = True, embedder_data: str | Path | None = None,
+         novel_share: float | None = None) -> Recipe:
     """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow.
     The trunks train at the GAN's concrete policy `mixed_precision` (float32 for its float16); with `keep_stored`
     (the request said auto) a stage folder that exists keeps the policy it trains with."""
@@ -144,8 +147,10 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     judge = trunk(EmbedderConfig, judge_steps, sizes.judge_steps, JUDGE_DIR, seed + JUDGE_SEED, people) \
         if identity else None
     capacity = sizes.capacity_candidates if identity and (embedder or identity_embedder) else 0
+    if novel_share is None:  # a run made before the share keeps training on photos only
+        novel_share = stored.train.novel_share if stored else NOVEL_SHARE if mode == "embedding" else 0.0
     return Recipe(mode, steps, float(identity_loss), loss_embedder, embedder, attributes, judge, capacity,
-                  tuple(notes))
+                  tuple(notes), float(novel_share))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class TrainRequest:
     eval_n: int | None = None
     identity_loss: float | None = None  # [1 with the run's embedder in identity mode, else 0; a run's own]
     identity_embedder: str | Path | None = None  # an embedder folder instead of training RUN/embedder
+    novel_share: float | None = None  # embedding mode: share of G's batch drawn from the identity space [0.5; a run's]
     embedder_data: str | Path | None = None  # identity-labelled faces RUN/embedder and RUN/judge learn from [data]
     embedder_steps: int | None = None  # identity mode: the stages' lengths [the preset's]
     attributes_steps: int | None = None
@@ -100,7 +101,7 @@ def plan(request: TrainRequest) -> TrainPlan:
     resolution = r.resolution or DataConfig.resolution
     out = Path(r.out)
 
-    def config(mode: str, steps: int, loss: float, loss_embedder: str, precision: str) -> RunConfig:
+    def config(mode: str, steps: int, loss: float, loss_embedder: str, precision: str, novel: float) -> RunConfig:
         given = {k: getattr(r, k) for k in _TRAIN if getattr(r, k) is not None}
         if r.keep is not None:
             given["keep_checkpoints"] = r.keep
@@ -116,15 +117,18 @@ def plan(request: TrainRequest) -> TrainPlan:
             model = preset(name, resolution, mode, *(() if r.identity_dim is None else (r.identity_dim,)))
         return RunConfig(model=model, data=DataConfig(path=str(r.data), **{**data, "resolution": resolution}),
                          train=TrainConfig(preset=name, steps=steps, epochs=r.epochs or 0, mixed_precision=precision,
-                                           identity_loss=loss, identity_embedder=loss_embedder, **given))
+                                           identity_loss=loss, identity_embedder=loss_embedder, novel_share=novel,
+                                           **given))
 
     # The config records check every value first (mode and loss as far as the request says); what they cannot
     # know (paths, the data's labels, an existing run) is checked next.
     requested = r.mixed_precision or TrainConfig.mixed_precision
+    mode = r.mode or ("embedding" if r.novel_share else "identity")
     loss = (r.identity_loss if r.identity_loss is not None
-            else 1.0 if r.identity_embedder or r.mode == "embedding" else 0.0)
-    config(r.mode or "identity", 1 if r.steps is None else r.steps, loss,
-           str(r.identity_embedder) if r.identity_embedder else "RUN/embedder" if loss else "", requested)
+            else 1.0 if r.identity_embedder or mode == "embedding" else 0.0)
+    config(mode, 1 if r.steps is None else r.steps, loss,
+           str(r.identity_embedder) if r.identity_embedder else "RUN/embedder" if loss else "", requested,
+           r.novel_share or 0.0)
     if r.identity_embedder:
         read_folder_config(Path(r.identity_embedder), "embedder", "embedder")
     check_data_path(r.data)
@@ -134,9 +138,9 @@ def plan(request: TrainRequest) -> TrainPlan:
     recipe = recipe_for(r.data, out, name, resolution, r.seed or 0, r.mode, r.steps, r.identity_loss,
                         r.identity_embedder, r.embedder_steps, r.attributes_steps, r.judge_steps,
                         r.checkpoint_every or TrainConfig.checkpoint_every, precision, keep_stored=requested == "auto",
-                        embedder_data=r.embedder_data)
+                        embedder_data=r.embedder_data, novel_share=r.novel_share)
     cfg = resolve_config(out, config(recipe.mode, recipe.gan_steps, recipe.identity_loss, recipe.identity_embedder,
-                                     precision))
+                                     precision, recipe.novel_share))
     notes = list(recipe.notes)
     if cfg.train.eval_every:
         from facegen.metrics.inception import require_weights

@@ -13,10 +13,11 @@ from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace, of
 from facegen.training.embedder import identity_means
 
 
-def embedding_cfg(data, embedder, **train) -> RunConfig:
+def embedding_cfg(data, embedder, novel_share: float = 0.0, **train) -> RunConfig:
     cfg = tiny_config(data, **train)
     return dataclasses.replace(cfg, model=preset("tiny", 32, "embedding", 128),
-                               train=dataclasses.replace(cfg.train, identity_loss=1.0, identity_embedder=str(embedder)))
+                               train=dataclasses.replace(cfg.train, identity_loss=1.0, identity_embedder=str(embedder),
+                                                         novel_share=novel_share))
 
 
 def unit_rows(x):
@@ -145,3 +146,46 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
     export(tmp_path / "run", tmp_path / "d", ExportConfig(**kw, identity_noise=1.0, batch_size=16), progress=False)
     assert json.loads((tmp_path / "c" / "export.json").read_text())["settings"]["identity_noise"] == 1.0
     assert digest(tmp_path / "c") == digest(tmp_path / "d") != files
+
+
+def test_novel_share_needs_embedding_mode_and_a_share_below_one(celeba_sample):
+    cfg = embedding_cfg(celeba_sample, "e")
+    with pytest.raises(FacegenError, match="--novel-share must be"):
+        dataclasses.replace(cfg.train, novel_share=1.0)
+    with pytest.raises(FacegenError, match="--novel-share needs --mode embedding"):
+        dataclasses.replace(tiny_config(celeba_sample, "identity"),
+                            train=dataclasses.replace(cfg.train, novel_share=0.5))
+    assert RunConfig.from_dict(embedding_cfg(celeba_sample, "e", novel_share=0.5).to_dict()).train.novel_share == 0.5
+
+
+def test_training_draws_new_people_as_the_export_does(celeba_sample, trained_embedder):
+    from facegen.training.gan import DCGAN
+
+    folder, _ = trained_embedder
+    cfg = embedding_cfg(celeba_sample, folder, novel_share=0.5)
+    gan = DCGAN(cfg.model, cfg.train)
+    rng = np.random.default_rng(4)
+    space = IdentitySpace.fit(unit_rows(rng.standard_normal((50, 128)) + 0.3), 0.8, 0.95)
+    gan.draw_from(space)
+    state = gan.rng.state.numpy()
+    drawn = gan._novel_conditions(6).numpy()
+    gan.rng.state.assign(state)
+    normal = gan.rng.normal([6, 128]).numpy()
+    assert np.allclose(drawn, space.unit(normal), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_novel_share_trains_on_new_people_and_resumes_exactly(celeba_sample, trained_embedder, tmp_path):
+    from conftest import checkpoint_values
+    from facegen.training.loop import train
+
+    folder, _ = trained_embedder
+    train(tmp_path / "straight", embedding_cfg(celeba_sample, folder, steps=4, novel_share=0.5), progress=False)
+    train(tmp_path / "resumed", embedding_cfg(celeba_sample, folder, steps=2, novel_share=0.5), progress=False)
+    assert train(tmp_path / "resumed", embedding_cfg(celeba_sample, folder, steps=4, novel_share=0.5),
+                 progress=False).resumed_from == 2
+    a, b = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    train(tmp_path / "photos", embedding_cfg(celeba_sample, folder, steps=4), progress=False)
+    c = checkpoint_values(tmp_path / "photos")
+    assert any(not np.array_equal(a[k], c[k]) for k in a if "generator" in k)

@@ -293,3 +293,26 @@ def test_count_alone_at_limits_no_record_covers_is_fitted_to_the_capacity_measur
                                "--max-similarity", tighter, "--out", tmp_path / "refused", "--quiet")])
     assert refused.value.code != 0
     assert not (tmp_path / "refused").exists()
+
+
+def test_embedding_mode_renders_new_people_in_training_by_default_and_a_run_keeps_its_share(celeba_sample, tmp_path):
+    from facegen.config import FacegenError
+    from facegen.run import write_run_config
+    from facegen.training.request import TrainRequest, plan
+
+    default = plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", preset="tiny", resolution=32))
+    assert default.config.mode == "embedding" and default.config.train.novel_share == 0.5
+    assert plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", preset="tiny", resolution=32,
+                             novel_share=0.25)).config.train.novel_share == 0.25
+    identity = plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", preset="tiny", mode="identity"))
+    assert identity.config.train.novel_share == 0.0
+    with pytest.raises(FacegenError, match="--novel-share needs --mode embedding"):
+        plan(TrainRequest(data=celeba_sample, out=tmp_path / "r", mode="identity", novel_share=0.5))
+    # A run trained before the share existed resumes as it trained: on photos' embeddings only.
+    old = tmp_path / "old"
+    old.mkdir()
+    write_run_config(old, default.config)
+    stored = json.loads((old / "config.json").read_text())
+    del stored["train"]["novel_share"]
+    (old / "config.json").write_text(json.dumps(stored))
+    assert plan(TrainRequest(data=celeba_sample, out=old, preset="tiny", resolution=32)).config.train.novel_share == 0.0
