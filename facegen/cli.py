@@ -144,8 +144,8 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
         cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn or None,
         mixed_precision=mixed_precision, xla=xla or None, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
         eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
-        novel_share=novel_share, embedder_steps=embedder_steps, attributes_steps=attributes_steps, judge_steps=judge_steps,
-        embedder_data=embedder_data))
+        novel_share=novel_share, embedder_steps=embedder_steps, attributes_steps=attributes_steps,
+        judge_steps=judge_steps, embedder_data=embedder_data))
     if dry_run:
         typer.echo(train_plan.to_json())
         return
