@@ -227,6 +227,10 @@ Variation = Annotated[Opt[float], typer.Option("--variation", help="How far an i
 IdentityNoise = Annotated[Opt[float], typer.Option("--identity-noise", help="Embedding mode: how far each image's "
                                                   "identity embedding moves from its person's, in real photos' "
                                                   "scatter around theirs (0 = none, 1 = as much) [default: 0].")]
+Nuisance = Annotated[Opt[float], typer.Option("--nuisance", help="Tilt, alignment and lighting moved per image on "
+                                             "top of G's face, as a share of their ranges (1 = tilt up to 10 "
+                                             "degrees, shift 3% of the side, scale 5%, a light ramp up to 30%, "
+                                             "exposure 10%; the verifier judges the moved image) [default: 0].")]
 ExportSeed = Annotated[Opt[int], typer.Option("--seed", help="Keys every latent with (identity, index): same seed, "
                                               f"same bytes [default: {_E.seed}].")]
 Format = Annotated[Opt[str], typer.Option("--format", help=f"png or jpg [default: {_E.format}].")]
@@ -288,7 +292,7 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace whatever -
 @app.command("export")
 def export_cmd(checkpoint: Checkpoint, out: DatasetOut, count: Count = None, identities: Identities = None,
                per_identity: PerIdentity = None, variation: Variation = None,
-               identity_noise: IdentityNoise = None, seed: ExportSeed = None,
+               identity_noise: IdentityNoise = None, nuisance: Nuisance = None, seed: ExportSeed = None,
                fmt: Format = None, quality: Quality = None, size: Size = None, batch_size: ExportBatch = None,
                min_realism: MinRealism = None, realism: Realism = False, shard: Shard = None, shards: Shards = None,
                workers: Workers = None, strategy: ExportStrategy = None, precision: ExportPrecision = None,
@@ -307,7 +311,7 @@ def export_cmd(checkpoint: Checkpoint, out: DatasetOut, count: Count = None, ide
 
     export_plan = plan(ExportRequest(
         checkpoint=checkpoint, out=out, count=count, identities=identities, per_identity=per_identity, seed=seed,
-        variation=variation, identity_noise=identity_noise, format=fmt, quality=quality, size=size,
+        variation=variation, identity_noise=identity_noise, nuisance=nuisance, format=fmt, quality=quality, size=size,
         min_realism=min_realism, realism=realism or None,
         batch_size=batch_size, workers=workers, strategy=strategy, precision=precision, embedder=embedder,
         verify=verify, min_consistency=min_consistency, max_similarity=max_similarity, max_leakage=max_leakage,

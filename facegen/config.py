@@ -24,6 +24,7 @@ PARTITIONS = {"train": 0, "val": 1, "test": 2}  # --partition -> CelebA's list_e
 # above 1 draws observations wider than G trained on, for more within-identity variety (bench/RESULTS.md).
 MAX_IDENTITY_VARIATION = 2.0
 MAX_IDENTITY_NOISE = 2.0  # --identity-noise's top: twice real photos' scatter around their person
+MAX_NUISANCE = 2.0  # --nuisance's top: twice the ranges of facegen.export.nuisance
 REFERENCE_IMAGES = 4  # images averaged into an identity's reference (the embedder's report calibrates, the export checks)
 
 
@@ -247,6 +248,9 @@ class ExportConfig:
     # (bytes) embedding mode: how much of real photos' scatter around their person each image's identity embedding
     # gets (0 = every image rendered from its person's point, 1 = as much as a real photo's); None = the default
     identity_noise: float | None = None
+    # (bytes) tilt, alignment and lighting moved per image, as a share of their full ranges
+    # (facegen.export.nuisance); None = the default
+    nuisance: float | None = None
     format: str = "png"  # (bytes) png or jpg
     quality: int = 95  # (bytes) JPEG quality
     size: int = 0  # (bytes) output side in pixels; 0 = the model's resolution
@@ -282,6 +286,8 @@ class ExportConfig:
         if self.identity_noise is not None and not 0.0 <= self.identity_noise <= MAX_IDENTITY_NOISE:
             raise FacegenError(f"--identity-noise must be between 0 and {MAX_IDENTITY_NOISE:g}, "
                                f"got {self.identity_noise}")
+        if self.nuisance is not None and not 0.0 <= self.nuisance <= MAX_NUISANCE:
+            raise FacegenError(f"--nuisance must be between 0 and {MAX_NUISANCE:g}, got {self.nuisance}")
         at_least(self.workers, 0, "--workers")
         at_least(self.block, 1, "block")
         i, n = self.shard
@@ -343,6 +349,8 @@ class ExportConfig:
             d.pop("balance_confidence")
         if not self.identity_noise:
             d.pop("identity_noise")
+        if not self.nuisance:
+            d.pop("nuisance")
         if not self.attributes:
             d.pop("attributes")
             d.pop("balance")

@@ -151,6 +151,7 @@ def test_a_truncated_checkpoint_falls_back_or_fails_in_one_line(tmp_path, celeba
     (["--identities", "3", "--per-identity", "4", "--count", "10"], "must equal"),
     (["--count", "10", "--variation", "3"], "--variation must be between 0 and 1 (up to 2 for an identity"),
     (["--count", "10", "--identity-noise", "-1"], "--identity-noise must be between 0 and 2"),
+    (["--count", "10", "--nuisance", "3"], "--nuisance must be between 0 and 2"),
     (["--count", "10", "--shard", "2/2"], "--shard 2/2"),
     (["--count", "10", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--count", "10"], "not a facegen run folder"),

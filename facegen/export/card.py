@@ -206,7 +206,8 @@ def _sources_text(record: dict, kind: str) -> str:
         f"- checkpoint `{s['checkpoint']}` at step {s['step']} (preset {train.get('preset', '?')}, "
         f"{model.get('mode', '?')} mode{loss})",
         f"- seed {s['seed']}, variation {s['variation']}, size {s['size'] or model.get('model', {}).get('resolution')}"
-        f", precision {s.get('precision', 'off')}",
+        f", precision {s.get('precision', 'off')}"
+        + (f", nuisance {s['nuisance']:g} (tilt, shift, scale and light moved per image)" if s.get("nuisance") else ""),
         f"- realism scored: {s['realism']}; min realism {s['min_realism']} (max attempts {s['max_attempts']})",
         *_verification_lines(record),
         f"- settings: `{json.dumps(s, sort_keys=True)}`",

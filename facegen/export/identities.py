@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facegen.config import FacegenError, at_least
+from facegen.export import nuisance
 from facegen.export.capacity import excess
 from facegen.models.identity_space import IdentitySpace
 
@@ -41,6 +42,7 @@ IDENTITY_STREAM = 1  # key component that separates identity draws from per-imag
 IMAGE_STREAM = 2
 REFERENCE_STREAM = 3  # the observations an embedder averages into an identity's reference (facegen.export.verify)
 NOISE_KEY = 1  # appended to an observation's key: its identity-noise draw, apart from its z_obs draw
+NUISANCE_KEY = 2  # appended to an exported image's key: its nuisance draw (facegen.export.nuisance)
 # Identity mode: two identities' z_id may not have a cosine above this. Random 50-d pairs sit at 0 +- 0.14 and
 # exceed 0.7 with probability 5e-9, so even a million identities need almost no redraws (0.5 would make the
 # 100,000th identity need ~10,000 draws). experiments/anchor_threshold.py on a trained small model: anchor pairs at
@@ -84,6 +86,12 @@ class IdentityPlan:
     candidates: np.ndarray | None = field(default=None, compare=False)
     space: IdentitySpace | None = field(default=None, compare=False)  # embedding mode: where z_id comes from
     identity_noise: float = 0.0  # embedding mode: share of real photos' scatter around their person per image
+    nuisance: float = 0.0  # tilt, alignment and lighting per exported image (facegen.export.nuisance)
+
+    @property
+    def input_dim(self) -> int:
+        """Columns of a renderer's input row: the latent, then the image's nuisance uniforms where it has any."""
+        return self.latent_dim + (nuisance.PARAMS if self.nuisance else 0)
 
     @property
     def count(self) -> int:
@@ -118,17 +126,25 @@ class IdentityPlan:
         return self.__dict__.setdefault("_anchors", AnchorSet(self.seed, self.identity_dim, self.space)).first(n)
 
     def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
-        """Latents [n, latent_dim] float32 for global indices at the given replacement attempt(s)."""
+        """Renderer inputs [n, input_dim] float32 for global indices at the given replacement attempt(s): each
+        image's latent, then its nuisance uniforms where the plan has any."""
         labels, indices = self.split(global_index)
         cands = labels if self.candidates is None else self.candidates[labels]
-        return self.observations(cands, indices, np.broadcast_to(attempt, labels.shape), IMAGE_STREAM)
+        attempts = np.broadcast_to(attempt, labels.shape)
+        z = self.observations(cands, indices, attempts, IMAGE_STREAM)
+        if not self.nuisance:
+            return z
+        moves = [nuisance.draw((self.seed, IMAGE_STREAM, c, index, a, NUISANCE_KEY))
+                 for c, index, a in zip(cands.tolist(), indices.tolist(), attempts.tolist())]
+        return np.concatenate([z, np.asarray(moves, np.float32).reshape(len(z), nuisance.PARAMS)], axis=1)
 
     def reference_latents(self, candidates: np.ndarray, observations: int) -> np.ndarray:
-        """[len(candidates) * observations, latent]: the observations an identity's reference averages, keyed
-        apart from its exported images (REFERENCE_STREAM), candidate-major."""
+        """[len(candidates) * observations, input_dim]: the observations an identity's reference averages, keyed
+        apart from its exported images (REFERENCE_STREAM), candidate-major; no nuisance (zero uniforms)."""
         cands = np.repeat(np.asarray(candidates, np.int64), observations)
         index = np.tile(np.arange(observations), len(candidates))
-        return self.observations(cands, index, np.zeros_like(index), REFERENCE_STREAM)
+        z = self.observations(cands, index, np.zeros_like(index), REFERENCE_STREAM)
+        return np.pad(z, ((0, 0), (0, self.input_dim - self.latent_dim)))
 
     def observations(self, cands: np.ndarray, indices: np.ndarray, attempts: np.ndarray, stream: int) -> np.ndarray:
         """Latents of (candidate, index, attempt) keys: the candidate's identity part and a fresh draw."""

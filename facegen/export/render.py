@@ -20,6 +20,7 @@ from facegen import hardware
 from facegen.atomic import write_bytes
 from facegen.config import FORMATS, ExportConfig, FacegenError, Interrupted
 from facegen.distribute import make_strategy
+from facegen.export import nuisance as nuisance_moves
 from facegen.export.identities import IdentityPlan, shard_blocks
 from facegen.export.layout import finish
 from facegen.export.manifest import Journal, manifest_row, prepare_out, read_manifest
@@ -56,7 +57,7 @@ class BlockRenderer:
     """
 
     def __init__(self, gen: Generator, block: int, size: int, scores: list[Score] = (),
-                 strategy: tf.distribute.Strategy | None = None) -> None:
+                 strategy: tf.distribute.Strategy | None = None, nuisance: float = 0.0) -> None:
         self.gen, self.block, self.scores = gen, block, list(scores)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
@@ -65,10 +66,13 @@ class BlockRenderer:
         out_spec = (tf.TensorSpec([block, self.size, self.size, 3], tf.uint8),
                     {s.name: tf.TensorSpec([block, *s.shape()], tf.float32) for s in self.scores})
 
+        latent = gen.latent_dim
+
         def one_block(z):
-            x = gen.generator(z, training=False)
-            image = to_uint8(x if self.size == res else
-                             tf.image.resize(x, [self.size, self.size], method="bilinear", antialias=True))
+            x = gen.generator(z[:, :latent], training=False)
+            face = nuisance_moves.apply(x, z[:, latent:], nuisance) if nuisance else x
+            image = to_uint8(face if self.size == res else
+                             tf.image.resize(face, [self.size, self.size], method="bilinear", antialias=True))
             # Scores see the written image (its uint8 pixels), so a manifest's value is what anyone re-scoring the
             # file gets; D sees G's own output, as it trained.
             pixels = to_float(image)
@@ -77,11 +81,12 @@ class BlockRenderer:
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
 
-        self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, gen.latent_dim], tf.float32)])
+        width = latent + (nuisance_moves.PARAMS if nuisance else 0)
+        self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, width], tf.float32)])
         self._render_replicas = tf.function(lambda parts: self.strategy.run(render, args=(parts,)))
 
     def __call__(self, z: np.ndarray) -> Rendered:
-        """[k, block, latent] -> the images [k, block, s, s, 3] and each score's output [k, block, ...]."""
+        """[k, block, plan.input_dim] -> the images [k, block, s, s, 3] and each score's output [k, block, ...]."""
         if self.replicas == 1:
             images, outputs = self._render(tf.convert_to_tensor(z))
             return Rendered(images.numpy(), {k: v.numpy() for k, v in outputs.items()})
@@ -113,7 +118,7 @@ class ShardPlan:
 def plan_shard(gen: Generator, cfg: ExportConfig, calibration: RealismCalibration | None = None) -> ShardPlan:
     plan = IdentityPlan(cfg.seed, cfg.identities, cfg.per_identity, gen.latent_dim, cfg.variation, cfg.block,
                         identity_dim=gen.config.model.identity_dim, space=gen.space,
-                        identity_noise=cfg.identity_noise or 0.0)
+                        identity_noise=cfg.identity_noise or 0.0, nuisance=cfg.nuisance or 0.0)
     blocks = shard_blocks(plan.n_blocks, cfg.shard)
     count = sum(len(plan.block_images(b)) for b in blocks)
     first = blocks.start * cfg.block
@@ -171,7 +176,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     if state is None:
         return ExportResult(out, shard.images, 0, shard.identities, 0, 0, 0.0, already_complete=True)
     scores = scores_for(gen, cfg, r.calibration, r.check, r.classifier)
-    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, r.strategy)
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, r.strategy, shard.plan.nuisance)
     acceptance, labels = _identity_plan(renderer, shard, r, out, state)
     if acceptance is not None:
         shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
@@ -363,7 +368,8 @@ def measure_capacity(checkpoint: str | Path, cfg: ExportConfig, candidates: int,
                               attributes="", balance=(), min_realism=0.0, realism=False)
     r = resolve(checkpoint, Path(checkpoint), cfg, overwrite=True)  # overwrite: no folder's settings are read
     plan = plan_shard(r.gen, r.cfg).plan
-    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy)
+    renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy,
+                             plan.nuisance)
     with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
         references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
     check = r.check
@@ -390,7 +396,7 @@ def _padded(indices: np.ndarray, block: int) -> np.ndarray:
 
 
 def _latents(plan: IdentityPlan, indices: np.ndarray, attempt: int) -> np.ndarray:
-    z = np.zeros((*indices.shape, plan.latent_dim), np.float32)
+    z = np.zeros((*indices.shape, plan.input_dim), np.float32)
     valid = indices >= 0
     z[valid] = plan.latents(indices[valid], attempt)
     return z

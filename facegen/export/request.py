@@ -18,6 +18,7 @@ from pathlib import Path
 from facegen import hardware
 from facegen.config import REFERENCE_IMAGES, ExportConfig, FacegenError, read_json
 from facegen.export.identities import DEFAULT_IDENTITY_NOISE, default_variation, resolve_counts
+from facegen.export.nuisance import DEFAULT_NUISANCE
 from facegen.export.manifest import check_out_folder, stored_settings
 from facegen.models.identity_space import stores_scatter
 from facegen.run import CAPACITY_FILE, EMBEDDER_KINDS, STAGE_REPORT, read_folder_config, read_run_config, run_parts
@@ -46,6 +47,7 @@ class ExportRequest:
     seed: int | None = None
     variation: float | None = None
     identity_noise: float | None = None
+    nuisance: float | None = None
     format: str | None = None
     quality: int | None = None
     size: int | None = None
@@ -179,12 +181,13 @@ def fitted(export_plan: ExportPlan, capacity: dict) -> tuple[ExportPlan, str]:
 
 def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int,
                    conditioned: bool = False, scatter: bool = False) -> ExportConfig:
-    """`cfg` with its `auto` and None values made concrete: precision, variation, identity noise, the embedder's
-    limits. The one place they are decided: `plan`, and the renderer for a config given to it directly, call it (a
+    """`cfg` with its `auto` and None values made concrete: precision, variation, identity noise, nuisance, the
+    embedder's limits. The one place they are decided: `plan`, and the renderer for a config given to it directly, call it (a
     resolved config comes back unchanged). `scatter`: the run's identity space stores real photos' scatter."""
     return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite),
                                variation=_variation(cfg, identity_dim, conditioned),
-                               identity_noise=_identity_noise(cfg, conditioned, scatter), **_limits(cfg))
+                               identity_noise=_identity_noise(cfg, conditioned, scatter),
+                               nuisance=DEFAULT_NUISANCE if cfg.nuisance is None else cfg.nuisance, **_limits(cfg))
 
 
 def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:

@@ -196,7 +196,7 @@ def leakage(references: np.ndarray, train_means: np.ndarray) -> np.ndarray:
 def reference_outputs(renderer, plan: IdentityPlan, blocks: list[int], per_block: int) -> tuple[np.ndarray, np.ndarray]:
     """(unit reference embeddings, mean attribute probabilities) of the candidates of reference blocks `blocks`
     (per_block candidates each, block-major). Each is NaN where the renderer does not compute it."""
-    z = np.zeros((len(blocks), renderer.block, plan.latent_dim), np.float32)
+    z = np.zeros((len(blocks), renderer.block, plan.input_dim), np.float32)
     for k, b in enumerate(blocks):
         cands = np.arange(b * per_block, (b + 1) * per_block)
         z[k, :per_block * REFERENCE_IMAGES] = plan.reference_latents(cands, REFERENCE_IMAGES)

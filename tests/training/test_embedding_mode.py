@@ -146,6 +146,18 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
     export(tmp_path / "run", tmp_path / "d", ExportConfig(**kw, identity_noise=1.0, batch_size=16), progress=False)
     assert json.loads((tmp_path / "c" / "export.json").read_text())["settings"]["identity_noise"] == 1.0
     assert digest(tmp_path / "c") == digest(tmp_path / "d") != files
+    # Nuisance: every written image moved by its own draw, exactly (batching aside), and recorded; the identities
+    # are the plain export's, since a reference is rendered without one.
+    export(tmp_path / "run", tmp_path / "e", ExportConfig(**kw, nuisance=1.0), progress=False)
+    export(tmp_path / "run", tmp_path / "f", ExportConfig(**kw, nuisance=1.0, batch_size=16), progress=False)
+    record = json.loads((tmp_path / "e" / "export.json").read_text())
+    assert record["settings"]["nuisance"] == 1.0
+    assert digest(tmp_path / "e") == digest(tmp_path / "f")
+    moved = digest(tmp_path / "e")
+    assert sum(name.endswith(".png") for name in moved) == 12
+    assert all(moved[name] != files[name] for name in moved if name.endswith(".png"))
+    plain = json.loads((tmp_path / "a" / "export.json").read_text())
+    assert record["identity_check"]["candidates_drawn"] == plain["identity_check"]["candidates_drawn"]
 
 
 def test_novel_share_needs_embedding_mode_and_a_share_below_one(celeba_sample):

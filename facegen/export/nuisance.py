@@ -1,0 +1,73 @@
+"""Nuisance variety: the tilt, alignment, scale and lighting each exported image gets on top of G's own face.
+
+A recognizer trained on a set learns to ignore what varies within its people. G varies a face's pose and light
+only as far as it learnt to, and at the embedding mode's `--variation 1` less than real photos do; what a team's
+real test photos vary in beyond that, a recognizer trained on the set alone has never seen. `--nuisance s` moves
+every exported image by a draw of its own, scaled by s (1: the ranges below, about the spread of the aligned
+photos the sample draws):
+
+    tilt      uniform in +-10 s degrees about the image centre
+    shift     uniform in +-SHIFT s of the side, each axis (2 pixels at 64 and s = 1)
+    scale     1 + uniform in +-0.05 s
+    light     a linear brightness ramp across the image, strength uniform in [0, 0.3 s], from a uniform direction
+    exposure  1 + uniform in +-0.1 s
+
+Each draw comes from Philox keyed by the image's own key (facegen.export.identities), so the images stay exact
+whatever the batch, shard or interruption; the images the verifier judges and writes are the moved ones, and an
+identity's reference images (REFERENCE_STREAM) are left as G renders them: the person, not a pose of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PARAMS = 7  # tilt, shift x, shift y, scale, light strength, light direction, exposure: uniforms in [0, 1)
+TILT_DEGREES = 10.0
+SHIFT = 2.0 / 64
+SCALE = 0.05
+LIGHT = 0.3
+EXPOSURE = 0.1
+DEFAULT_NUISANCE = 0.0
+
+
+def draw(key: tuple[int, ...]) -> np.ndarray:
+    """The PARAMS uniforms of one image's nuisance, from its key."""
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(key))).random(PARAMS)
+
+
+def apply(images: tf.Tensor, uniforms: tf.Tensor, strength: float) -> tf.Tensor:
+    """images [n, h, w, 3] in [-1, 1] moved by their uniforms [n, PARAMS] at `strength`. All-zero uniforms rows
+    (padding, reference images) are left exactly as they are."""
+    import tensorflow as tf  # here, so the plan (facegen.export.identities) draws its uniforms without TF
+
+    x = tf.cast(images, tf.float32)
+    u = tf.cast(uniforms, tf.float32)
+    moved = tf.reduce_any(u != 0.0, axis=1)
+    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+
+    def signed(col):  # [0, 1) -> [-1, 1), 0 where the row is left alone
+        return tf.where(moved, 2.0 * u[:, col] - 1.0, 0.0) * strength
+
+    tilt = signed(0) * (TILT_DEGREES * math.pi / 180)
+    dx, dy = signed(1) * (SHIFT * w), signed(2) * (SHIFT * h)
+    scale = 1.0 + signed(3) * SCALE
+    # Output pixel (px, py) samples input (a px + b py + c, d px + e py + f): a rotation by `tilt` and a zoom by
+    # `scale` about the centre, then the shift.
+    cos, sin = tf.cos(tilt) / scale, tf.sin(tilt) / scale
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    zero = tf.zeros_like(cos)
+    transforms = tf.stack([cos, sin, cx - cos * cx - sin * cy - dx, -sin, cos, cy + sin * cx - cos * cy - dy,
+                           zero, zero], axis=1)
+    warped = tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=[h, w],
+                                                    fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+    x = warped
+    light = tf.where(moved, u[:, 4], 0.0) * (LIGHT * strength)
+    angle = u[:, 5] * (2 * math.pi)
+    xs = (tf.range(w, dtype=tf.float32) - cx) / (w / 2)
+    ys = (tf.range(h, dtype=tf.float32) - cy) / (h / 2)
+    ramp = tf.cos(angle)[:, None, None] * xs[None, None, :] + tf.sin(angle)[:, None, None] * ys[None, :, None]
+    gain = (1.0 + light[:, None, None] * ramp) * (1.0 + signed(6) * EXPOSURE)[:, None, None]
+    lit = tf.clip_by_value((x + 1.0) * gain[..., None] - 1.0, -1.0, 1.0)
+    return tf.where(moved[:, None, None, None], lit, tf.cast(images, tf.float32))
