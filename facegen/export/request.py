@@ -182,8 +182,9 @@ def fitted(export_plan: ExportPlan, capacity: dict) -> tuple[ExportPlan, str]:
 def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: int,
                    conditioned: bool = False, scatter: bool = False) -> ExportConfig:
     """`cfg` with its `auto` and None values made concrete: precision, variation, identity noise, nuisance, the
-    embedder's limits. The one place they are decided: `plan`, and the renderer for a config given to it directly, call it (a
-    resolved config comes back unchanged). `scatter`: the run's identity space stores real photos' scatter."""
+    embedder's limits. The one place they are decided: `plan`, and the renderer for a config given to it directly,
+    call it (a resolved config comes back unchanged). `scatter`: the run's identity space stores real photos'
+    scatter."""
     return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite),
                                variation=_variation(cfg, identity_dim, conditioned),
                                identity_noise=_identity_noise(cfg, conditioned, scatter),
