@@ -230,7 +230,8 @@ IdentityNoise = Annotated[Opt[float], typer.Option("--identity-noise", help="Emb
 Nuisance = Annotated[Opt[float], typer.Option("--nuisance", help="Tilt, alignment and lighting moved per image on "
                                              "top of G's face, as a share of their ranges (1 = tilt up to 10 "
                                              "degrees, shift 3% of the side, scale 5%, a light ramp up to 30%, "
-                                             "exposure 10%; the verifier judges the moved image) [default: 0].")]
+                                             "exposure 10%; the verifier judges the moved image, and each "
+                                             "redraw moves it half as far) [default: 0].")]
 ExportSeed = Annotated[Opt[int], typer.Option("--seed", help="Keys every latent with (identity, index): same seed, "
                                               f"same bytes [default: {_E.seed}].")]
 Format = Annotated[Opt[str], typer.Option("--format", help=f"png or jpg [default: {_E.format}].")]

@@ -90,8 +90,8 @@ class IdentityPlan:
 
     @property
     def input_dim(self) -> int:
-        """Columns of a renderer's input row: the latent, then the image's nuisance uniforms where it has any."""
-        return self.latent_dim + (nuisance.PARAMS if self.nuisance else 0)
+        """Columns of a renderer's input row: the latent, then the image's nuisance row where it has any."""
+        return self.latent_dim + (nuisance.COLUMNS if self.nuisance else 0)
 
     @property
     def count(self) -> int:
@@ -127,20 +127,20 @@ class IdentityPlan:
 
     def latents(self, global_index: np.ndarray, attempt: np.ndarray | int = 0) -> np.ndarray:
         """Renderer inputs [n, input_dim] float32 for global indices at the given replacement attempt(s): each
-        image's latent, then its nuisance uniforms where the plan has any."""
+        image's latent, then its nuisance row (facegen.export.nuisance.draw) where the plan has any."""
         labels, indices = self.split(global_index)
         cands = labels if self.candidates is None else self.candidates[labels]
         attempts = np.broadcast_to(attempt, labels.shape)
         z = self.observations(cands, indices, attempts, IMAGE_STREAM)
         if not self.nuisance:
             return z
-        moves = [nuisance.draw((self.seed, IMAGE_STREAM, c, index, a, NUISANCE_KEY))
+        moves = [nuisance.draw((self.seed, IMAGE_STREAM, c, index, a, NUISANCE_KEY), self.nuisance, a)
                  for c, index, a in zip(cands.tolist(), indices.tolist(), attempts.tolist())]
-        return np.concatenate([z, np.asarray(moves, np.float32).reshape(len(z), nuisance.PARAMS)], axis=1)
+        return np.concatenate([z, np.asarray(moves, np.float32).reshape(len(z), nuisance.COLUMNS)], axis=1)
 
     def reference_latents(self, candidates: np.ndarray, observations: int) -> np.ndarray:
         """[len(candidates) * observations, input_dim]: the observations an identity's reference averages, keyed
-        apart from its exported images (REFERENCE_STREAM), candidate-major; no nuisance (zero uniforms)."""
+        apart from its exported images (REFERENCE_STREAM), candidate-major; no nuisance (zero rows)."""
         cands = np.repeat(np.asarray(candidates, np.int64), observations)
         index = np.tile(np.arange(observations), len(candidates))
         z = self.observations(cands, index, np.zeros_like(index), REFERENCE_STREAM)

@@ -14,7 +14,9 @@ photos the sample draws):
 
 Each draw comes from Philox keyed by the image's own key (facegen.export.identities), so the images stay exact
 whatever the batch, shard or interruption; the images the verifier judges and writes are the moved ones, and an
-identity's reference images (REFERENCE_STREAM) are left as G renders them: the person, not a pose of them.
+identity's reference images (REFERENCE_STREAM) are left as G renders them: the person, not a pose of them. A
+consistency redraw moves its image half as far as the attempt before (s / 2^attempt): a face G renders
+recognisably only unmoved still gets a passing draw, where a fresh full-strength move would fail again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 import numpy as np
 
 PARAMS = 7  # tilt, shift x, shift y, scale, light strength, light direction, exposure: uniforms in [0, 1)
+COLUMNS = PARAMS + 1  # a renderer row's nuisance: the uniforms, then the strength they are applied at
 TILT_DEGREES = 10.0
 SHIFT = 2.0 / 64
 SCALE = 0.05
@@ -32,23 +35,25 @@ EXPOSURE = 0.1
 DEFAULT_NUISANCE = 0.0
 
 
-def draw(key: tuple[int, ...]) -> np.ndarray:
-    """The PARAMS uniforms of one image's nuisance, from its key."""
-    return np.random.Generator(np.random.Philox(np.random.SeedSequence(key))).random(PARAMS)
+def draw(key: tuple[int, ...], strength: float, attempt: int = 0) -> np.ndarray:
+    """One image's nuisance row [COLUMNS]: the PARAMS uniforms from its key, then its strength at that attempt."""
+    uniforms = np.random.Generator(np.random.Philox(np.random.SeedSequence(key))).random(PARAMS)
+    return np.append(uniforms, strength * 0.5 ** attempt)
 
 
-def apply(images: tf.Tensor, uniforms: tf.Tensor, strength: float) -> tf.Tensor:
-    """images [n, h, w, 3] in [-1, 1] moved by their uniforms [n, PARAMS] at `strength`. All-zero uniforms rows
+def apply(images: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+    """images [n, h, w, 3] in [-1, 1] moved by their nuisance rows [n, COLUMNS] (draw). Rows of strength 0
     (padding, reference images) are left exactly as they are."""
-    import tensorflow as tf  # here, so the plan (facegen.export.identities) draws its uniforms without TF
+    import tensorflow as tf  # here, so the plan (facegen.export.identities) draws its rows without TF
 
     x = tf.cast(images, tf.float32)
-    u = tf.cast(uniforms, tf.float32)
-    moved = tf.reduce_any(u != 0.0, axis=1)
-    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+    u = tf.cast(rows, tf.float32)
+    strength = u[:, PARAMS]
+    moved = strength > 0.0
+    h, w = x.shape[1], x.shape[2]
 
-    def signed(col):  # [0, 1) -> [-1, 1), 0 where the row is left alone
-        return tf.where(moved, 2.0 * u[:, col] - 1.0, 0.0) * strength
+    def signed(col):  # [0, 1) -> [-1, 1) at the row's strength, 0 where the row is left alone
+        return tf.where(moved, (2.0 * u[:, col] - 1.0) * strength, 0.0)
 
     tilt = signed(0) * (TILT_DEGREES * math.pi / 180)
     dx, dy = signed(1) * (SHIFT * w), signed(2) * (SHIFT * h)
@@ -63,7 +68,7 @@ def apply(images: tf.Tensor, uniforms: tf.Tensor, strength: float) -> tf.Tensor:
     warped = tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=[h, w],
                                                     fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
     x = warped
-    light = tf.where(moved, u[:, 4], 0.0) * (LIGHT * strength)
+    light = tf.where(moved, u[:, 4] * strength, 0.0) * LIGHT
     angle = u[:, 5] * (2 * math.pi)
     xs = (tf.range(w, dtype=tf.float32) - cx) / (w / 2)
     ys = (tf.range(h, dtype=tf.float32) - cy) / (h / 2)

@@ -57,7 +57,7 @@ class BlockRenderer:
     """
 
     def __init__(self, gen: Generator, block: int, size: int, scores: list[Score] = (),
-                 strategy: tf.distribute.Strategy | None = None, nuisance: float = 0.0) -> None:
+                 strategy: tf.distribute.Strategy | None = None, nuisance: bool = False) -> None:
         self.gen, self.block, self.scores = gen, block, list(scores)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
@@ -70,7 +70,7 @@ class BlockRenderer:
 
         def one_block(z):
             x = gen.generator(z[:, :latent], training=False)
-            face = nuisance_moves.apply(x, z[:, latent:], nuisance) if nuisance else x
+            face = nuisance_moves.apply(x, z[:, latent:]) if nuisance else x
             image = to_uint8(face if self.size == res else
                              tf.image.resize(face, [self.size, self.size], method="bilinear", antialias=True))
             # Scores see the written image (its uint8 pixels), so a manifest's value is what anyone re-scoring the
@@ -81,7 +81,7 @@ class BlockRenderer:
         def render(z):
             return tf.map_fn(one_block, z, fn_output_signature=out_spec)
 
-        width = latent + (nuisance_moves.PARAMS if nuisance else 0)
+        width = latent + (nuisance_moves.COLUMNS if nuisance else 0)
         self._render = tf.function(render, input_signature=[tf.TensorSpec([None, block, width], tf.float32)])
         self._render_replicas = tf.function(lambda parts: self.strategy.run(render, args=(parts,)))
 
@@ -176,7 +176,7 @@ def export(checkpoint: str | Path, out: str | Path, cfg: ExportConfig, overwrite
     if state is None:
         return ExportResult(out, shard.images, 0, shard.identities, 0, 0, 0.0, already_complete=True)
     scores = scores_for(gen, cfg, r.calibration, r.check, r.classifier)
-    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, r.strategy, shard.plan.nuisance)
+    renderer = BlockRenderer(gen, cfg.block, cfg.size, scores, r.strategy, bool(shard.plan.nuisance))
     acceptance, labels = _identity_plan(renderer, shard, r, out, state)
     if acceptance is not None:
         shard = dataclasses.replace(shard, plan=dataclasses.replace(shard.plan, candidates=acceptance.candidates))
@@ -369,7 +369,7 @@ def measure_capacity(checkpoint: str | Path, cfg: ExportConfig, candidates: int,
     r = resolve(checkpoint, Path(checkpoint), cfg, overwrite=True)  # overwrite: no folder's settings are read
     plan = plan_shard(r.gen, r.cfg).plan
     renderer = BlockRenderer(r.gen, r.cfg.block, r.cfg.size, scores_for(r.gen, r.cfg, None, r.check, None), r.strategy,
-                             plan.nuisance)
+                             bool(plan.nuisance))
     with tqdm(total=candidates, desc="identity capacity", unit="candidate", disable=not progress) as bar:
         references = first_candidates(renderer, plan, candidates, r.cfg.blocks_per_call, bar)[0]
     check = r.check

@@ -21,15 +21,16 @@ def centre_of_mass(img):
     return (w * ys).sum() / w.sum(), (w * xs).sum() / w.sum()
 
 
-def uniforms(tilt=0.5, dx=0.5, dy=0.5, scale=0.5, light=0.0, angle=0.0, exposure=0.5):
-    return np.array([[tilt, dx, dy, scale, light, angle, exposure]], np.float32)
+def uniforms(tilt=0.5, dx=0.5, dy=0.5, scale=0.5, light=0.0, angle=0.0, exposure=0.5, strength=1.0):
+    return np.array([[tilt, dx, dy, scale, light, angle, exposure, strength]], np.float32)
 
 
 def test_a_row_of_zeros_is_left_exactly_as_rendered():
     x = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 3)).astype(np.float32)
-    u = np.zeros((3, nuisance.PARAMS), np.float32)
+    u = np.zeros((3, nuisance.COLUMNS), np.float32)
     u[1] = uniforms(tilt=0.9, dx=0.1, light=0.8)
-    out = nuisance.apply(tf.constant(x), tf.constant(u), 1.0).numpy()
+    u[2] = uniforms(tilt=0.9, dx=0.1, light=0.8, strength=0.0)
+    out = nuisance.apply(tf.constant(x), tf.constant(u)).numpy()
     assert np.array_equal(out[[0, 2]], x[[0, 2]])
     assert np.abs(out[1] - x[1]).mean() > 0.05
 
@@ -39,7 +40,7 @@ def test_shift_moves_the_face_by_its_share_of_the_side():
     before = centre_of_mass(x[0])
     # dx at its top: +2/64 of the side at strength 1, so 2 pixels at 64 and 1 at 32; strength 2 doubles it.
     for strength, pixels in ((1.0, 1.0), (2.0, 2.0)):
-        out = nuisance.apply(tf.constant(x), tf.constant(uniforms(dx=1.0)), strength).numpy()[0]
+        out = nuisance.apply(tf.constant(x), tf.constant(uniforms(dx=1.0, strength=strength))).numpy()[0]
         y, x_ = centre_of_mass(out)
         assert y == pytest.approx(before[0], abs=0.05)
         assert x_ - before[1] == pytest.approx(pixels, abs=0.1)
@@ -47,11 +48,11 @@ def test_shift_moves_the_face_by_its_share_of_the_side():
 
 def test_tilt_turns_about_the_centre_and_light_ramps_across():
     x = square(at=(4, 13))  # above the centre: a tilt swings it sideways
-    out = nuisance.apply(tf.constant(x), tf.constant(uniforms(tilt=1.0)), 1.0).numpy()[0]
+    out = nuisance.apply(tf.constant(x), tf.constant(uniforms(tilt=1.0))).numpy()[0]
     before, after = centre_of_mass(x[0]), centre_of_mass(out)
     assert abs(after[1] - before[1]) > 1.0  # 10 degrees at 13 px from the centre: about 2.3 px
     grey = np.zeros((1, 16, 16, 3), np.float32)  # mid grey; light from angle 0 brightens the right side
-    lit = nuisance.apply(tf.constant(grey), tf.constant(uniforms(light=1.0, angle=0.0)), 1.0).numpy()[0]
+    lit = nuisance.apply(tf.constant(grey), tf.constant(uniforms(light=1.0, angle=0.0))).numpy()[0]
     assert lit[:, -1].mean() > lit[:, 8].mean() > lit[:, 0].mean()
 
 
@@ -59,11 +60,16 @@ def test_each_image_draws_its_own_moves_from_its_key_and_references_none():
     plan = IdentityPlan(seed=3, identities=4, per_identity=5, latent_dim=8, variation=1.0, nuisance=0.5)
     plain = IdentityPlan(seed=3, identities=4, per_identity=5, latent_dim=8, variation=1.0)
     rows = plan.latents(np.arange(20))
-    assert rows.shape == (20, 8 + nuisance.PARAMS) and plan.input_dim == 8 + nuisance.PARAMS
+    assert rows.shape == (20, 8 + nuisance.COLUMNS) and plan.input_dim == 8 + nuisance.COLUMNS
     assert np.array_equal(rows[:, :8], plain.latents(np.arange(20)))  # the latents are the plain plan's
     assert np.array_equal(plan.latents(np.array([7, 2])), rows[[7, 2]])
-    assert not np.array_equal(plan.latents(np.array([7]), attempt=1)[:, 8:], rows[[7], 8:])  # a redraw moves anew
-    assert ((rows[:, 8:] >= 0) & (rows[:, 8:] < 1)).all() and len(np.unique(rows[:, 8])) == 20
+    uniforms_ = rows[:, 8:8 + nuisance.PARAMS]
+    assert ((uniforms_ >= 0) & (uniforms_ < 1)).all() and len(np.unique(uniforms_[:, 0])) == 20
+    assert (rows[:, -1] == 0.5).all()
+    # A redraw moves anew, half as far as the attempt before.
+    for attempt, strength in ((1, 0.25), (3, 0.0625)):
+        redrawn = plan.latents(np.array([7]), attempt=attempt)[0]
+        assert not np.array_equal(redrawn[8:8 + nuisance.PARAMS], uniforms_[7]) and redrawn[-1] == strength
     refs = plan.reference_latents(np.arange(4), 4)
     assert np.array_equal(refs[:, :8], plain.reference_latents(np.arange(4), 4)) and not refs[:, 8:].any()
 
