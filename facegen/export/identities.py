@@ -134,7 +134,7 @@ class IdentityPlan:
         z = self.observations(cands, indices, attempts, IMAGE_STREAM)
         if not self.nuisance:
             return z
-        moves = [nuisance.draw((self.seed, IMAGE_STREAM, c, index, a, NUISANCE_KEY), self.nuisance, a)
+        moves = [nuisance.draw(_keyed((self.seed, IMAGE_STREAM, c, index, a, NUISANCE_KEY)), self.nuisance, a)
                  for c, index, a in zip(cands.tolist(), indices.tolist(), attempts.tolist())]
         return np.concatenate([z, np.asarray(moves, np.float32).reshape(len(z), nuisance.COLUMNS)], axis=1)
 
@@ -253,8 +253,13 @@ class AnchorSet:
             self.n += 1
 
 
+def _keyed(key: tuple[int, ...]) -> np.random.Generator:
+    """The generator of one key's draws: Philox, so a draw depends on its key alone."""
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(key)))
+
+
 def _normal(key: tuple[int, ...], n: int) -> np.ndarray:
-    return np.random.Generator(np.random.Philox(np.random.SeedSequence(key))).standard_normal(n)
+    return _keyed(key).standard_normal(n)
 
 
 def resolve_counts(count: int | None, identities: int | None, per_identity: int | None) -> tuple[int, int]:

@@ -22,8 +22,12 @@ recognisably only unmoved still gets a passing draw, where a fresh full-strength
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 PARAMS = 7  # tilt, shift x, shift y, scale, light strength, light direction, exposure: uniforms in [0, 1)
 COLUMNS = PARAMS + 1  # a renderer row's nuisance: the uniforms, then the strength they are applied at
@@ -35,10 +39,10 @@ EXPOSURE = 0.1
 DEFAULT_NUISANCE = 0.0
 
 
-def draw(key: tuple[int, ...], strength: float, attempt: int = 0) -> np.ndarray:
-    """One image's nuisance row [COLUMNS]: the PARAMS uniforms from its key, then its strength at that attempt."""
-    uniforms = np.random.Generator(np.random.Philox(np.random.SeedSequence(key))).random(PARAMS)
-    return np.append(uniforms, strength * 0.5 ** attempt)
+def draw(rng: np.random.Generator, strength: float, attempt: int = 0) -> np.ndarray:
+    """One image's nuisance row [COLUMNS]: PARAMS uniforms from the generator of its key, then its strength at
+    that attempt."""
+    return np.append(rng.random(PARAMS), strength * 0.5 ** attempt)
 
 
 def apply(images: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
@@ -52,8 +56,8 @@ def apply(images: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
     moved = strength > 0.0
     h, w = x.shape[1], x.shape[2]
 
-    def signed(col):  # [0, 1) -> [-1, 1) at the row's strength, 0 where the row is left alone
-        return tf.where(moved, (2.0 * u[:, col] - 1.0) * strength, 0.0)
+    def signed(col):  # [0, 1) -> [-1, 1) at the row's strength
+        return (2.0 * u[:, col] - 1.0) * strength
 
     tilt = signed(0) * (TILT_DEGREES * math.pi / 180)
     dx, dy = signed(1) * (SHIFT * w), signed(2) * (SHIFT * h)
@@ -65,10 +69,9 @@ def apply(images: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
     zero = tf.zeros_like(cos)
     transforms = tf.stack([cos, sin, cx - cos * cx - sin * cy - dx, -sin, cos, cy + sin * cx - cos * cy - dy,
                            zero, zero], axis=1)
-    warped = tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=[h, w],
-                                                    fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
-    x = warped
-    light = tf.where(moved, u[:, 4] * strength, 0.0) * LIGHT
+    x = tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=[h, w],
+                                              fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+    light = u[:, 4] * strength * LIGHT
     angle = u[:, 5] * (2 * math.pi)
     xs = (tf.range(w, dtype=tf.float32) - cx) / (w / 2)
     ys = (tf.range(h, dtype=tf.float32) - cy) / (h / 2)
