@@ -14,7 +14,7 @@ from facegen.atomic import exclusive
 from facegen.config import (AttributeConfig, DataConfig, EmbedderConfig, ExportConfig, FacegenError, MixConfig,
                             TrainConfig, TrunkConfig, at_least, preset)
 from facegen.export.packers import PACKERS
-from facegen.training.pipeline import NOVEL_SHARE
+from facegen.training.pipeline import NOVEL_SHARE, STAGE_SIZES
 
 log = logging.getLogger("facegen")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -50,8 +50,10 @@ Preset = Annotated[Opt[str], typer.Option("--preset", help=f"Model size: paper (
                                                           f"{_T.preset}].")]
 Resolution = Annotated[Opt[int], typer.Option("--resolution", help=f"Image side: 32, 64 or 128 [default: "
                                                                    f"{_D.resolution}].")]
-Steps = Annotated[Opt[int], typer.Option("--steps", help="The GAN's total steps [default: 6000 in embedding and identity modes (the "
-                                                         f"measured recipe), {_T.steps} plain; an existing run's own].")]
+_RECIPE = STAGE_SIZES[_T.preset]  # the default preset's stage lengths, which the help quotes
+Steps = Annotated[Opt[int], typer.Option("--steps", help="The GAN's total steps [default in embedding and identity "
+                                                         f"modes: the preset's recipe length, {_RECIPE.gan_steps} "
+                                                         f"{_T.preset}; {_T.steps} plain; an existing run's own].")]
 Epochs = Annotated[Opt[int], typer.Option("--epochs", help="Train for this many passes instead of --steps.")]
 BatchSize = Annotated[Opt[int], typer.Option("--batch-size", help=f"Minibatch size [default: {_T.batch_size}, the "
                                                                   "article's].")]
@@ -104,17 +106,17 @@ NovelShare = Annotated[Opt[float], typer.Option("--novel-share", help="Embedding
                                                f"photos' embeddings [default: {NOVEL_SHARE:g}; a run keeps its "
                                                "own].")]
 EmbedderSteps = Annotated[Opt[int], typer.Option("--embedder-steps", help="Identity mode: RUN/embedder's steps "
-                                                 "[default: the preset's, 1500 small].")]
+                                                 f"[default: the preset's, {_RECIPE.embedder_steps} {_T.preset}].")]
 AttributesSteps = Annotated[Opt[int], typer.Option("--attributes-steps", help="Identity mode, data with attribute "
                                                    "labels: RUN/attributes' steps, 0 = skip [default: the preset's, "
-                                                   "2000 small].")]
+                                                   f"{_RECIPE.attributes_steps} {_T.preset}].")]
 EmbedderData = Annotated[Opt[Path], typer.Option("--embedder-data", help="Identity-labelled faces the run's embedder "
                                                  "and judge learn their identity space from, when other or more "
                                                  "people than --data's (enough held-out people to calibrate the "
                                                  "limits on: 100 or more) [default: --data].")]
 JudgeSteps = Annotated[Opt[int], typer.Option("--judge-steps", help="Identity mode: RUN/judge's steps (a second "
                                               "embedder that only judges exports), 0 = skip [default: the preset's, "
-                                              "1500 small].")]
+                                              f"{_RECIPE.judge_steps} {_T.preset}].")]
 
 
 @app.command()
