@@ -29,13 +29,14 @@ from common import machine  # noqa: E402
 
 
 def candidate_references(run: Path, judge, n: int) -> np.ndarray:
-    from facegen.export.identities import IdentityPlan, default_variation
+    from facegen.export.identities import IdentityPlan, default_draw
     from facegen.models.embedder import REFERENCE_IMAGES
     from facegen.models.generator import Generator
 
     gen = Generator.from_run(run)
     model = gen.config.model
-    plan = IdentityPlan(0, n, 1, gen.latent_dim, default_variation(model.identity_dim, True, model.conditioned), 64,
+    variation = default_draw(model.identity_dim, True, model.conditioned).variation
+    plan = IdentityPlan(0, n, 1, gen.latent_dim, variation, 64,
                         identity_dim=model.identity_dim, space=gen.space)
     z = plan.reference_latents(np.arange(n), REFERENCE_IMAGES)
     e = np.concatenate([judge.embed(gen.generate(z[i:i + 256])) for i in range(0, len(z), 256)])

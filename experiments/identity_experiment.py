@@ -46,7 +46,9 @@ def main() -> None:
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "identity_tradeoff.png")
     args = p.parse_args()
 
-    from facegen.export.identities import DEFAULT_VARIATION
+    from facegen.export.identities import DRAWS
+
+    default_variation = {mode: draw.variation for mode, draw in DRAWS.items()}
 
     work = args.work or Path(tempfile.mkdtemp())
     sweep = {"plain": args.plain_variations, "identity": args.identity_variations}
@@ -57,7 +59,7 @@ def main() -> None:
                  str(args.steps), "--mode", mode, "--quiet"]
         sh(*train)
         commands.append(" ".join(train))
-        for v in sorted(set(sweep[mode]) | {DEFAULT_VARIATION[mode]}):
+        for v in sorted(set(sweep[mode]) | {default_variation[mode]}):
             out = work / f"synth-{mode}-{v:g}"
             export = ["facegen", "export", "--checkpoint", str(run), "--identities", str(args.identities),
                       "--per-identity", str(args.per_identity), "--variation", f"{v:g}", "--out", str(out), "--quiet"]
@@ -89,10 +91,10 @@ def main() -> None:
     downstream = {}
     if not args.no_downstream:
         for name, folder in (("real training identities (ceiling)", "real"),
-                             (f"plain DCGAN export (--variation {DEFAULT_VARIATION['plain']:g})",
-                              exports["plain", DEFAULT_VARIATION["plain"]]),
-                             (f"identity-mode export (--variation {DEFAULT_VARIATION['identity']:g})",
-                              exports["identity", DEFAULT_VARIATION["identity"]])):
+                             (f"plain DCGAN export (--variation {default_variation['plain']:g})",
+                              exports["plain", default_variation["plain"]]),
+                             (f"identity-mode export (--variation {default_variation['identity']:g})",
+                              exports["identity", default_variation["identity"]])):
             c = [sys.executable, "experiments/cnn_recognizer.py", "--train", str(folder), "--real", args.data,
                  "--epochs", str(args.epochs)]
             downstream[name] = json.loads(sh(*c).strip().splitlines()[-1])

@@ -13,6 +13,7 @@ import typer
 from facegen.atomic import exclusive
 from facegen.config import (AttributeConfig, DataConfig, EmbedderConfig, ExportConfig, FacegenError, MixConfig,
                             TrainConfig, TrunkConfig, at_least, preset)
+from facegen.export.identities import DRAWS
 from facegen.export.packers import PACKERS
 from facegen.training.pipeline import NOVEL_SHARE, STAGE_SIZES
 
@@ -220,12 +221,14 @@ Count = Annotated[Opt[int], typer.Option("--count", help="Total images; with nei
                                                          "identity.")]
 Identities = Annotated[Opt[int], typer.Option("--identities", help="Number of identities (folders).")]
 PerIdentity = Annotated[Opt[int], typer.Option("--per-identity", help="Images per identity.")]
+_DRAW = DRAWS["embedding"]  # the card's mode: what its export draws by default, which the help quotes
 Variation = Annotated[Opt[float], typer.Option("--variation", help="How far an image may move from its identity, 0 = "
-                                               "the same face. Plain runs: 1 = unrelated (default 0.35); identity "
-                                               "mode: the scale of z_obs, 1 = its full trained range (default "
-                                               "unverified), up to 2 = wider than G trained on (default 1.5 when "
-                                               "verified: the embedder redraws what strays); embedding mode "
-                                               "likewise, default 1.")]
+                                               "the same face. Plain runs: 1 = unrelated (default "
+                                               f"{DRAWS['plain'].variation:g}); identity mode: the scale of z_obs, 1 = "
+                                               "its full trained range (default unverified), up to 2 = wider than G "
+                                               f"trained on (default {DRAWS['verified'].variation:g} when verified: "
+                                               "the embedder redraws what strays); embedding mode likewise, default "
+                                               f"{_DRAW.variation:g}.")]
 IdentityNoise = Annotated[Opt[float], typer.Option("--identity-noise", help="Embedding mode: how far each image's "
                                                   "identity embedding moves from its person's, in real photos' "
                                                   "scatter around theirs (0 = none, 1 = as much) [default: 0].")]
@@ -233,7 +236,8 @@ Nuisance = Annotated[Opt[float], typer.Option("--nuisance", help="Tilt, alignmen
                                              "top of G's face, as a share of their ranges (1 = tilt up to 10 "
                                              "degrees, shift 3% of the side, scale 5%, a light ramp up to 30%, "
                                              "exposure 10%; the verifier judges the moved image, and each "
-                                             "redraw moves it half as far) [default: 0].")]
+                                             "redraw moves it half as far) [default: "
+                                             f"{_DRAW.nuisance:g} in embedding mode, else 0].")]
 ExportSeed = Annotated[Opt[int], typer.Option("--seed", help="Keys every latent with (identity, index): same seed, "
                                               f"same bytes [default: {_E.seed}].")]
 Format = Annotated[Opt[str], typer.Option("--format", help=f"png or jpg [default: {_E.format}].")]
@@ -270,7 +274,9 @@ Verify = Annotated[bool, typer.Option("--verify/--no-verify", help="Verify ident
                                       "(--no-verify: latent identities, unchecked).")]
 MinConsistency = Annotated[Opt[float], typer.Option("--min-consistency", help="With --embedder: redraw images whose "
                                                     "cosine to their identity's reference is below this [default: "
-                                                    "calibrated].")]
+                                                    "calibrated; in embedding mode at least what "
+                                                    f"{1 - _DRAW.real_photo_share:.0%} of the embedder's held-out real "
+                                                    "photos reach].")]
 MaxSimilarity = Annotated[Opt[float], typer.Option("--max-similarity", help="With --embedder: reject identities this "
                                                    "close to an accepted one [default: calibrated].")]
 MaxLeakage = Annotated[Opt[float], typer.Option("--max-leakage", help="With --embedder: reject identities this close "

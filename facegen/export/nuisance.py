@@ -36,7 +36,6 @@ SHIFT = 2.0 / 64
 SCALE = 0.05
 LIGHT = 0.3
 EXPOSURE = 0.1
-DEFAULT_NUISANCE = 0.0
 
 
 def draw(rng: np.random.Generator, strength: float, attempt: int = 0) -> np.ndarray:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from facegen import hardware
 from facegen.config import REFERENCE_IMAGES, ExportConfig, FacegenError, read_json
-from facegen.export.identities import DEFAULT_IDENTITY_NOISE, default_variation, resolve_counts
-from facegen.export.nuisance import DEFAULT_NUISANCE
+from facegen.export.identities import DEFAULT_IDENTITY_NOISE, Draw, default_draw, resolve_counts
 from facegen.export.manifest import check_out_folder, stored_settings
 from facegen.models.identity_space import stores_scatter
 from facegen.run import CAPACITY_FILE, EMBEDDER_KINDS, STAGE_REPORT, read_folder_config, read_run_config, run_parts
@@ -185,10 +184,11 @@ def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: 
     embedder's limits. The one place they are decided: `plan`, and the renderer for a config given to it directly,
     call it (a resolved config comes back unchanged). `scatter`: the run's identity space stores real photos'
     scatter."""
+    draw = default_draw(identity_dim, verified=bool(cfg.embedder), conditioned=conditioned)
     return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite),
-                               variation=_variation(cfg, identity_dim, conditioned),
+                               variation=_variation(cfg, identity_dim, draw),
                                identity_noise=_identity_noise(cfg, conditioned, scatter),
-                               nuisance=DEFAULT_NUISANCE if cfg.nuisance is None else cfg.nuisance, **_limits(cfg))
+                               nuisance=draw.nuisance if cfg.nuisance is None else cfg.nuisance, **_limits(cfg, draw))
 
 
 def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:
@@ -198,9 +198,9 @@ def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:
     return hardware.resolve(cfg.precision, "export", stored)
 
 
-def _variation(cfg: ExportConfig, identity_dim: int, conditioned: bool = False) -> float:
+def _variation(cfg: ExportConfig, identity_dim: int, draw: Draw) -> float:
     if cfg.variation is None:
-        return default_variation(identity_dim, verified=bool(cfg.embedder), conditioned=conditioned)
+        return draw.variation
     if cfg.variation > 1 and not identity_dim:
         raise FacegenError(f"--variation {cfg.variation:g} is above 1, which only an identity-mode checkpoint takes "
                            "(a plain run mixes identity and noise: 1 already makes every image unrelated)")
@@ -219,16 +219,22 @@ def _identity_noise(cfg: ExportConfig, conditioned: bool, scatter: bool) -> floa
     return cfg.identity_noise
 
 
-def _limits(cfg: ExportConfig) -> dict:
-    """The embedder's calibrated limits (its report) where the request gives none."""
+def _limits(cfg: ExportConfig, draw: Draw) -> dict:
+    """The embedder's calibrated limits (its report) where the request gives none; the consistency limit raised to
+    what real photos reach where the draw asks for it (Draw.real_photo_share) and the report says."""
     if not cfg.embedder:
         return {}
     report = Path(cfg.embedder) / STAGE_REPORT
     if not report.is_file():
         raise FacegenError(f"{cfg.embedder} has no {STAGE_REPORT}: its training has not finished; re-run its "
                            "`facegen embedder train` (or `facegen train`) command")
-    calibrated = read_json(report)["limits"]
-    return {name: round(float(calibrated[key]), 6) if getattr(cfg, name) is None else getattr(cfg, name)
+    record = read_json(report)
+    limits = dict(record["limits"])
+    quantiles = record.get("genuine_to_reference_quantiles", {})  # an embedder reported before they were has none
+    reached = None if draw.real_photo_share is None else quantiles.get(f"{draw.real_photo_share:g}")
+    if reached is not None:
+        limits["consistency"] = max(limits["consistency"], reached)
+    return {name: round(float(limits[key]), 6) if getattr(cfg, name) is None else getattr(cfg, name)
             for name, key in (("min_consistency", "consistency"), ("max_similarity", "separation"),
                               ("max_leakage", "leakage"))}
 

@@ -224,7 +224,7 @@ def record_capacity(out: Path, recipe: Recipe, progress: bool) -> dict:
         stored = read_json(path)
         if {k: stored.get(k) for k in key} == key:
             return stored
-    # The export settings measured best (facegen.export.identities.default_variation), seed 0, calibrated limits.
+    # The export settings measured best (facegen.export.identities.DRAWS), seed 0, calibrated limits.
     cfg = ExportConfig(identities=recipe.capacity_candidates, per_identity=1, embedder=str(embedder))
     curve, generated = measure_capacity(out, cfg, recipe.capacity_candidates, progress)
     real = read_json(embedder / STAGE_REPORT).get("held_out_spread")

@@ -8,7 +8,7 @@ import pytest
 from conftest import digest, tiny_config
 from facegen.config import ExportConfig, FacegenError, RunConfig, preset
 from facegen.export.capacity import LOOKALIKE_RATE, lookalikes
-from facegen.export.identities import AnchorSet
+from facegen.export.identities import DRAWS, AnchorSet
 from facegen.models.identity_space import IDENTITY_SPACE_FILE, IdentitySpace, offsets, stores_scatter
 from facegen.training.embedder import identity_means
 
@@ -135,7 +135,12 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
     export(tmp_path / "run", tmp_path / "b", ExportConfig(**kw, batch_size=16), progress=False)
     import json
 
-    assert json.loads((tmp_path / "a" / "export.json").read_text())["settings"]["variation"] == 1.0  # the mode's
+    # The mode's draw, its consistency limit raised to what the embedder's held-out real photos reach.
+    settings = json.loads((tmp_path / "a" / "export.json").read_text())["settings"]
+    draw, report = DRAWS["embedding"], json.loads((folder / "report.json").read_text())
+    reached = report["genuine_to_reference_quantiles"][f"{draw.real_photo_share:g}"]
+    assert (settings["variation"], settings["nuisance"]) == (draw.variation, draw.nuisance)
+    assert settings["min_consistency"] == round(max(report["limits"]["consistency"], reached), 6)
     files = digest(tmp_path / "a")
     assert files == digest(tmp_path / "b")
     assert sum(name.endswith(".png") for name in files) == 12
@@ -147,7 +152,7 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
     assert json.loads((tmp_path / "c" / "export.json").read_text())["settings"]["identity_noise"] == 1.0
     assert digest(tmp_path / "c") == digest(tmp_path / "d") != files
     # Nuisance: every written image moved by its own draw, exactly (batching aside), and recorded; the identities
-    # are the plain export's, since a reference is rendered without one.
+    # are the default draw's, since a reference is rendered without one.
     export(tmp_path / "run", tmp_path / "e", ExportConfig(**kw, nuisance=1.0), progress=False)
     export(tmp_path / "run", tmp_path / "f", ExportConfig(**kw, nuisance=1.0, batch_size=16), progress=False)
     record = json.loads((tmp_path / "e" / "export.json").read_text())

@@ -5,7 +5,7 @@ import pytest
 
 from facegen.config import ExportConfig, FacegenError, preset
 from facegen.data import TrainingData, discover, identity_pairs, pair_dataset
-from facegen.export.identities import ANCHOR_MAX_COSINE, DEFAULT_VARIATION, IdentityPlan
+from facegen.export.identities import ANCHOR_MAX_COSINE, DRAWS, IdentityPlan
 from facegen.export.manifest import read_manifest
 from facegen.models.dcgan import build_pair_discriminator
 from facegen.training.gan import DCGAN
@@ -108,7 +108,7 @@ def test_identity_export_layout_and_anchors(tiny_cfg, tmp_path):
     export(tmp_path / "run", tmp_path / "synth", ExportConfig(identities=5, per_identity=6, seed=4, block=8,
                                                               batch_size=16), progress=False)
     check_export(tmp_path / "synth", 5, 6, step=2, seed=4, size=32)  # the plain export's checks
-    assert (read_manifest(tmp_path / "synth")["variation"] == DEFAULT_VARIATION["identity"]).all()  # recorded
+    assert (read_manifest(tmp_path / "synth")["variation"] == DRAWS["identity"].variation).all()  # recorded
     plan = IdentityPlan(0, 50, 2, identity_dim=50)
     z = plan.latents(np.arange(100))
     assert np.allclose(z[0, :50], z[1, :50])  # one z_id per identity
