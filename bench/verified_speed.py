@@ -7,6 +7,7 @@ precision, after decoding them): the ceiling any verification scheme that embeds
 this CPU, whatever it does about reference images and redraws, is unverified / (unverified + that time).
 
     python bench/verified_speed.py --run runs/quickstart --identities 1000 --per-identity 10 --max-similarity 0.9
+    python bench/verified_speed.py --run runs/quickstart --work W -- --nuisance 0 --variation 1   (flags for both)
 
 Results go to WORK/verified_speed.json as each export ends; a re-run reuses finished exports.
 
@@ -37,15 +38,17 @@ def main() -> None:
     p.add_argument("--max-similarity", type=float, default=0.9, help="the verified export's separation limit")
     p.add_argument("--batch-size", type=int, help="both exports' --batch-size [default: the export's]")
     p.add_argument("--work", type=Path, default=Path("/tmp/verified-speed"))
+    p.add_argument("export_flags", nargs=argparse.REMAINDER, help="after --: more `facegen export` flags for both")
     args = p.parse_args()
+    flags = args.export_flags[1:] if args.export_flags[:1] == ["--"] else args.export_flags
     args.work.mkdir(parents=True, exist_ok=True)
     results_path = args.work / "verified_speed.json"
     results = {"machine": machine(), "when": dt.date.today().isoformat(), "run": str(args.run),
                "identities": args.identities, "per_identity": args.per_identity,
-               "max_similarity": args.max_similarity, "batch_size": args.batch_size}
+               "max_similarity": args.max_similarity, "batch_size": args.batch_size, "export_flags": flags}
     common = ["--checkpoint", str(args.run), "--identities", str(args.identities), "--per-identity",
               str(args.per_identity), "--no-attributes", "--quiet"]
-    common += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    common += (["--batch-size", str(args.batch_size)] if args.batch_size else []) + flags
     for name, extra in (("unverified", ["--no-verify"]), ("verified", ["--max-similarity", str(args.max_similarity)])):
         out = args.work / name
         r = subprocess.run([sys.executable, "-m", "facegen", "export", *common, *extra, "--out", str(out)],

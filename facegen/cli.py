@@ -221,14 +221,15 @@ Count = Annotated[Opt[int], typer.Option("--count", help="Total images; with nei
                                                          "identity.")]
 Identities = Annotated[Opt[int], typer.Option("--identities", help="Number of identities (folders).")]
 PerIdentity = Annotated[Opt[int], typer.Option("--per-identity", help="Images per identity.")]
-_DRAW = DRAWS["embedding"]  # the card's mode: what its export draws by default, which the help quotes
+_DRAW = DRAWS["embedding, verified"]  # what the card's export draws by default, which the help quotes
 Variation = Annotated[Opt[float], typer.Option("--variation", help="How far an image may move from its identity, 0 = "
                                                "the same face. Plain runs: 1 = unrelated (default "
                                                f"{DRAWS['plain'].variation:g}); identity mode: the scale of z_obs, 1 = "
                                                "its full trained range (default unverified), up to 2 = wider than G "
-                                               f"trained on (default {DRAWS['verified'].variation:g} when verified: "
-                                               "the embedder redraws what strays); embedding mode likewise, default "
-                                               f"{_DRAW.variation:g}.")]
+                                               "trained on (default "
+                                               f"{DRAWS['identity, verified'].variation:g} when verified: the embedder "
+                                               "redraws what strays); embedding mode likewise, default "
+                                               f"{DRAWS['embedding'].variation:g}, verified {_DRAW.variation:g}.")]
 IdentityNoise = Annotated[Opt[float], typer.Option("--identity-noise", help="Embedding mode: how far each image's "
                                                   "identity embedding moves from its person's, in real photos' "
                                                   "scatter around theirs (0 = none, 1 = as much) [default: 0].")]
@@ -237,7 +238,7 @@ Nuisance = Annotated[Opt[float], typer.Option("--nuisance", help="Tilt, alignmen
                                              "degrees, shift 3% of the side, scale 5%, a light ramp up to 30%, "
                                              "exposure 10%; the verifier judges the moved image, and each "
                                              "redraw moves it half as far) [default: "
-                                             f"{_DRAW.nuisance:g} in embedding mode, else 0].")]
+                                             f"{_DRAW.nuisance:g} for a verified embedding-mode export, else 0].")]
 ExportSeed = Annotated[Opt[int], typer.Option("--seed", help="Keys every latent with (identity, index): same seed, "
                                               f"same bytes [default: {_E.seed}].")]
 Format = Annotated[Opt[str], typer.Option("--format", help=f"png or jpg [default: {_E.format}].")]

@@ -137,7 +137,7 @@ def test_trained_embedding_mode_renders_the_asked_person_and_exports_exactly(cel
 
     # The mode's draw, its consistency limit raised to what the embedder's held-out real photos reach.
     settings = json.loads((tmp_path / "a" / "export.json").read_text())["settings"]
-    draw, report = DRAWS["embedding"], json.loads((folder / "report.json").read_text())
+    draw, report = DRAWS["embedding, verified"], json.loads((folder / "report.json").read_text())
     reached = report["genuine_to_reference_quantiles"][f"{draw.real_photo_share:g}"]
     assert (settings["variation"], settings["nuisance"]) == (draw.variation, draw.nuisance)
     assert settings["min_consistency"] == round(max(report["limits"]["consistency"], reached), 6)
