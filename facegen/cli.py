@@ -229,7 +229,8 @@ Variation = Annotated[Opt[float], typer.Option("--variation", help="How far an i
                                                "trained on (default "
                                                f"{DRAWS['identity, verified'].variation:g} when verified: the embedder "
                                                "redraws what strays); embedding mode likewise, default "
-                                               f"{DRAWS['embedding'].variation:g}, verified {_DRAW.variation:g}.")]
+                                               f"{DRAWS['embedding'].variation:g}, verified {_DRAW.variation:g} (see "
+                                               "--min-consistency).")]
 IdentityNoise = Annotated[Opt[float], typer.Option("--identity-noise", help="Embedding mode: how far each image's "
                                                   "identity embedding moves from its person's, in real photos' "
                                                   "scatter around theirs (0 = none, 1 = as much) [default: 0].")]
@@ -238,7 +239,8 @@ Nuisance = Annotated[Opt[float], typer.Option("--nuisance", help="Tilt, alignmen
                                              "degrees, shift 3% of the side, scale 5%, a light ramp up to 30%, "
                                              "exposure 10%; the verifier judges the moved image, and each "
                                              "redraw moves it half as far) [default: "
-                                             f"{_DRAW.nuisance:g} for a verified embedding-mode export, else 0].")]
+                                             f"{_DRAW.nuisance:g} for a verified embedding-mode export (see "
+                                             "--min-consistency), else 0].")]
 ExportSeed = Annotated[Opt[int], typer.Option("--seed", help="Keys every latent with (identity, index): same seed, "
                                               f"same bytes [default: {_E.seed}].")]
 Format = Annotated[Opt[str], typer.Option("--format", help=f"png or jpg [default: {_E.format}].")]
@@ -275,9 +277,10 @@ Verify = Annotated[bool, typer.Option("--verify/--no-verify", help="Verify ident
                                       "(--no-verify: latent identities, unchecked).")]
 MinConsistency = Annotated[Opt[float], typer.Option("--min-consistency", help="With --embedder: redraw images whose "
                                                     "cosine to their identity's reference is below this [default: "
-                                                    "calibrated; in embedding mode at least what "
-                                                    f"{1 - _DRAW.real_photo_share:.0%} of the embedder's held-out real "
-                                                    "photos reach].")]
+                                                    "calibrated; an embedding-mode export holds its wider draw to "
+                                                    f"what {1 - _DRAW.real_photo_share:.0%} of the embedder's held-out "
+                                                    "real photos reach, and draws as unverified where that is below "
+                                                    "the calibrated limit].")]
 MaxSimilarity = Annotated[Opt[float], typer.Option("--max-similarity", help="With --embedder: reject identities this "
                                                    "close to an accepted one [default: calibrated].")]
 MaxLeakage = Annotated[Opt[float], typer.Option("--max-leakage", help="With --embedder: reject identities this close "

@@ -184,11 +184,18 @@ def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: 
     embedder's limits. The one place they are decided: `plan`, and the renderer for a config given to it directly,
     call it (a resolved config comes back unchanged). `scatter`: the run's identity space stores real photos'
     scatter."""
-    draw = default_draw(identity_dim, verified=bool(cfg.embedder), conditioned=conditioned)
+    report = _embedder_report(cfg)
+    draw = default_draw(identity_dim, verified=report is not None, conditioned=conditioned)
+    floor = _real_photo_floor(draw, report)
+    if draw.real_photo_share is not None and floor is None:
+        # A wide draw needs a verifier that holds every image as close to its person as real photos are; one that
+        # cannot (real photos fall below its own limit that often) would let the strays through: draw as unverified.
+        draw = default_draw(identity_dim, verified=False, conditioned=conditioned)
     return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite),
                                variation=_variation(cfg, identity_dim, draw),
                                identity_noise=_identity_noise(cfg, conditioned, scatter),
-                               nuisance=draw.nuisance if cfg.nuisance is None else cfg.nuisance, **_limits(cfg, draw))
+                               nuisance=draw.nuisance if cfg.nuisance is None else cfg.nuisance,
+                               **_limits(cfg, report, floor))
 
 
 def _precision(cfg: ExportConfig, out: Path, overwrite: bool) -> str:
@@ -219,21 +226,32 @@ def _identity_noise(cfg: ExportConfig, conditioned: bool, scatter: bool) -> floa
     return cfg.identity_noise
 
 
-def _limits(cfg: ExportConfig, draw: Draw) -> dict:
-    """The embedder's calibrated limits (its report) where the request gives none; the consistency limit raised to
-    what real photos reach where the draw asks for it (Draw.real_photo_share) and the report says."""
+def _embedder_report(cfg: ExportConfig) -> dict | None:
+    """The verifying embedder's report (its calibrated limits), None for an unverified export."""
     if not cfg.embedder:
-        return {}
+        return None
     report = Path(cfg.embedder) / STAGE_REPORT
     if not report.is_file():
         raise FacegenError(f"{cfg.embedder} has no {STAGE_REPORT}: its training has not finished; re-run its "
                            "`facegen embedder train` (or `facegen train`) command")
-    record = read_json(report)
-    limits = dict(record["limits"])
-    quantiles = record.get("genuine_to_reference_quantiles", {})  # an embedder reported before they were has none
-    reached = None if draw.real_photo_share is None else quantiles.get(f"{draw.real_photo_share:g}")
-    if reached is not None:
-        limits["consistency"] = max(limits["consistency"], reached)
+    return read_json(report)
+
+
+def _real_photo_floor(draw: Draw, report: dict | None) -> float | None:
+    """The similarity to their own reference that all but Draw.real_photo_share of the embedder's held-out real
+    photos reach, where the draw asks for it and it is stricter than the calibrated consistency limit; else None
+    (also for an embedder reported before the figure was)."""
+    if report is None or draw.real_photo_share is None:
+        return None
+    reached = report.get("genuine_to_reference_quantiles", {}).get(f"{draw.real_photo_share:g}")
+    return reached if reached is not None and reached > report["limits"]["consistency"] else None
+
+
+def _limits(cfg: ExportConfig, report: dict | None, floor: float | None) -> dict:
+    """The embedder's calibrated limits where the request gives none, consistency raised to `floor` if given."""
+    if report is None:
+        return {}
+    limits = {**report["limits"], **({"consistency": floor} if floor is not None else {})}
     return {name: round(float(limits[key]), 6) if getattr(cfg, name) is None else getattr(cfg, name)
             for name, key in (("min_consistency", "consistency"), ("max_similarity", "separation"),
                               ("max_leakage", "leakage"))}

@@ -32,6 +32,33 @@ def vcfg(embedder, **kw):
                          max_leakage=0.995), **kw})
 
 
+
+@pytest.mark.parametrize("reached, wide", [(0.75, True), (0.60, False), (None, False)])
+def test_embedding_mode_draws_wide_only_where_its_verifier_holds_images_to_real_photos(tmp_path, reached, wide):
+    """The recipe's wide draw (pose and light moved) needs an embedder whose held-out real photos reach, 98% of them,
+    a similarity to their reference above its calibrated limit: the export then holds every image to that. One whose
+    real photos fall below its own limit more often (or whose report predates the figure) draws as unverified."""
+    from facegen.export.identities import DRAWS
+    from facegen.export.request import resolve_config
+
+    limits = {"consistency": 0.64, "separation": 0.7, "leakage": 0.9}
+    (tmp_path / "emb").mkdir()
+    (tmp_path / "emb" / "report.json").write_text(json.dumps(
+        {"limits": limits, **({"genuine_to_reference_quantiles": {"0.02": reached}} if reached else {})}))
+    verified = resolve_config(ExportConfig(identities=2, per_identity=2, embedder=str(tmp_path / "emb")),
+                              tmp_path / "out", False, 128, conditioned=True)
+    unverified = resolve_config(ExportConfig(identities=2, per_identity=2), tmp_path / "out", False, 128,
+                                conditioned=True)
+    draw = DRAWS["embedding, verified"] if wide else DRAWS["embedding"]
+    assert (verified.variation, verified.nuisance) == (draw.variation, draw.nuisance)
+    assert verified.min_consistency == (reached if wide else limits["consistency"])
+    assert (verified.max_similarity, verified.max_leakage) == (0.7, 0.9)
+    assert (unverified.variation, unverified.nuisance) == (DRAWS["embedding"].variation, 0.0)
+    asked = resolve_config(ExportConfig(identities=2, per_identity=2, embedder=str(tmp_path / "emb"), variation=0.5,
+                                        nuisance=0.0, min_consistency=0.5), tmp_path / "out", False, 128,
+                           conditioned=True)
+    assert (asked.variation, asked.nuisance, asked.min_consistency) == (0.5, 0.0, 0.5)  # a request's own values
+
 @pytest.fixture(scope="module")
 def verified(run, trained_embedder, tmp_path_factory):
     out = tmp_path_factory.mktemp("verified") / "v"
