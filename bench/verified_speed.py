@@ -7,7 +7,8 @@ precision, after decoding them): the ceiling any verification scheme that embeds
 this CPU, whatever it does about reference images and redraws, is unverified / (unverified + that time).
 
     python bench/verified_speed.py --run runs/quickstart --identities 1000 --per-identity 10 --max-similarity 0.9
-    python bench/verified_speed.py --run runs/quickstart --work W -- --nuisance 0 --variation 1   (flags for both)
+    python bench/verified_speed.py --run RUN --work W -- --nuisance 0 --variation 1 --min-consistency 0.64
+                                     (after --: more flags for the verified export)
 
 Results go to WORK/verified_speed.json as each export ends; a re-run reuses finished exports.
 
@@ -38,7 +39,8 @@ def main() -> None:
     p.add_argument("--max-similarity", type=float, default=0.9, help="the verified export's separation limit")
     p.add_argument("--batch-size", type=int, help="both exports' --batch-size [default: the export's]")
     p.add_argument("--work", type=Path, default=Path("/tmp/verified-speed"))
-    p.add_argument("export_flags", nargs=argparse.REMAINDER, help="after --: more `facegen export` flags for both")
+    p.add_argument("export_flags", nargs=argparse.REMAINDER,
+                   help="after --: more `facegen export` flags for the verified export")
     args = p.parse_args()
     flags = args.export_flags[1:] if args.export_flags[:1] == ["--"] else args.export_flags
     args.work.mkdir(parents=True, exist_ok=True)
@@ -48,8 +50,9 @@ def main() -> None:
                "max_similarity": args.max_similarity, "batch_size": args.batch_size, "export_flags": flags}
     common = ["--checkpoint", str(args.run), "--identities", str(args.identities), "--per-identity",
               str(args.per_identity), "--no-attributes", "--quiet"]
-    common += (["--batch-size", str(args.batch_size)] if args.batch_size else []) + flags
-    for name, extra in (("unverified", ["--no-verify"]), ("verified", ["--max-similarity", str(args.max_similarity)])):
+    common += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    for name, extra in (("unverified", ["--no-verify"]),
+                        ("verified", ["--max-similarity", str(args.max_similarity), *flags])):
         out = args.work / name
         r = subprocess.run([sys.executable, "-m", "facegen", "export", *common, *extra, "--out", str(out)],
                            capture_output=True, text=True)
