@@ -29,13 +29,18 @@ from common import machine  # noqa: E402
 
 
 def candidate_references(run: Path, judge, n: int) -> np.ndarray:
-    from facegen.export.identities import IdentityPlan, default_draw
+    from facegen.export.identities import IdentityPlan
+    from facegen.export.request import embedder_report, export_draw
     from facegen.models.embedder import REFERENCE_IMAGES
     from facegen.models.generator import Generator
+    from facegen.run import run_parts
 
     gen = Generator.from_run(run)
     model = gen.config.model
-    variation = default_draw(model.identity_dim, True, model.conditioned).variation
+    # The variation the run's export draws by default, verified by the run's embedder where it has one.
+    verifier = run_parts(run).embedder
+    report = embedder_report(str(verifier)) if verifier else None
+    variation = export_draw(report, model.identity_dim, model.conditioned)[0].variation
     plan = IdentityPlan(0, n, 1, gen.latent_dim, variation, 64,
                         identity_dim=model.identity_dim, space=gen.space)
     z = plan.reference_latents(np.arange(n), REFERENCE_IMAGES)

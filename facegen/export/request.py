@@ -184,13 +184,8 @@ def resolve_config(cfg: ExportConfig, out: Path, overwrite: bool, identity_dim: 
     embedder's limits. The one place they are decided: `plan`, and the renderer for a config given to it directly,
     call it (a resolved config comes back unchanged). `scatter`: the run's identity space stores real photos'
     scatter."""
-    report = _embedder_report(cfg)
-    draw = default_draw(identity_dim, verified=report is not None, conditioned=conditioned)
-    floor = _real_photo_floor(draw, report)
-    if draw.real_photo_share is not None and floor is None:
-        # A wide draw needs a verifier that holds every image as close to its person as real photos are; one that
-        # cannot (real photos fall below its own limit that often) would let the strays through: draw as unverified.
-        draw = default_draw(identity_dim, verified=False, conditioned=conditioned)
+    report = embedder_report(cfg.embedder)
+    draw, floor = export_draw(report, identity_dim, conditioned)
     return dataclasses.replace(cfg, precision=_precision(cfg, out, overwrite),
                                variation=_variation(cfg, identity_dim, draw),
                                identity_noise=_identity_noise(cfg, conditioned, scatter),
@@ -226,15 +221,27 @@ def _identity_noise(cfg: ExportConfig, conditioned: bool, scatter: bool) -> floa
     return cfg.identity_noise
 
 
-def _embedder_report(cfg: ExportConfig) -> dict | None:
-    """The verifying embedder's report (its calibrated limits), None for an unverified export."""
-    if not cfg.embedder:
+def embedder_report(embedder: str) -> dict | None:
+    """The verifying embedder's report (its calibrated limits), None for an unverified export ("")."""
+    if not embedder:
         return None
-    report = Path(cfg.embedder) / STAGE_REPORT
+    report = Path(embedder) / STAGE_REPORT
     if not report.is_file():
-        raise FacegenError(f"{cfg.embedder} has no {STAGE_REPORT}: its training has not finished; re-run its "
+        raise FacegenError(f"{embedder} has no {STAGE_REPORT}: its training has not finished; re-run its "
                            "`facegen embedder train` (or `facegen train`) command")
     return read_json(report)
+
+
+def export_draw(report: dict | None, identity_dim: int, conditioned: bool = False) -> tuple[Draw, float | None]:
+    """The draw an export makes where the request does not say (DRAWS), verified by the embedder whose `report`
+    is given (None: unverified), and the consistency floor it holds images to (None: the calibrated limit)."""
+    draw = default_draw(identity_dim, verified=report is not None, conditioned=conditioned)
+    floor = _real_photo_floor(draw, report)
+    if draw.real_photo_share is not None and floor is None:
+        # A wide draw needs a verifier that holds every image as close to its person as real photos are; one that
+        # cannot (real photos fall below its own limit that often) would let the strays through: draw as unverified.
+        draw = default_draw(identity_dim, verified=False, conditioned=conditioned)
+    return draw, floor
 
 
 def _real_photo_floor(draw: Draw, report: dict | None) -> float | None:

@@ -32,7 +32,6 @@ def vcfg(embedder, **kw):
                          max_leakage=0.995), **kw})
 
 
-
 @pytest.mark.parametrize("reached, wide", [(0.75, True), (0.60, False), (None, False)])
 def test_embedding_mode_draws_wide_only_where_its_verifier_holds_images_to_real_photos(tmp_path, reached, wide):
     """The recipe's wide draw (pose and light moved) needs an embedder whose held-out real photos reach, 98% of them,
@@ -58,6 +57,7 @@ def test_embedding_mode_draws_wide_only_where_its_verifier_holds_images_to_real_
                                         nuisance=0.0, min_consistency=0.5), tmp_path / "out", False, 128,
                            conditioned=True)
     assert (asked.variation, asked.nuisance, asked.min_consistency) == (0.5, 0.0, 0.5)  # a request's own values
+
 
 @pytest.fixture(scope="module")
 def verified(run, trained_embedder, tmp_path_factory):
