@@ -106,6 +106,10 @@ NovelShare = Annotated[Opt[float], typer.Option("--novel-share", help="Embedding
                                                "from new people drawn from its identity space instead of training "
                                                f"photos' embeddings [default: {NOVEL_SHARE:g}; a run keeps its "
                                                "own].")]
+IdentityUniformity = Annotated[Opt[float], typer.Option(
+    "--identity-uniformity", help="Weight, inside the identity loss, of a term that spreads G's people over the "
+    "embedder's sphere as real people's are (uniformity, Wang & Isola 2020); 0 = off [default: 0; a run keeps its "
+    "own].")]
 EmbedderSteps = Annotated[Opt[int], typer.Option("--embedder-steps", help="Identity mode: RUN/embedder's steps "
                                                  f"[default: the preset's, {_RECIPE.embedder_steps} {_T.preset}].")]
 AttributesSteps = Annotated[Opt[int], typer.Option("--attributes-steps", help="Identity mode, data with attribute "
@@ -129,7 +133,7 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
           xla: Xla = False, learning_rate: LearningRate = None, d_learning_rate: DLearningRate = None,
           eval_every: EvalEvery = None, eval_n: EvalN = None, identity_loss: IdentityLoss = None,
           identity_embedder: IdentityEmbedder = None, novel_share: NovelShare = None,
-          embedder_steps: EmbedderSteps = None, attributes_steps: AttributesSteps = None,
+          identity_uniformity: IdentityUniformity = None, embedder_steps: EmbedderSteps = None, attributes_steps: AttributesSteps = None,
           judge_steps: JudgeSteps = None, embedder_data: EmbedderData = None, dry_run: DryRun = False,
           quiet: Quiet = False) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
@@ -147,7 +151,7 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
         cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn or None,
         mixed_precision=mixed_precision, xla=xla or None, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
         eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
-        novel_share=novel_share, embedder_steps=embedder_steps, attributes_steps=attributes_steps,
+        novel_share=novel_share, identity_uniformity=identity_uniformity, embedder_steps=embedder_steps, attributes_steps=attributes_steps,
         judge_steps=judge_steps, embedder_data=embedder_data))
     if dry_run:
         typer.echo(train_plan.to_json())

@@ -174,6 +174,9 @@ class TrainConfig:
     # Embedding mode: share of each batch G renders from new people drawn from its identity space (what its exports
     # ask of it) instead of training photos' embeddings; 0 = training photos only.
     novel_share: float = 0.0
+    # Weight of the uniformity term (Wang & Isola 2020) on the identity loss's embeddings of the batch's people: G's
+    # people spread over the embedder's sphere as real people's do, not round a shared face; 0 = off.
+    identity_uniformity: float = 0.0
 
     def __post_init__(self) -> None:
         if self.d_learning_rate is None:
@@ -187,6 +190,7 @@ class TrainConfig:
         at_least(self.epochs, 0, "--epochs")
         at_least(self.eval_every, 0, "--eval-every")
         at_least(self.identity_loss, 0, "--identity-loss")
+        at_least(self.identity_uniformity, 0, "--identity-uniformity")
         if not 0 <= self.novel_share < 1:
             raise FacegenError(f"--novel-share must be at least 0 and below 1, got {self.novel_share}")
         if self.identity_loss and not self.identity_embedder:
@@ -194,6 +198,9 @@ class TrainConfig:
         if self.identity_embedder and not self.identity_loss:
             # Refused rather than recorded unused: the run's config would name an embedder that shaped nothing.
             raise FacegenError("--identity-embedder is only used with --identity-loss W (W > 0)")
+        if self.identity_uniformity and not self.identity_loss:
+            raise FacegenError("--identity-uniformity needs the identity loss (--identity-loss W > 0): it spreads "
+                               "that loss's embeddings")
         _one_of(self.preset, tuple(PRESETS), "--preset")
         _one_of(self.strategy, STRATEGIES, "--strategy")
         _one_of(self.mixed_precision, PRECISIONS, "--mixed-precision")

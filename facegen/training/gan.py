@@ -57,6 +57,21 @@ def condition_contrast_loss(embeddings: tf.Tensor, condition: tf.Tensor, global_
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
 
+# Uniformity's sharpness t (Wang & Isola 2020, their default): exp(-t |x - y|^2) weighs pairs that sit together.
+UNIFORMITY_T = 2.0
+
+
+def uniformity_loss(embeddings: tf.Tensor) -> tf.Tensor:
+    """Unit embeddings [b, d] of b people -> log of the mean over pairs of exp(-t |x - y|^2) (Wang & Isola 2020):
+    lowest when the people spread evenly over the sphere, as real people's embeddings do. One replica's batch; the
+    step averages it over replicas."""
+    b = tf.shape(embeddings)[0]
+    squared = 2.0 - 2.0 * tf.matmul(embeddings, embeddings, transpose_b=True)
+    others = 1.0 - tf.eye(b)
+    mean = tf.reduce_sum(tf.exp(-UNIFORMITY_T * squared) * others) / tf.cast(b * (b - 1), tf.float32)
+    return tf.math.log(mean)
+
+
 class DCGAN:
     """Everything a checkpoint holds: G, D, the EMA generator, both Adams, the latent RNG and the step.
 
@@ -213,11 +228,19 @@ class DCGAN:
         embeddings = tf.reshape(self.identity_embedder.embed_float(flat), [b, 2, -1])
         if condition is not None:
             to_condition = tf.reduce_sum(embeddings * condition[:, None, :], axis=-1)
-            return {"id_loss": condition_contrast_loss(embeddings, condition, global_batch),
-                    "id_cosine": tf.reduce_sum(to_condition) / tf.cast(2 * global_batch, tf.float32)}
-        same = tf.reduce_sum(embeddings[:, 0] * embeddings[:, 1], axis=-1)
-        return {"id_loss": identity_contrast_loss(embeddings, global_batch),
-                "id_cosine": tf.reduce_sum(same) / tf.cast(global_batch, tf.float32)}
+            terms = {"id_loss": condition_contrast_loss(embeddings, condition, global_batch),
+                     "id_cosine": tf.reduce_sum(to_condition) / tf.cast(2 * global_batch, tf.float32)}
+        else:
+            same = tf.reduce_sum(embeddings[:, 0] * embeddings[:, 1], axis=-1)
+            terms = {"id_loss": identity_contrast_loss(embeddings, global_batch),
+                     "id_cosine": tf.reduce_sum(same) / tf.cast(global_batch, tf.float32)}
+        if self.train_cfg.identity_uniformity:
+            # Each pair's first image stands for its person (its two images are one person, not two). The term is
+            # part of the identity loss, so --identity-loss scales both; replicas' terms average.
+            terms["id_uniformity"] = uniformity_loss(embeddings[:, 0])
+            terms["id_loss"] += (self.train_cfg.identity_uniformity * terms["id_uniformity"]
+                                 / tf.distribute.get_replica_context().num_replicas_in_sync)
+        return terms
 
     def _update_ema(self) -> None:
         # Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): short runs are not dominated

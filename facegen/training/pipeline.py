@@ -70,6 +70,7 @@ class Recipe:
     capacity_candidates: int
     notes: tuple[str, ...] = ()
     novel_share: float = 0.0  # embedding mode: share of G's batch rendered from the identity space's draws
+    identity_uniformity: float = 0.0  # the uniformity term's weight in the identity loss
 
     @property
     def stages(self) -> list[str]:
@@ -82,7 +83,7 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
          embedder_steps: int | None = None, attributes_steps: int | None = None,
          judge_steps: int | None = None, checkpoint_every: int = 500, mixed_precision: str = "auto",
          keep_stored: bool = True, embedder_data: str | Path | None = None,
-         novel_share: float | None = None) -> Recipe:
+         novel_share: float | None = None, identity_uniformity: float | None = None) -> Recipe:
     """The stages for this data and these flags (None: the preset's or the existing run's value). No TensorFlow.
     The trunks train at the GAN's concrete policy `mixed_precision` (float32 for its float16); with `keep_stored`
     (the request said auto) a stage folder that exists keeps the policy it trains with."""
@@ -153,8 +154,10 @@ def plan(data: str | Path, out: str | Path, preset: str, resolution: int, seed: 
     capacity = sizes.capacity_candidates if identity and (embedder or identity_embedder) else 0
     if novel_share is None:  # a run made before the share keeps training on photos only
         novel_share = stored.train.novel_share if stored else NOVEL_SHARE if mode == "embedding" else 0.0
+    if identity_uniformity is None:  # off unless asked for; a run keeps what it trained with
+        identity_uniformity = stored.train.identity_uniformity if stored else 0.0
     return Recipe(mode, steps, float(identity_loss), loss_embedder, embedder, attributes, judge, capacity,
-                  tuple(notes), float(novel_share))
+                  tuple(notes), float(novel_share), float(identity_uniformity))
 
 
 @dataclass(frozen=True)

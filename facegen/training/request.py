@@ -53,6 +53,7 @@ class TrainRequest:
     identity_loss: float | None = None  # [1 with the run's embedder in identity mode, else 0; a run's own]
     identity_embedder: str | Path | None = None  # an embedder folder instead of training RUN/embedder
     novel_share: float | None = None  # embedding mode: share of G's batch drawn from the identity space [0.5; a run's]
+    identity_uniformity: float | None = None  # the uniformity term's weight in the identity loss [0; a run's]
     embedder_data: str | Path | None = None  # identity-labelled faces RUN/embedder and RUN/judge learn from [data]
     embedder_steps: int | None = None  # identity mode: the stages' lengths [the preset's]
     attributes_steps: int | None = None
@@ -101,7 +102,8 @@ def plan(request: TrainRequest) -> TrainPlan:
     resolution = r.resolution or DataConfig.resolution
     out = Path(r.out)
 
-    def config(mode: str, steps: int, loss: float, loss_embedder: str, precision: str, novel: float) -> RunConfig:
+    def config(mode: str, steps: int, loss: float, loss_embedder: str, precision: str, novel: float,
+               uniformity: float) -> RunConfig:
         given = {k: getattr(r, k) for k in _TRAIN if getattr(r, k) is not None}
         if r.keep is not None:
             given["keep_checkpoints"] = r.keep
@@ -118,7 +120,7 @@ def plan(request: TrainRequest) -> TrainPlan:
         return RunConfig(model=model, data=DataConfig(path=str(r.data), **{**data, "resolution": resolution}),
                          train=TrainConfig(preset=name, steps=steps, epochs=r.epochs or 0, mixed_precision=precision,
                                            identity_loss=loss, identity_embedder=loss_embedder, novel_share=novel,
-                                           **given))
+                                           identity_uniformity=uniformity, **given))
 
     # The config records check every value first (mode and loss as far as the request says); what they cannot
     # know (paths, the data's labels, an existing run) is checked next.
@@ -128,7 +130,7 @@ def plan(request: TrainRequest) -> TrainPlan:
             else 1.0 if r.identity_embedder or mode == "embedding" else 0.0)
     config(mode, 1 if r.steps is None else r.steps, loss,
            str(r.identity_embedder) if r.identity_embedder else "RUN/embedder" if loss else "", requested,
-           r.novel_share or 0.0)
+           r.novel_share or 0.0, (r.identity_uniformity or 0.0) if loss else 0.0)  # the recipe decides the loss
     if r.identity_embedder:
         read_folder_config(Path(r.identity_embedder), "embedder", "embedder")
     check_data_path(r.data)
@@ -138,9 +140,10 @@ def plan(request: TrainRequest) -> TrainPlan:
     recipe = recipe_for(r.data, out, name, resolution, r.seed or 0, r.mode, r.steps, r.identity_loss,
                         r.identity_embedder, r.embedder_steps, r.attributes_steps, r.judge_steps,
                         r.checkpoint_every or TrainConfig.checkpoint_every, precision, keep_stored=requested == "auto",
-                        embedder_data=r.embedder_data, novel_share=r.novel_share)
+                        embedder_data=r.embedder_data, novel_share=r.novel_share,
+                        identity_uniformity=r.identity_uniformity)
     cfg = resolve_config(out, config(recipe.mode, recipe.gan_steps, recipe.identity_loss, recipe.identity_embedder,
-                                     precision, recipe.novel_share))
+                                     precision, recipe.novel_share, recipe.identity_uniformity))
     notes = list(recipe.notes)
     if cfg.train.eval_every:
         from facegen.metrics.inception import require_weights

@@ -209,3 +209,60 @@ def test_novel_share_trains_on_new_people_and_resumes_exactly(celeba_sample, tra
     train(tmp_path / "photos", embedding_cfg(celeba_sample, folder, steps=4), progress=False)
     c = checkpoint_values(tmp_path / "photos")
     assert any(not np.array_equal(a[k], c[k]) for k in a if "generator" in k)
+
+
+def test_uniformity_is_lowest_when_people_spread_over_the_sphere():
+    from facegen.training.gan import UNIFORMITY_T, uniformity_loss
+
+    rng = np.random.default_rng(5)
+    same = np.tile(unit_rows(rng.standard_normal((1, 32))), (8, 1)).astype(np.float32)
+    assert float(uniformity_loss(same)) == pytest.approx(0.0, abs=1e-5)  # one face for everyone: the worst
+    assert float(uniformity_loss(np.eye(8, 32, dtype=np.float32))) == pytest.approx(-2 * UNIFORMITY_T, abs=1e-5)
+    crowded = unit_rows(rng.standard_normal((64, 32)) + 1.5).astype(np.float32)  # round a shared face
+    spread = unit_rows(rng.standard_normal((64, 32))).astype(np.float32)
+    assert mean_pairwise(crowded) > 0.5 > 0.05 > abs(mean_pairwise(spread))
+    assert float(uniformity_loss(spread)) < float(uniformity_loss(crowded)) - 1.0
+
+
+def test_identity_uniformity_needs_the_identity_loss_and_a_run_keeps_its_own(celeba_sample, trained_embedder,
+                                                                            tmp_path):
+    from facegen.run import write_run_config
+    from facegen.training.request import TrainRequest, plan
+
+    with pytest.raises(FacegenError, match="--identity-uniformity needs the identity loss"):
+        dataclasses.replace(tiny_config(celeba_sample).train, identity_uniformity=1.0)
+    with pytest.raises(FacegenError, match="--identity-uniformity must be at least 0"):
+        dataclasses.replace(embedding_cfg(celeba_sample, "e").train, identity_uniformity=-1.0)
+    folder, _ = trained_embedder
+    request = TrainRequest(data=celeba_sample, out=tmp_path / "r", preset="tiny", resolution=32,
+                           identity_embedder=folder, identity_uniformity=0.5)
+    cfg = plan(request).config
+    assert cfg.train.identity_uniformity == 0.5 and cfg.train.identity_loss == 1.0
+    write_run_config(tmp_path / "r", cfg)
+    resumed = plan(dataclasses.replace(request, identity_uniformity=None)).config  # the flag left off on resume
+    assert resumed.train.identity_uniformity == 0.5
+    with pytest.raises(FacegenError, match="identity_uniformity=0.5"):
+        plan(dataclasses.replace(request, identity_uniformity=1.0))
+    assert plan(TrainRequest(data=celeba_sample, out=tmp_path / "new", preset="tiny", resolution=32,
+                             identity_embedder=folder)).config.train.identity_uniformity == 0.0
+
+
+@pytest.mark.slow
+def test_identity_uniformity_trains_and_resumes_exactly(celeba_sample, trained_embedder, tmp_path):
+    from conftest import checkpoint_values
+    from facegen.training.loop import train
+
+    folder, _ = trained_embedder
+
+    def cfg(steps, uniformity=1.0):
+        c = embedding_cfg(celeba_sample, folder, steps=steps)
+        return dataclasses.replace(c, train=dataclasses.replace(c.train, identity_uniformity=uniformity))
+
+    train(tmp_path / "straight", cfg(4), progress=False)
+    train(tmp_path / "resumed", cfg(2), progress=False)
+    assert train(tmp_path / "resumed", cfg(4), progress=False).resumed_from == 2
+    a, b = checkpoint_values(tmp_path / "straight"), checkpoint_values(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    train(tmp_path / "off", cfg(4, 0.0), progress=False)
+    c = checkpoint_values(tmp_path / "off")
+    assert any(not np.array_equal(a[k], c[k]) for k in a if "generator" in k)
