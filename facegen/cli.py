@@ -133,9 +133,9 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
           xla: Xla = False, learning_rate: LearningRate = None, d_learning_rate: DLearningRate = None,
           eval_every: EvalEvery = None, eval_n: EvalN = None, identity_loss: IdentityLoss = None,
           identity_embedder: IdentityEmbedder = None, novel_share: NovelShare = None,
-          identity_uniformity: IdentityUniformity = None, embedder_steps: EmbedderSteps = None, attributes_steps: AttributesSteps = None,
-          judge_steps: JudgeSteps = None, embedder_data: EmbedderData = None, dry_run: DryRun = False,
-          quiet: Quiet = False) -> None:
+          identity_uniformity: IdentityUniformity = None, embedder_steps: EmbedderSteps = None,
+          attributes_steps: AttributesSteps = None, judge_steps: JudgeSteps = None, embedder_data: EmbedderData = None,
+          dry_run: DryRun = False, quiet: Quiet = False) -> None:
     """Train what the best export needs, or resume the run in --out: on identity-labelled data the identity
     embedder (RUN/embedder), the embedding-mode GAN with the identity loss (RUN), the attribute classifier
     (RUN/attributes, where the data has attribute labels), a judge embedder (RUN/judge) and the model's identity
@@ -151,8 +151,8 @@ def train(data: TrainData, out: RunOut, preset: Preset = None, resolution: Resol
         cache=cache, mode=mode, identity_dim=identity_dim, strategy=strategy, sync_bn=sync_bn or None,
         mixed_precision=mixed_precision, xla=xla or None, learning_rate=learning_rate, d_learning_rate=d_learning_rate,
         eval_every=eval_every, eval_n=eval_n, identity_loss=identity_loss, identity_embedder=identity_embedder,
-        novel_share=novel_share, identity_uniformity=identity_uniformity, embedder_steps=embedder_steps, attributes_steps=attributes_steps,
-        judge_steps=judge_steps, embedder_data=embedder_data))
+        novel_share=novel_share, identity_uniformity=identity_uniformity, embedder_steps=embedder_steps,
+        attributes_steps=attributes_steps, judge_steps=judge_steps, embedder_data=embedder_data))
     if dry_run:
         typer.echo(train_plan.to_json())
         return

@@ -222,7 +222,8 @@ class DCGAN:
                         condition: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The frozen embedder on G's pairs [b, 2, r, r, 3]: the contrast loss and the pairs' mean cosine. In
         embedding mode each image must be nearest its own condition among the batch's (condition_contrast_loss),
-        and id_cosine is the images' mean cosine to their condition."""
+        and id_cosine is the images' mean cosine to their condition. With --identity-uniformity, id_loss also holds
+        the uniformity term (uniformity_loss), reported alone as id_uniformity."""
         b, r = tf.shape(pairs)[0], self.model_cfg.resolution
         flat = tf.cast(tf.reshape(pairs, [-1, r, r, 3]), tf.float32)
         embeddings = tf.reshape(self.identity_embedder.embed_float(flat), [b, 2, -1])
