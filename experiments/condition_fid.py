@@ -1,4 +1,4 @@
-"""FID/KID of an embedding-mode run's G rendered from different identity conditions, the same z_obs and the same
+"""FID/KID of an embedding-mode run's G rendered from different identity conditions, one z_obs draw and the same
 real features as `facegen evaluate`: the identity space's draws (evaluate's and the export's), those draws moved by
 real photos' scatter (`--identity-noise`), the training photos' own embeddings (what G trained on) and the
 training identities' means. Results go to --out as they come; a rerun skips what is there.
@@ -58,7 +58,7 @@ def main() -> None:
     if gen.space is None:
         raise SystemExit(f"{args.run} is not an embedding-mode run")
     cfg, n = gen.config.model, args.n
-    z = latents_for_seed(0, n, cfg.latent_dim)  # evaluate's seed-0 latents: the same z_obs for every condition
+    z = latents_for_seed(0, n, cfg.latent_dim)  # one draw, not evaluate's: the same z_obs for every condition
     prior = gen.space.unit(z[:, :cfg.identity_dim])
     real = TrainingData(discover(args.data, "all"), DataConfig(path=str(args.data), resolution=cfg.resolution),
                         progress=False)
