@@ -22,8 +22,7 @@ from facegen.atomic import write_json  # noqa: E402
 from facegen.config import DataConfig  # noqa: E402
 from facegen.data import TrainingData, discover  # noqa: E402
 from facegen.metrics.distances import gaussian_stats  # noqa: E402
-from facegen.metrics.fid import FeatureExtractor, fid_kid, real_features, stats_cache_key  # noqa: E402
-from facegen.metrics.inception import cache_path  # noqa: E402
+from facegen.metrics.fid import FeatureExtractor, data_features, fid_kid  # noqa: E402
 from facegen.models.embedder import Embedder  # noqa: E402
 from facegen.models.generator import Generator, latents_for_seed  # noqa: E402
 
@@ -63,8 +62,7 @@ def main() -> None:
     real = TrainingData(discover(args.data, "all"), DataConfig(path=str(args.data), resolution=cfg.resolution),
                         progress=False)
     extractor = FeatureExtractor()
-    key = stats_cache_key(real.paths, cfg.resolution, real.crop)
-    real_feats = real_features(real.images, key, cache_path().parent / "real-features", extractor, False)
+    real_feats = data_features(real.images, real.paths, cfg.resolution, real.crop, extractor, False)
     stats = gaussian_stats(real_feats)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for name in args.conditions.split(","):

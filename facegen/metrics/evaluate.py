@@ -25,7 +25,7 @@ from facegen.data import TrainingData, check_data_path, discover
 from facegen.export.layout import COLUMNS, MANIFEST, check_files, open_dataset, read_manifest, record_evaluation
 from facegen.images import grid, save_png
 from facegen.metrics.distances import gaussian_stats
-from facegen.metrics.inception import cache_path, require_weights
+from facegen.metrics.inception import require_weights
 from facegen.export.layout import EXPORT_JSON
 from facegen.export.request import JUDGED_IDENTITIES, judge_sight
 from facegen.run import CAPACITY_FILE, EMBEDDER_KINDS, read_folder_config, read_run_config, run_parts
@@ -297,11 +297,9 @@ def _fid_lines(m: dict) -> list[str]:
 @metric("fid_kid", _fid_lines, lambda m: [("FID", m["fid"]), ("KID", m["kid"])], flat=True)
 def fid_kid_metric(ctx: EvalContext) -> dict:
     """FID and KID on the FID Inception's features (facegen.metrics.fid), the real features cached."""
-    from facegen.metrics.fid import fid_kid, real_features, stats_cache_key
+    from facegen.metrics.fid import data_features, fid_kid
 
-    key = stats_cache_key(ctx.real.paths, ctx.fake.shape[1], ctx.real.crop)
-    # Beside the converted Inception, not in the data folder (which may be read-only or shared).
-    real_feats = real_features(ctx.real_images, key, cache_path().parent / "real-features", ctx.extractor,
+    real_feats = data_features(ctx.real_images, ctx.real.paths, ctx.fake.shape[1], ctx.real.crop, ctx.extractor,
                                ctx.progress)
     fake_feats = ctx.extractor(ctx.fake, progress=ctx.progress, desc="generated features")
     return fid_kid(fake_feats, gaussian_stats(real_feats), real_feats)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from facegen.atomic import write_bytes
 from facegen.metrics.distances import frechet_distance, gaussian_stats, kernel_inception_distance
-from facegen.metrics.inception import INPUT_SIZE, load_inception
+from facegen.metrics.inception import INPUT_SIZE, cache_path, load_inception
 
 PROTOCOL = ("FID Inception (2015-12-05 graph, 2048-d pool3), uint8 images resized bilinear (half-pixel "
             "centres) to 299x299, scaled (x - 128) / 128")
@@ -78,3 +78,11 @@ def real_features(images: np.ndarray, key: str, cache_dir: Path, extractor: Feat
     np.save(buf, feats)
     write_bytes(path, buf.getvalue())
     return feats
+
+
+def data_features(images: np.ndarray, paths: list[str], resolution: int, crop: int, extractor: FeatureExtractor,
+                  progress: bool = True) -> np.ndarray:
+    """A data set's real features, as `facegen evaluate` compares against: cached per data set beside the
+    converted Inception, not in the data folder (which may be read-only or shared)."""
+    key = stats_cache_key(paths, resolution, crop)
+    return real_features(images, key, cache_path().parent / "real-features", extractor, progress)
