@@ -222,7 +222,8 @@ def pair_dataset(data: "TrainingData", batch_size: int, seed: int, start_step: i
                  conditions: np.ndarray | None = None):
     """Batches [B, 2, r, r, 3] float32 of same-identity image pairs, from the pair step `start_step` trains on.
     With `conditions` (one row per image: embedding mode's per-image identity embeddings), batches are
-    (pairs, the first image's row [B, d] float32): G renders each pair's person from that image's embedding."""
+    (pairs, the first image's row [B, d] float32, the pair's identity [B] int32): G renders each pair's person from
+    that image's embedding, and its identity loss does not count the batch's other photos of that person as others."""
     import tensorflow as tf
 
     if data.images is None:
@@ -239,7 +240,10 @@ def pair_dataset(data: "TrainingData", batch_size: int, seed: int, start_step: i
         ds = tf.data.Dataset.from_generator(lambda: (images[idx] for idx in indices()), output_signature=pair_spec)
         return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
     conditions = np.asarray(conditions, np.float32)
+    people = np.asarray(ids, np.int32)
     ds = tf.data.Dataset.from_generator(
-        lambda: ((images[idx], conditions[idx[:, 0]]) for idx in indices()),
-        output_signature=(pair_spec, tf.TensorSpec([batch_size, conditions.shape[1]], tf.float32)))
-    return ds.map(lambda x, c: (to_float(x), c), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        lambda: ((images[idx], conditions[idx[:, 0]], people[idx[:, 0]]) for idx in indices()),
+        output_signature=(pair_spec, tf.TensorSpec([batch_size, conditions.shape[1]], tf.float32),
+                          tf.TensorSpec([batch_size], tf.int32)))
+    return ds.map(lambda x, c, p: (to_float(x), c, p),
+                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -45,16 +45,29 @@ def identity_contrast_loss(embeddings: tf.Tensor, global_batch: int | None = Non
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
 
-def condition_contrast_loss(embeddings: tf.Tensor, condition: tf.Tensor, global_batch: int | None = None) -> tf.Tensor:
+def condition_contrast_loss(embeddings: tf.Tensor, condition: tf.Tensor, global_batch: int | None = None,
+                            people: tf.Tensor | None = None) -> tf.Tensor:
     """Embedding mode: unit embeddings [b, 2, d] of images rendered from unit conditions [b, d] -> InfoNCE that
-    picks each image's own condition among the batch's (both images of a pair), mean over the global batch. The
-    same scale as identity_contrast_loss: the pull fades once the embedder tells the batch's people apart."""
-    own = tf.range(tf.shape(condition)[0])
+    picks each image's own condition among the batch's other people's (both images of a pair), mean over the global
+    batch. With `people` [b] (each row's person), another photo of the row's person is left out: it is neither
+    another person nor the image's own condition, and contrasting against it would ask G to render what sets two
+    photos of one person apart (pose and light), which a batch drawn from few people holds for nearly every row.
+    The same scale as identity_contrast_loss: the pull fades once the embedder tells the batch's people apart."""
+    b = tf.shape(condition)[0]
+    own = tf.range(b)
+    same_person = 0.0
+    if people is not None:
+        same_person = tf.cast(tf.logical_and(tf.equal(people[:, None], people[None, :]),
+                                             tf.logical_not(tf.eye(b, dtype=tf.bool))), tf.float32)
     per_example = 0.0
     for k in range(2):
         logits = IDENTITY_LOSS_SCALE * tf.matmul(embeddings[:, k], condition, transpose_b=True)
+        logits -= SAME_PERSON_PENALTY * same_person
         per_example += 0.5 * tf.nn.sparse_softmax_cross_entropy_with_logits(own, logits)
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+
+SAME_PERSON_PENALTY = 1e4  # logit subtracted from another photo of the row's person: out of the softmax in float32
 
 
 # Uniformity's sharpness t (Wang & Isola 2020, their default): exp(-t |x - y|^2) weighs pairs that sit together.
@@ -131,7 +144,7 @@ class DCGAN:
 
     def _train_step_fn(self, real) -> dict[str, tf.Tensor]:
         # `real` is per-replica (distribute_global_batches) or a plain batch on one device; in embedding mode a
-        # (pairs, conditions) tuple.
+        # (pairs, conditions, people) tuple.
         first = real[0] if isinstance(real, tuple) else real
         per_replica = self.strategy.experimental_local_results(first)[0].shape[0]
         global_batch = per_replica * self.strategy.num_replicas_in_sync
@@ -169,9 +182,9 @@ class DCGAN:
 
     def _replica_step_fn(self, real, z_d, z_g, global_batch, novel=None):
         ctx = tf.distribute.get_replica_context()
-        condition = None
+        condition = people = None
         if isinstance(real, tuple):
-            real, condition = real
+            real, condition, people = real
         b = tf.shape(real)[0]
         start = ctx.replica_id_in_sync_group * b
         z_d, z_g = z_d[start:start + b], z_g[start:start + b]
@@ -180,6 +193,8 @@ class DCGAN:
             per = real.shape[0]
             keep = per - round(self.train_cfg.novel_share * per)
             condition = tf.concat([condition[:keep], novel[start + keep:start + per]], axis=0)
+            # Each new person is nobody else in the batch (training people's labels are >= 0).
+            people = tf.concat([people[:keep], -1 - tf.range(start + keep, start + per)], axis=0)
         if condition is not None:  # embedding mode: z_id is the pair's real image's embedding, not a draw
             z_d, z_g = self._conditioned(z_d, condition), self._conditioned(z_g, condition)
 
@@ -201,7 +216,7 @@ class DCGAN:
             g_loss = generator_loss(g_logits, global_batch)
             total = g_loss
             if self.identity_embedder is not None:
-                extra = self._identity_terms(fake, global_batch, condition)
+                extra = self._identity_terms(fake, global_batch, condition, people)
                 total += self.train_cfg.identity_loss * extra["id_loss"]
             scaled = self.g_optimizer.scale_loss(total) if hasattr(self.g_optimizer, "scale_loss") else total
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -218,18 +233,18 @@ class DCGAN:
         z_id = tf.repeat(condition[:, None, :] * tf.sqrt(float(d)), 2, axis=1)
         return tf.concat([z_id, z[..., d:]], axis=-1)
 
-    def _identity_terms(self, pairs: tf.Tensor, global_batch: int,
-                        condition: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    def _identity_terms(self, pairs: tf.Tensor, global_batch: int, condition: tf.Tensor | None = None,
+                        people: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The frozen embedder on G's pairs [b, 2, r, r, 3]: the contrast loss and the pairs' mean cosine. In
-        embedding mode each image must be nearest its own condition among the batch's (condition_contrast_loss),
-        and id_cosine is the images' mean cosine to their condition. With --identity-uniformity, id_loss also holds
+        embedding mode each image must be nearest its own condition among the batch's other people's
+        (condition_contrast_loss), and id_cosine is the images' mean cosine to their condition. With --identity-uniformity, id_loss also holds
         the uniformity term (uniformity_loss), reported alone as id_uniformity."""
         b, r = tf.shape(pairs)[0], self.model_cfg.resolution
         flat = tf.cast(tf.reshape(pairs, [-1, r, r, 3]), tf.float32)
         embeddings = tf.reshape(self.identity_embedder.embed_float(flat), [b, 2, -1])
         if condition is not None:
             to_condition = tf.reduce_sum(embeddings * condition[:, None, :], axis=-1)
-            terms = {"id_loss": condition_contrast_loss(embeddings, condition, global_batch),
+            terms = {"id_loss": condition_contrast_loss(embeddings, condition, global_batch, people),
                      "id_cosine": tf.reduce_sum(to_condition) / tf.cast(2 * global_batch, tf.float32)}
         else:
             same = tf.reduce_sum(embeddings[:, 0] * embeddings[:, 1], axis=-1)

@@ -211,6 +211,45 @@ def test_novel_share_trains_on_new_people_and_resumes_exactly(celeba_sample, tra
     assert any(not np.array_equal(a[k], c[k]) for k in a if "generator" in k)
 
 
+def test_another_photo_of_the_person_is_no_rival_in_the_condition_contrast():
+    from facegen.training.gan import IDENTITY_LOSS_SCALE, condition_contrast_loss
+
+    rng = np.random.default_rng(6)
+    condition = unit_rows(rng.standard_normal((4, 16))).astype(np.float32)
+    condition[1] = unit_rows(condition[0] + 0.1 * rng.standard_normal(16))  # a second photo of row 0's person
+    images = unit_rows(condition[:, None, :] + 0.5 * rng.standard_normal((4, 2, 16))).astype(np.float32)
+    people = np.array([7, 7, 3, 5], np.int32)
+
+    def by_hand(rows_against):  # each image's InfoNCE over the conditions it is contrasted with
+        loss = 0.0
+        for i in range(4):
+            for k in range(2):
+                logits = IDENTITY_LOSS_SCALE * condition[rows_against(i)] @ images[i, k]
+                loss += 0.5 * (np.log(np.exp(logits).sum()) - logits[0])
+        return loss / 4
+
+    def others_of(i):  # its own condition first, then the other people's
+        return [i] + [j for j in range(4) if people[j] != people[i]]
+
+    assert float(condition_contrast_loss(images, condition, people=people)) == pytest.approx(by_hand(others_of),
+                                                                                          rel=1e-4)
+    everyone = by_hand(lambda i: [i] + [j for j in range(4) if j != i])
+    assert float(condition_contrast_loss(images, condition)) == pytest.approx(everyone, rel=1e-4)
+    assert everyone > by_hand(others_of) + 0.3  # the near-twin photo weighs on both of its person's rows
+
+
+def test_embedding_mode_batches_carry_each_pair_s_person(celeba_sample):
+    from facegen.config import DataConfig
+    from facegen.data import TrainingData, discover, pair_dataset
+
+    data = TrainingData(discover(celeba_sample), DataConfig(path=str(celeba_sample), resolution=32), progress=False)
+    conditions = np.arange(len(data.images), dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    pairs, condition, people = next(iter(pair_dataset(data, 8, seed=0, conditions=conditions)))
+    rows = condition.numpy()[:, 0].astype(int)  # the row of each pair's first image
+    assert np.array_equal(people.numpy(), data.identities[rows])
+    assert np.allclose(pairs.numpy()[:, 0], data.images[rows] / 127.5 - 1.0, atol=1e-6)
+
+
 def test_uniformity_is_lowest_when_people_spread_over_the_sphere():
     from facegen.training.gan import UNIFORMITY_T, uniformity_loss
 
