@@ -128,9 +128,12 @@ def plan(request: TrainRequest) -> TrainPlan:
     mode = r.mode or ("embedding" if r.novel_share else "identity")
     loss = (r.identity_loss if r.identity_loss is not None
             else 1.0 if r.identity_embedder or mode == "embedding" else 0.0)
+    # Where the request leaves the loss to the recipe (identity mode turns it on with the run's embedder), a
+    # uniformity weight waits for the recipe's loss; a loss the request sets is checked against it now.
+    uniformity = r.identity_uniformity or 0.0
     config(mode, 1 if r.steps is None else r.steps, loss,
            str(r.identity_embedder) if r.identity_embedder else "RUN/embedder" if loss else "", requested,
-           r.novel_share or 0.0, (r.identity_uniformity or 0.0) if loss else 0.0)  # the recipe decides the loss
+           r.novel_share or 0.0, uniformity if loss or r.identity_loss is not None else 0.0)
     if r.identity_embedder:
         read_folder_config(Path(r.identity_embedder), "embedder", "embedder")
     check_data_path(r.data)

@@ -284,6 +284,10 @@ def test_identity_uniformity_needs_the_identity_loss_and_a_run_keeps_its_own(cel
         plan(dataclasses.replace(request, identity_uniformity=1.0))
     assert plan(TrainRequest(data=celeba_sample, out=tmp_path / "new", preset="tiny", resolution=32,
                              identity_embedder=folder)).config.train.identity_uniformity == 0.0
+    # A loss the request turns off is checked against the weight before any path is (the data is not there).
+    with pytest.raises(FacegenError, match="--identity-uniformity needs the identity loss"):
+        plan(TrainRequest(data=tmp_path / "absent", out=tmp_path / "off", mode="identity", identity_loss=0.0,
+                          identity_uniformity=1.0))
 
 
 @pytest.mark.slow
