@@ -45,13 +45,16 @@ def identity_contrast_loss(embeddings: tf.Tensor, global_batch: int | None = Non
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
 
+SAME_PERSON_PENALTY = 1e4  # logit subtracted from another photo of the row's person: out of the softmax in float32
+
+
 def condition_contrast_loss(embeddings: tf.Tensor, condition: tf.Tensor, global_batch: int | None = None,
                             people: tf.Tensor | None = None) -> tf.Tensor:
     """Embedding mode: unit embeddings [b, 2, d] of images rendered from unit conditions [b, d] -> InfoNCE that
     picks each image's own condition among the batch's other people's (both images of a pair), mean over the global
     batch. With `people` [b] (each row's person), another photo of the row's person is left out: it is neither
     another person nor the image's own condition, and contrasting against it would ask G to render what sets two
-    photos of one person apart (pose and light), which a batch drawn from few people holds for nearly every row.
+    photos of one person apart (pose and light), which a batch drawn from few people holds for many rows.
     The same scale as identity_contrast_loss: the pull fades once the embedder tells the batch's people apart."""
     b = tf.shape(condition)[0]
     own = tf.range(b)
@@ -65,9 +68,6 @@ def condition_contrast_loss(embeddings: tf.Tensor, condition: tf.Tensor, global_
         logits -= SAME_PERSON_PENALTY * same_person
         per_example += 0.5 * tf.nn.sparse_softmax_cross_entropy_with_logits(own, logits)
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-
-
-SAME_PERSON_PENALTY = 1e4  # logit subtracted from another photo of the row's person: out of the softmax in float32
 
 
 # Uniformity's sharpness t (Wang & Isola 2020, their default): exp(-t |x - y|^2) weighs pairs that sit together.
@@ -237,8 +237,9 @@ class DCGAN:
                         people: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The frozen embedder on G's pairs [b, 2, r, r, 3]: the contrast loss and the pairs' mean cosine. In
         embedding mode each image must be nearest its own condition among the batch's other people's
-        (condition_contrast_loss), and id_cosine is the images' mean cosine to their condition. With --identity-uniformity, id_loss also holds
-        the uniformity term (uniformity_loss), reported alone as id_uniformity."""
+        (condition_contrast_loss), and id_cosine is the images' mean cosine to their condition. With
+        --identity-uniformity, id_loss also holds the uniformity term (uniformity_loss), reported alone as
+        id_uniformity."""
         b, r = tf.shape(pairs)[0], self.model_cfg.resolution
         flat = tf.cast(tf.reshape(pairs, [-1, r, r, 3]), tf.float32)
         embeddings = tf.reshape(self.identity_embedder.embed_float(flat), [b, 2, -1])
